@@ -1,0 +1,145 @@
+// The one place AWS clients are made: region, credentials (standard chain), endpoint, retries,
+// timeouts and call counting. SDK modules are imported lazily, so a command loads only the clients
+// the spec needs (and `validate` loads none).
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { STSClient } from '@aws-sdk/client-sts';
+
+export interface AwsOptions {
+  region: string;
+  /** Named profile from ~/.aws (otherwise AWS_PROFILE / the default chain). */
+  profile?: string;
+  /** Overrides AWS_ENDPOINT_URL (e.g. a local moto server). */
+  endpoint?: string;
+  /** Attempts per call, the first included (SDK retries throttling and 5xx with backoff). */
+  maxAttempts?: number;
+}
+
+export interface CallRecord {
+  service: string;
+  operation: string;
+  outcome: 'ok' | 'error';
+  /** AWS error name when outcome is error. */
+  error?: string;
+  ms: number;
+}
+
+/** Read or write, by the operation's verb: used for call budgets ("no-op apply makes zero writes"). */
+export function isReadOperation(operation: string): boolean {
+  return /^(Describe|Get|List|Head)/.test(operation.replace(/Command$/, ''));
+}
+
+type Service = 'ec2' | 'autoscaling' | 'elbv2' | 'cloudwatch' | 'sns' | 's3' | 'sts';
+
+interface ClientLike {
+  middlewareStack: { add: (mw: any, opts: any) => void };
+}
+
+/**
+ * Lazily built, cached SDK clients sharing one configuration and one call log.
+ * Every AWS call of the tool goes through a client from here.
+ */
+export class Aws {
+  readonly calls: CallRecord[] = [];
+  private readonly cache = new Map<Service, Promise<ClientLike>>();
+  private listeners: ((c: CallRecord) => void)[] = [];
+
+  constructor(readonly options: AwsOptions) {}
+
+  /** Subscribe to every finished call (metrics, logs). */
+  onCall(fn: (c: CallRecord) => void): void {
+    this.listeners.push(fn);
+  }
+
+  ec2 = () => this.get<EC2Client>('ec2', async () => new (await import('@aws-sdk/client-ec2')).EC2Client(this.config()));
+  autoscaling = () =>
+    this.get<AutoScalingClient>('autoscaling', async () => new (await import('@aws-sdk/client-auto-scaling')).AutoScalingClient(this.config()));
+  elbv2 = () =>
+    this.get<ElasticLoadBalancingV2Client>(
+      'elbv2',
+      async () => new (await import('@aws-sdk/client-elastic-load-balancing-v2')).ElasticLoadBalancingV2Client(this.config()),
+    );
+  cloudwatch = () =>
+    this.get<CloudWatchClient>('cloudwatch', async () => new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(this.config()));
+  sns = () => this.get<SNSClient>('sns', async () => new (await import('@aws-sdk/client-sns')).SNSClient(this.config()));
+  s3 = () =>
+    this.get<S3Client>('s3', async () => {
+      const { S3Client } = await import('@aws-sdk/client-s3');
+      // Path-style against a custom endpoint (moto, MinIO); virtual-hosted against AWS.
+      return new S3Client({ ...this.config(), forcePathStyle: !!this.endpoint() });
+    });
+  sts = () => this.get<STSClient>('sts', async () => new (await import('@aws-sdk/client-sts')).STSClient(this.config()));
+
+  /** Calls made so far, split into reads and writes. */
+  counts(): { reads: number; writes: number; byOperation: Record<string, number> } {
+    const byOperation: Record<string, number> = {};
+    let reads = 0;
+    let writes = 0;
+    for (const c of this.calls) {
+      const key = `${c.service}:${c.operation}`;
+      byOperation[key] = (byOperation[key] ?? 0) + 1;
+      if (isReadOperation(c.operation)) reads++;
+      else writes++;
+    }
+    return { reads, writes, byOperation };
+  }
+
+  destroy(): void {
+    for (const p of this.cache.values()) p.then((c) => (c as unknown as { destroy(): void }).destroy()).catch(() => {});
+    this.cache.clear();
+  }
+
+  private endpoint(): string | undefined {
+    return this.options.endpoint ?? process.env.AWS_ENDPOINT_URL ?? undefined;
+  }
+
+  private config() {
+    const endpoint = this.options.endpoint; // AWS_ENDPOINT_URL(_<SERVICE>) is honoured by the SDK itself
+    return {
+      region: this.options.region,
+      ...(endpoint ? { endpoint } : {}),
+      ...(this.options.profile ? { profile: this.options.profile } : {}),
+      // Adaptive: standard retries (throttling, 5xx, network errors) plus client-side rate limiting
+      // once the account is being throttled.
+      retryMode: 'adaptive',
+      maxAttempts: this.options.maxAttempts ?? 5,
+      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+    };
+  }
+
+  private get<T>(service: Service, make: () => Promise<unknown>): Promise<T> {
+    let p = this.cache.get(service);
+    if (!p) {
+      p = make().then((client) => {
+        const c = client as ClientLike;
+        c.middlewareStack.add(
+          (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+            const start = Date.now();
+            const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+            try {
+              const out = await next(args);
+              this.record({ service, operation, outcome: 'ok', ms: Date.now() - start });
+              return out;
+            } catch (e) {
+              this.record({ service, operation, outcome: 'error', error: (e as Error).name, ms: Date.now() - start });
+              throw e;
+            }
+          },
+          { step: 'initialize', name: 'reconcileCallCounter' },
+        );
+        return c;
+      });
+      this.cache.set(service, p);
+    }
+    return p as Promise<T>;
+  }
+
+  private record(c: CallRecord): void {
+    this.calls.push(c);
+    for (const l of this.listeners) l(c);
+  }
+}

@@ -1,0 +1,42 @@
+// Ownership tags and the tag helpers every reconciler shares.
+import type { FieldChange } from '../engine/types.js';
+
+export const TAG_STACK = 'reconcile:stack';
+export const TAG_ID = 'reconcile:id';
+export const TAG_PROTECT = 'reconcile:protect';
+
+export type TagList = { Key?: string; Value?: string }[] | undefined;
+
+export const tagsFromList = (list: TagList): Record<string, string> =>
+  Object.fromEntries((list ?? []).filter((t) => t.Key).map((t) => [t.Key!, t.Value ?? '']));
+
+export const tagsToList = (tags: Record<string, string>): { Key: string; Value: string }[] =>
+  Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+
+/** Tags managed by AWS itself (aws:*) are never ours to diff. */
+const managedKey = (k: string) => !k.startsWith('aws:');
+
+/** Field changes for tags, one per key ("tags.Env"). Always in place. */
+export function diffTags(desired: Record<string, string>, live: Record<string, string>): FieldChange[] {
+  const out: FieldChange[] = [];
+  const keys = new Set([...Object.keys(desired), ...Object.keys(live)].filter(managedKey));
+  for (const k of [...keys].sort()) {
+    if (desired[k] !== live[k]) out.push({ path: `tags.${k}`, before: live[k], after: desired[k], forcesReplace: false });
+  }
+  return out;
+}
+
+/** Splits tag changes into what to set and what to remove. */
+export function tagUpdates(changes: FieldChange[]): { set: Record<string, string>; remove: string[] } {
+  const set: Record<string, string> = {};
+  const remove: string[] = [];
+  for (const c of changes) {
+    if (!c.path.startsWith('tags.')) continue;
+    const key = c.path.slice(5);
+    if (c.after === undefined) remove.push(key);
+    else set[key] = String(c.after);
+  }
+  return { set, remove };
+}
+
+export const ownedBy = (tags: Record<string, string>, stack: string): boolean => tags[TAG_STACK] === stack;

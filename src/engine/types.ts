@@ -1,0 +1,103 @@
+// The contract between the engine and the reconcilers. A reconciler observes facts and performs
+// single actions; the engine decides (plan) and orders (apply).
+import type { Aws } from '../aws/clients.js';
+import type { KindName, SpecOf } from '../spec/schema.js';
+
+/** Shown for values that exist only once a create has run. */
+export const UNKNOWN = '(known after apply)';
+
+/** What a resource offers to those that refer to it. `id` always; ARNs, names, IPs where they exist. */
+export interface Outputs {
+  id: string;
+  [key: string]: string | undefined;
+}
+
+export type Management = 'owned' | 'adopted' | 'lookup';
+
+export interface Observed<L = Record<string, unknown>> {
+  /** The AWS id (or name / ARN, where that is how AWS names the resource). */
+  id: string;
+  /** The logical name: from the reconcile:id tag, or the spec name for adopted / looked-up ones. */
+  name: string;
+  /**
+   * owned: carries this stack's tags. adopted: named by `adopt:` in the spec, tags not yet ours.
+   * lookup: read-only (e.g. the default VPC); never created, changed or deleted.
+   */
+  management: Management;
+  /** Live state, normalized to the spec's own vocabulary so diff can compare field by field. */
+  live: L;
+  tags: Record<string, string>;
+  outputs: Outputs;
+}
+
+export interface Desired<K extends KindName = KindName> {
+  name: string;
+  address: string;
+  kind: K;
+  /** The validated body, defaults applied. References are still names: resolve them with ref(). */
+  spec: SpecOf<K>;
+  /**
+   * Every tag the resource must carry: stack default tags, its own tags, Name (defaults to
+   * <stack>-<name> unless given), reconcile:stack, reconcile:id and reconcile:protect when protected.
+   */
+  tags: Record<string, string>;
+  /**
+   * Outputs of a referenced resource (by spec name), or { id: value } for an AWS id / ARN written in
+   * the spec. Values are UNKNOWN while the referenced resource is still to be created or replaced.
+   */
+  ref(name: string): Outputs;
+  /** Folder of the spec (relative file paths resolve against it). */
+  specDir: string;
+  stack: string;
+}
+
+export interface FieldChange {
+  /** Dotted path in spec vocabulary, e.g. "cidr", "ingress[tcp 22 0.0.0.0/0]", "tags.Env". */
+  path: string;
+  before: unknown;
+  after: unknown;
+  forcesReplace: boolean;
+  /** Values never to print (user data marked sensitive, private keys). */
+  sensitive?: boolean;
+}
+
+export interface EngineEvent {
+  type: 'progress' | 'info' | 'warning';
+  address?: string;
+  message: string;
+}
+
+export interface Ctx {
+  stack: string;
+  region: string;
+  aws: Aws;
+  /** The engine emits; the CLI renders. Reconcilers report waits and warnings through it. */
+  emit(e: EngineEvent): void;
+}
+
+export interface Permissions {
+  observe: string[];
+  create: string[];
+  update: string[];
+  delete: string[];
+}
+
+export interface Reconciler<K extends KindName = KindName> {
+  kind: K;
+  /**
+   * Read every live resource of this kind owned by the stack, in bulk: one paginated describe
+   * filtered by the tag reconcile:stack=<stack> (plus one for `adopt:` ids and lookups among
+   * `desired`, if any) -- never one call per resource where AWS has a bulk read.
+   */
+  observe(ctx: Ctx, desired: Desired<K>[]): Promise<Observed[]>;
+  /** Pure. The fields that differ between desired and live; [] when up to date. */
+  diff(desired: Desired<K>, live: Observed): FieldChange[];
+  /** Create with every tag in the create call itself where the API allows. Idempotent where AWS lets it be. */
+  create(ctx: Ctx, desired: Desired<K>): Promise<Observed>;
+  /** Apply in-place changes (only fields with forcesReplace false). Also used to adopt (tags). */
+  update(ctx: Ctx, desired: Desired<K>, live: Observed, changes: FieldChange[]): Promise<Observed>;
+  /** Delete; an already-absent resource is success. Waits until AWS no longer blocks dependents. */
+  delete(ctx: Ctx, live: Observed): Promise<void>;
+  /** IAM actions each phase calls (feeds `reconcile policy`). */
+  permissions: Permissions;
+}

@@ -1,0 +1,22 @@
+// The registry: a kind's reconciler lives in src/reconcilers/<kind>.ts and default-exports it.
+// Loaded on demand, so a command loads only the kinds (and SDK clients) its spec uses, and adding
+// a kind is adding one file.
+import type { KindName } from '../spec/schema.js';
+import type { Reconciler } from '../engine/types.js';
+
+/** Kinds that have no AWS resource of their own (evaluated by `watch`). */
+export const VIRTUAL_KINDS: ReadonlySet<string> = new Set(['alert-rule']);
+
+const cache = new Map<string, Promise<Reconciler>>();
+
+export function reconcilerFor(kind: KindName): Promise<Reconciler> {
+  let p = cache.get(kind);
+  if (!p) {
+    p = import(`./${kind}.js`).then((m: { default: Reconciler }) => {
+      if (!m.default || m.default.kind !== kind) throw new Error(`src/reconcilers/${kind}.ts must default-export the ${kind} reconciler`);
+      return m.default;
+    });
+    cache.set(kind, p);
+  }
+  return p;
+}

@@ -1,0 +1,123 @@
+// Compute kinds: key-pair, instance, launch-template, auto-scaling-group.
+import { z } from 'zod';
+import { ami, commonFields, ref, userData, type RefUse } from '../common.js';
+import { defineKind, refsOf, refsOfArray } from './define.js';
+
+export const keyPair = defineKind(
+  'key-pair',
+  z
+    .object({
+      kind: z.literal('key-pair'),
+      keyName: z.string().optional().describe('The AWS key pair name; defaults to <stack>-<name>.'),
+      publicKey: z.string().optional().describe('Import this public key (OpenSSH format) instead of creating a key.'),
+      privateKeyFile: z
+        .string()
+        .optional()
+        .describe('Where to write the private key of a created key pair (mode 0600). Never printed.'),
+      existing: z.boolean().optional().describe('Reuse the key pair of this keyName that already exists; never create or delete it.'),
+      ...commonFields,
+    })
+    .strict()
+    .superRefine((k, ctx) => {
+      if (k.existing && !k.keyName) ctx.addIssue({ code: 'custom', path: ['keyName'], message: 'existing: true needs the keyName to reuse' });
+      if (k.publicKey && k.privateKeyFile)
+        ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'an imported key (publicKey) has no private key to write: remove privateKeyFile' });
+    }),
+  () => [],
+);
+
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type looks like t3.micro');
+
+export const instance = defineKind(
+  'instance',
+  z
+    .object({
+      kind: z.literal('instance'),
+      ami,
+      instanceType,
+      subnet: ref('subnet').optional().describe('Subnet to launch in; omitted: the default VPC\'s default subnet.'),
+      securityGroups: z.array(ref('security-group')).default([]),
+      keyPair: ref('key-pair').optional(),
+      userData: userData.optional(),
+      monitoring: z.boolean().default(false).describe('Detailed (1-minute) CloudWatch monitoring.'),
+      publicIp: z.boolean().optional().describe('Associate a public IP; omitted: the subnet\'s setting.'),
+      iamInstanceProfile: z.string().optional().describe('Name or ARN of an existing instance profile.'),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => [
+    ...refsOf([
+      ['subnet', s.subnet, ['subnet']],
+      ['keyPair', s.keyPair, ['key-pair']],
+    ]),
+    ...refsOfArray('securityGroups', s.securityGroups, ['security-group']),
+  ],
+);
+
+export const launchTemplate = defineKind(
+  'launch-template',
+  z
+    .object({
+      kind: z.literal('launch-template'),
+      templateName: z.string().optional().describe('The AWS name; defaults to <stack>-<name>.'),
+      ami,
+      instanceType,
+      securityGroups: z.array(ref('security-group')).default([]),
+      keyPair: ref('key-pair').optional(),
+      userData: userData.optional(),
+      monitoring: z.boolean().default(false),
+      publicIp: z.boolean().optional(),
+      iamInstanceProfile: z.string().optional(),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => [...refsOf([['keyPair', s.keyPair, ['key-pair']]]), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
+);
+
+export const ASG_EVENTS = ['launch', 'terminate', 'launch-error', 'terminate-error'] as const;
+
+export const autoScalingGroup = defineKind(
+  'auto-scaling-group',
+  z
+    .object({
+      kind: z.literal('auto-scaling-group'),
+      groupName: z.string().optional().describe('The AWS name; defaults to <stack>-<name>.'),
+      launchTemplate: ref('launch-template'),
+      minSize: z.number().int().min(0),
+      maxSize: z.number().int().min(0),
+      desiredCapacity: z.number().int().min(0).optional(),
+      subnets: z.array(ref('subnet')).min(1),
+      healthCheckType: z.enum(['EC2', 'ELB']).default('EC2'),
+      healthCheckGracePeriod: z.number().int().min(0).default(300).describe('Seconds.'),
+      targetGroups: z.array(ref('target-group')).default([]),
+      notifications: z
+        .object({
+          topic: ref('sns-topic'),
+          events: z.array(z.enum(ASG_EVENTS)).min(1).default(['launch', 'terminate']),
+        })
+        .strict()
+        .optional(),
+      targetCpu: z
+        .number()
+        .min(1)
+        .max(100)
+        .optional()
+        .describe('Target-tracking scaling policy: keep average CPU near this percentage.'),
+      ...commonFields,
+    })
+    .strict()
+    .superRefine((g, ctx) => {
+      if (g.minSize > g.maxSize) ctx.addIssue({ code: 'custom', path: ['minSize'], message: `minSize (${g.minSize}) is above maxSize (${g.maxSize})` });
+      if (g.desiredCapacity !== undefined && (g.desiredCapacity < g.minSize || g.desiredCapacity > g.maxSize))
+        ctx.addIssue({ code: 'custom', path: ['desiredCapacity'], message: `desiredCapacity must be between minSize (${g.minSize}) and maxSize (${g.maxSize})` });
+    }),
+  (s) => {
+    const out: RefUse[] = [
+      ...refsOf([['launchTemplate', s.launchTemplate, ['launch-template']]]),
+      ...refsOfArray('subnets', s.subnets, ['subnet']),
+      ...refsOfArray('targetGroups', s.targetGroups, ['target-group']),
+    ];
+    if (s.notifications) out.push({ path: ['notifications', 'topic'], name: s.notifications.topic, kinds: ['sns-topic'] });
+    return out;
+  },
+);

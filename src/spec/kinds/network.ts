@@ -1,0 +1,185 @@
+// Network kinds: vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering,
+// security-group.
+import { z } from 'zod';
+import { cidr, commonFields, ref, type RefUse } from '../common.js';
+import { defineKind, refsOf } from './define.js';
+
+export const vpc = defineKind(
+  'vpc',
+  z
+    .object({
+      kind: z.literal('vpc'),
+      cidr: cidr.optional().describe('The VPC CIDR block, e.g. 10.0.0.0/16. Required unless lookup: default.'),
+      lookup: z
+        .literal('default')
+        .optional()
+        .describe('Use the account\'s default VPC of the region (read only: never created, changed or deleted).'),
+      enableDnsSupport: z.boolean().default(true),
+      enableDnsHostnames: z.boolean().default(true),
+      ...commonFields,
+    })
+    .strict()
+    .superRefine((v, ctx) => {
+      if (!v.cidr && !v.lookup) ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'a vpc needs cidr (e.g. cidr: 10.0.0.0/16) or lookup: default' });
+      if (v.cidr && v.lookup) ctx.addIssue({ code: 'custom', path: ['lookup'], message: 'a looked-up vpc takes no cidr: remove one of cidr and lookup' });
+    }),
+  () => [],
+);
+
+export const subnet = defineKind(
+  'subnet',
+  z
+    .object({
+      kind: z.literal('subnet'),
+      vpc: ref('vpc'),
+      cidr,
+      availabilityZone: z.string().describe('e.g. us-east-1a').optional(),
+      mapPublicIpOnLaunch: z.boolean().default(false).describe('Give instances launched here a public IP.'),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
+);
+
+export const internetGateway = defineKind(
+  'internet-gateway',
+  z.object({ kind: z.literal('internet-gateway'), vpc: ref('vpc'), ...commonFields }).strict(),
+  (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
+);
+
+export const elasticIp = defineKind(
+  'elastic-ip',
+  z
+    .object({ kind: z.literal('elastic-ip'), ...commonFields })
+    .strict()
+    .describe('An Elastic IP address (AWS allows 5 per region by default).'),
+  () => [],
+);
+
+export const natGateway = defineKind(
+  'nat-gateway',
+  z
+    .object({
+      kind: z.literal('nat-gateway'),
+      subnet: ref('subnet').describe('The public subnet the NAT gateway lives in.'),
+      elasticIp: ref('elastic-ip').describe('The elastic-ip resource that gives it its public address.'),
+      ...commonFields,
+    })
+    .strict(),
+  (s) =>
+    refsOf([
+      ['subnet', s.subnet, ['subnet']],
+      ['elasticIp', s.elasticIp, ['elastic-ip']],
+    ]),
+);
+
+const routeTarget = {
+  internetGateway: ref('internet-gateway').optional(),
+  natGateway: ref('nat-gateway').optional(),
+  vpcPeering: ref('vpc-peering').optional(),
+};
+export const route = z
+  .object({ destination: cidr.describe('Destination CIDR, e.g. 0.0.0.0/0'), ...routeTarget })
+  .strict()
+  .superRefine((r, ctx) => {
+    const n = Object.keys(routeTarget).filter((k) => (r as Record<string, unknown>)[k] !== undefined).length;
+    if (n !== 1)
+      ctx.addIssue({ code: 'custom', message: 'a route needs exactly one target: internetGateway, natGateway or vpcPeering' });
+  });
+
+export const routeTable = defineKind(
+  'route-table',
+  z
+    .object({
+      kind: z.literal('route-table'),
+      vpc: ref('vpc'),
+      main: z
+        .boolean()
+        .optional()
+        .describe('Manage routes in the VPC\'s existing main route table instead of creating a table. Only the routes listed here are managed; others are left alone.'),
+      routes: z.array(route).default([]),
+      subnets: z.array(ref('subnet')).default([]).describe('Subnets associated with this table.'),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => {
+    const out: RefUse[] = refsOf([['vpc', s.vpc, ['vpc']]]);
+    (s.routes ?? []).forEach((r, i) => {
+      for (const [field, kind] of [
+        ['internetGateway', 'internet-gateway'],
+        ['natGateway', 'nat-gateway'],
+        ['vpcPeering', 'vpc-peering'],
+      ] as const) {
+        const v = r[field];
+        if (v) out.push({ path: ['routes', i, field], name: v, kinds: [kind] });
+      }
+    });
+    (s.subnets ?? []).forEach((n, i) => out.push({ path: ['subnets', i], name: n, kinds: ['subnet'] }));
+    return out;
+  },
+);
+
+export const vpcPeering = defineKind(
+  'vpc-peering',
+  z
+    .object({
+      kind: z.literal('vpc-peering'),
+      vpc: ref('vpc').describe('The requester VPC.'),
+      peerVpc: ref('vpc').describe('The accepter VPC (same account and region).'),
+      autoAccept: z.boolean().default(true),
+      ...commonFields,
+    })
+    .strict(),
+  (s) =>
+    refsOf([
+      ['vpc', s.vpc, ['vpc']],
+      ['peerVpc', s.peerVpc, ['vpc']],
+    ]),
+);
+
+const portRange = z.union([
+  z.number().int().min(-1).max(65535),
+  z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port range is written from-to, e.g. 8000-8080'),
+]);
+export const sgRule = z
+  .object({
+    protocol: z.enum(['tcp', 'udp', 'icmp', 'all']).default('tcp'),
+    port: portRange.optional().describe('A port (22) or a range ("8000-8080"). Omit with protocol: all.'),
+    cidr: z.union([cidr, z.array(cidr)]).optional().describe('Source (ingress) or destination (egress) CIDR(s).'),
+    securityGroup: ref('security-group').optional().describe('Another security group as source/destination.'),
+    description: z.string().optional(),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    if (!r.cidr && !r.securityGroup)
+      ctx.addIssue({ code: 'custom', message: 'a rule needs cidr (e.g. cidr: 0.0.0.0/0) or securityGroup' });
+    if (r.protocol !== 'all' && r.protocol !== 'icmp' && r.port === undefined)
+      ctx.addIssue({ code: 'custom', path: ['port'], message: `a ${r.protocol} rule needs port (e.g. port: 22 or port: "8000-8080")` });
+  });
+export type SgRule = z.output<typeof sgRule>;
+
+export const securityGroup = defineKind(
+  'security-group',
+  z
+    .object({
+      kind: z.literal('security-group'),
+      vpc: ref('vpc'),
+      groupName: z.string().optional().describe('The AWS group name; defaults to <stack>-<name>.'),
+      description: z.string().default('Managed by reconcile'),
+      ingress: z.array(sgRule).default([]),
+      egress: z
+        .array(sgRule)
+        .optional()
+        .describe('Outbound rules. Omitted: allow all outbound (the AWS default).'),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => {
+    const out: RefUse[] = refsOf([['vpc', s.vpc, ['vpc']]]);
+    for (const dir of ['ingress', 'egress'] as const)
+      (s[dir] ?? []).forEach((r, i) => {
+        if (r.securityGroup) out.push({ path: [dir, i, 'securityGroup'], name: r.securityGroup, kinds: ['security-group'] });
+      });
+    return out;
+  },
+);

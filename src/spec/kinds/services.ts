@@ -1,0 +1,266 @@
+// Load balancing, storage, notification and monitoring kinds: load-balancer, target-group,
+// listener, s3-bucket, sns-topic, cloudwatch-alarm, alert-rule.
+import { z } from 'zod';
+import { commonFields, duration, ref, type RefUse } from '../common.js';
+import { defineKind, refsOf, refsOfArray } from './define.js';
+
+export const loadBalancer = defineKind(
+  'load-balancer',
+  z
+    .object({
+      kind: z.literal('load-balancer'),
+      loadBalancerName: z.string().max(32).optional().describe('The AWS name (32 chars max); defaults to <stack>-<name>.'),
+      scheme: z.enum(['internet-facing', 'internal']).default('internet-facing'),
+      subnets: z.array(ref('subnet')).min(2).describe('At least two subnets in different AZs.'),
+      securityGroups: z.array(ref('security-group')).default([]),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => [...refsOfArray('subnets', s.subnets, ['subnet']), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
+);
+
+export const targetGroup = defineKind(
+  'target-group',
+  z
+    .object({
+      kind: z.literal('target-group'),
+      targetGroupName: z.string().max(32).optional(),
+      vpc: ref('vpc'),
+      protocol: z.enum(['HTTP', 'HTTPS']).default('HTTP'),
+      port: z.number().int().min(1).max(65535),
+      targetType: z.enum(['instance', 'ip']).default('instance'),
+      healthCheck: z
+        .object({
+          path: z.string().default('/'),
+          port: z.union([z.literal('traffic-port'), z.number().int()]).default('traffic-port'),
+          interval: z.number().int().min(5).max(300).default(30),
+          timeout: z.number().int().min(2).max(120).default(5),
+          healthyThreshold: z.number().int().min(2).max(10).default(5),
+          unhealthyThreshold: z.number().int().min(2).max(10).default(2),
+          matcher: z.string().default('200'),
+        })
+        .strict()
+        .prefault({}),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
+);
+
+export const listener = defineKind(
+  'listener',
+  z
+    .object({
+      kind: z.literal('listener'),
+      loadBalancer: ref('load-balancer'),
+      protocol: z.enum(['HTTP', 'HTTPS']).default('HTTP'),
+      port: z.number().int().min(1).max(65535),
+      certificateArn: z.string().startsWith('arn:').optional().describe('ACM certificate, required for HTTPS.'),
+      forward: ref('target-group').optional().describe('Forward every request to this target group.'),
+      redirect: z
+        .object({
+          protocol: z.enum(['HTTP', 'HTTPS']).default('HTTPS'),
+          port: z.number().int().default(443),
+          statusCode: z.enum(['HTTP_301', 'HTTP_302']).default('HTTP_301'),
+        })
+        .strict()
+        .optional(),
+      ...commonFields,
+    })
+    .strict()
+    .superRefine((l, ctx) => {
+      if (!!l.forward === !!l.redirect) ctx.addIssue({ code: 'custom', message: 'a listener needs exactly one action: forward: <target-group> or redirect: {...}' });
+      if (l.protocol === 'HTTPS' && !l.certificateArn) ctx.addIssue({ code: 'custom', path: ['certificateArn'], message: 'an HTTPS listener needs certificateArn' });
+    }),
+  (s) =>
+    refsOf([
+      ['loadBalancer', s.loadBalancer, ['load-balancer']],
+      ['forward', s.forward, ['target-group']],
+    ]),
+);
+
+/** S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */
+export function bucketNameProblem(n: string): string | undefined {
+  if (n.length < 3 || n.length > 63) return 'must be 3 to 63 characters long';
+  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(n)) return 'may hold only lowercase letters, digits, "." and "-", and must start and end with a letter or digit';
+  if (n.includes('..')) return 'must not contain two adjacent periods';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(n)) return 'must not look like an IP address';
+  if (n.startsWith('xn--') || n.startsWith('sthree-') || n.endsWith('-s3alias') || n.endsWith('--ol-s3')) return 'uses a prefix or suffix that S3 reserves';
+  return undefined;
+}
+
+export const s3Object = z
+  .object({
+    key: z.string().min(1),
+    file: z.string().optional().describe('Local file, relative to the spec.'),
+    url: z.string().url().optional().describe('Fetch the content from this URL at plan time.'),
+    content: z.string().optional().describe('Inline content.'),
+    contentType: z.string().optional(),
+    public: z.boolean().default(false).describe('Make this one object readable by anyone (warned about).'),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if ([o.file, o.url, o.content].filter((x) => x !== undefined).length !== 1)
+      ctx.addIssue({ code: 'custom', message: 'an object needs exactly one of file, url or content' });
+  });
+
+export const s3Bucket = defineKind(
+  's3-bucket',
+  z
+    .object({
+      kind: z.literal('s3-bucket'),
+      bucketName: z
+        .string()
+        .superRefine((n, ctx) => {
+          const p = bucketNameProblem(n);
+          if (p) ctx.addIssue({ code: 'custom', message: `bucket name "${n}" ${p}` });
+        })
+        .describe('Globally unique bucket name (S3 naming rules are checked).'),
+      versioning: z.boolean().default(false),
+      encryption: z.enum(['AES256', 'aws:kms', 'none']).default('AES256'),
+      publicAccessBlock: z.boolean().default(true).describe('Block all public access (the safe default).'),
+      lifecycle: z
+        .array(
+          z
+            .object({
+              id: z.string(),
+              prefix: z.string().default(''),
+              expireDays: z.number().int().min(1).optional(),
+              noncurrentExpireDays: z.number().int().min(1).optional(),
+            })
+            .strict(),
+        )
+        .default([]),
+      policy: z.record(z.string(), z.unknown()).optional().describe('Bucket policy document (as YAML).'),
+      objects: z.array(s3Object).default([]),
+      forceDestroy: z.boolean().default(false).describe('Empty the bucket on delete; otherwise a non-empty bucket is not deleted.'),
+      ...commonFields,
+    })
+    .strict(),
+  () => [],
+);
+
+export const snsTopic = defineKind(
+  'sns-topic',
+  z
+    .object({
+      kind: z.literal('sns-topic'),
+      topicName: z.string().optional().describe('The AWS name; defaults to <stack>-<name>.'),
+      displayName: z.string().optional(),
+      subscriptions: z
+        .array(
+          z
+            .object({
+              protocol: z.enum(['email', 'email-json', 'https', 'http', 'sqs', 'lambda', 'sms']),
+              endpoint: z.string().min(1),
+            })
+            .strict(),
+        )
+        .default([]),
+      ...commonFields,
+    })
+    .strict(),
+  () => [],
+);
+
+export const COMPARISONS = {
+  '>': 'GreaterThanThreshold',
+  '>=': 'GreaterThanOrEqualToThreshold',
+  '<': 'LessThanThreshold',
+  '<=': 'LessThanOrEqualToThreshold',
+} as const;
+
+const metricTarget = {
+  instance: ref('instance').optional().describe('Sets the InstanceId dimension.'),
+  autoScalingGroup: ref('auto-scaling-group').optional().describe('Sets the AutoScalingGroupName dimension.'),
+  loadBalancer: ref('load-balancer').optional().describe('Sets the LoadBalancer dimension.'),
+};
+
+export const cloudwatchAlarm = defineKind(
+  'cloudwatch-alarm',
+  z
+    .object({
+      kind: z.literal('cloudwatch-alarm'),
+      alarmName: z.string().optional().describe('The AWS name; defaults to <stack>-<name>.'),
+      description: z.string().optional(),
+      namespace: z.string().default('AWS/EC2'),
+      metric: z.string().default('CPUUtilization'),
+      dimensions: z.record(z.string(), z.string()).default({}),
+      ...metricTarget,
+      statistic: z.enum(['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount']).default('Average'),
+      period: z.number().int().min(10).default(300).describe('Seconds.'),
+      evaluationPeriods: z.number().int().min(1).default(1),
+      datapointsToAlarm: z.number().int().min(1).optional(),
+      threshold: z.number(),
+      comparison: z.enum(['>', '>=', '<', '<=']).describe('Alarm when the statistic is <comparison> threshold.'),
+      missingData: z.enum(['missing', 'ignore', 'breaching', 'notBreaching']).default('missing'),
+      actions: z
+        .array(
+          z.union([
+            z.object({ topic: ref('sns-topic') }).strict(),
+            z.object({ ec2: z.enum(['stop', 'terminate', 'reboot', 'recover']) }).strict(),
+            z.object({ scaleOut: ref('auto-scaling-group') }).strict().describe('The group\'s target-tracking policy.'),
+          ]),
+        )
+        .default([]),
+      okActions: z.array(z.object({ topic: ref('sns-topic') }).strict()).default([]),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => {
+    const out: RefUse[] = refsOf([
+      ['instance', s.instance, ['instance']],
+      ['autoScalingGroup', s.autoScalingGroup, ['auto-scaling-group']],
+      ['loadBalancer', s.loadBalancer, ['load-balancer']],
+    ]);
+    s.actions.forEach((a, i) => {
+      if ('topic' in a) out.push({ path: ['actions', i, 'topic'], name: a.topic, kinds: ['sns-topic'] });
+      if ('scaleOut' in a) out.push({ path: ['actions', i, 'scaleOut'], name: a.scaleOut, kinds: ['auto-scaling-group'] });
+    });
+    s.okActions.forEach((a, i) => out.push({ path: ['okActions', i, 'topic'], name: a.topic, kinds: ['sns-topic'] }));
+    return out;
+  },
+);
+
+export const alertRule = defineKind(
+  'alert-rule',
+  z
+    .object({
+      kind: z.literal('alert-rule'),
+      description: z.string().optional(),
+      every: duration.default('5m').describe('How often `watch` evaluates the rule.'),
+      targets: z
+        .object({
+          tags: z.record(z.string(), z.string()).optional().describe('Instances whose tags match all of these (re-resolved every cycle).'),
+          autoScalingGroup: ref('auto-scaling-group').optional(),
+          instances: z.array(ref('instance')).optional(),
+        })
+        .strict()
+        .refine((t) => t.tags || t.autoScalingGroup || t.instances, 'targets needs tags, autoScalingGroup or instances'),
+      namespace: z.string().default('AWS/EC2'),
+      metric: z.string().default('CPUUtilization'),
+      statistic: z.enum(['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount']).default('Average'),
+      period: duration.default('5m'),
+      threshold: z.number(),
+      comparison: z.enum(['>', '>=', '<', '<=']).default('>'),
+      datapoints: z.number().int().min(1).default(1).describe('Fire when this many of the last `evaluationPeriods` datapoints breach.'),
+      evaluationPeriods: z.number().int().min(1).default(1),
+      missingData: z.enum(['missing', 'ignore', 'breaching', 'notBreaching']).default('missing'),
+      notify: z
+        .object({
+          topic: ref('sns-topic').describe('A topic of this spec or a topic ARN.'),
+          repeat: duration.optional().describe('Notify again at this interval while still in ALARM.'),
+        })
+        .strict()
+        .optional(),
+      ...commonFields,
+    })
+    .strict(),
+  (s) => {
+    const out: RefUse[] = [];
+    if (s.targets.autoScalingGroup) out.push({ path: ['targets', 'autoScalingGroup'], name: s.targets.autoScalingGroup, kinds: ['auto-scaling-group'] });
+    (s.targets.instances ?? []).forEach((n, i) => out.push({ path: ['targets', 'instances', i], name: n, kinds: ['instance'] }));
+    if (s.notify) out.push({ path: ['notify', 'topic'], name: s.notify.topic, kinds: ['sns-topic'] });
+    return out;
+  },
+);

@@ -1,0 +1,63 @@
+// The spec, version 1: the one source of truth for types and for schemas/reconcile-v1.json.
+import { z } from 'zod';
+import { resourceName, tags } from './common.js';
+import * as network from './kinds/network.js';
+import * as compute from './kinds/compute.js';
+import * as services from './kinds/services.js';
+import type { KindDef } from './kinds/define.js';
+
+/** Every kind, in the order a reader meets them. Adding a kind: define it in kinds/, list it here. */
+export const KIND_DEFS = [
+  network.vpc,
+  network.subnet,
+  network.internetGateway,
+  network.elasticIp,
+  network.natGateway,
+  network.routeTable,
+  network.vpcPeering,
+  network.securityGroup,
+  compute.keyPair,
+  compute.instance,
+  compute.launchTemplate,
+  compute.autoScalingGroup,
+  services.loadBalancer,
+  services.targetGroup,
+  services.listener,
+  services.s3Bucket,
+  services.snsTopic,
+  services.cloudwatchAlarm,
+  services.alertRule,
+] as const;
+
+export type KindName = (typeof KIND_DEFS)[number]['kind'];
+export const KIND_NAMES = KIND_DEFS.map((k) => k.kind) as KindName[];
+export const kindDef = (k: string): KindDef | undefined => KIND_DEFS.find((d) => d.kind === k) as KindDef | undefined;
+
+type Bodies = { [D in (typeof KIND_DEFS)[number] as D['kind']]: z.output<D['schema']> };
+/** The validated body of a resource of kind K. */
+export type SpecOf<K extends KindName> = Bodies[K];
+export type AnyResourceSpec = Bodies[KindName];
+
+export const resourceSchema = z.discriminatedUnion(
+  'kind',
+  KIND_DEFS.map((d) => d.schema) as unknown as [z.ZodObject, ...z.ZodObject[]],
+);
+
+export const API_VERSION = 'reconcile/v1';
+
+export const specSchema = z
+  .object({
+    $schema: z.string().optional(),
+    apiVersion: z.literal(API_VERSION).describe('Always reconcile/v1 for this version of the spec.'),
+    stack: resourceName.describe('The stack name: written as the reconcile:stack tag on everything the stack owns.'),
+    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region looks like us-east-1').describe('AWS region, e.g. us-east-1.'),
+    tags: tags.default({}).describe('Tags put on every resource of the stack.'),
+    prune: z
+      .boolean()
+      .default(false)
+      .describe('Delete resources the stack owns that are no longer in the spec. Off: they are listed and kept.'),
+    resources: z.record(resourceName, resourceSchema).describe('The resources, by name. Other resources refer to them by this name.'),
+  })
+  .strict();
+
+export type Spec = z.output<typeof specSchema>;
