@@ -1,0 +1,11 @@
+// Tag updates for EC2 resources (vpc, subnet, igw, eip, nat, rtb, pcx, sg, instance, lt, key pair).
+import { CreateTagsCommand, DeleteTagsCommand } from '@aws-sdk/client-ec2';
+import type { Ctx, FieldChange } from '../engine/types.js';
+import { tagUpdates, tagsToList } from './tags.js';
+
+export async function syncEc2Tags(ctx: Ctx, resourceId: string, changes: FieldChange[]): Promise<void> {
+  const { set, remove } = tagUpdates(changes);
+  const ec2 = await ctx.aws.ec2();
+  if (Object.keys(set).length) await ec2.send(new CreateTagsCommand({ Resources: [resourceId], Tags: tagsToList(set) }));
+  if (remove.length) await ec2.send(new DeleteTagsCommand({ Resources: [resourceId], Tags: remove.map((Key) => ({ Key })) }));
+}
