@@ -1,0 +1,251 @@
+// Helpers the EC2 network reconcilers share: the stack filter, a NextToken loop, management and
+// naming of observed resources, AWS error classification, and bounded waits (p-retry) that report
+// progress through ctx.emit.
+import { createHash } from 'node:crypto';
+import pRetry, { AbortError } from 'p-retry';
+import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
+import { TAG_ID, TAG_STACK, ownedBy, tagsToList } from '../aws/tags.js';
+import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management, type Observed } from '../engine/types.js';
+import type { KindName } from '../spec/schema.js';
+
+/**
+ * Timing of waits. Real AWS: a NAT gateway takes 1-3 minutes, an ENI release after a NAT delete
+ * up to a few minutes; the defaults bound every wait at about two minutes. Tests lower them.
+ */
+export const waitSettings = {
+  /** Delay before the second attempt of a wait (the first attempt is immediate). */
+  minDelayMs: 2_000,
+  maxDelayMs: 15_000,
+  /** Total time a wait may take before it fails with a message naming what it waited for. */
+  maxWaitMs: 120_000,
+  /** Grace period for "not found" right after a create (eventual consistency). */
+  notFoundGraceMs: 30_000,
+};
+
+/** Page size passed to describe calls (AWS returns everything without it on most EC2 reads). */
+export const describeSettings = { pageSize: 100 };
+
+export const stackFilter = (stack: string): Filter[] => [{ Name: `tag:${TAG_STACK}`, Values: [stack] }];
+
+/** Runs a describe call over every page (NextToken loop). */
+export async function describeAll<T>(page: (nextToken: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+  const out: T[] = [];
+  let token: string | undefined;
+  const seen = new Set<string>();
+  for (;;) {
+    const { items, next } = await page(token);
+    out.push(...(items ?? []));
+    if (!next) return out;
+    if (seen.has(next)) throw new Error(`pagination loop: AWS returned the NextToken ${next} twice`);
+    seen.add(next);
+    token = next;
+  }
+}
+
+export const tagSpec = (type: ResourceType, tags: Record<string, string>): TagSpecification[] => [
+  { ResourceType: type, Tags: tagsToList(tags) as Tag[] },
+];
+
+/** The `adopt:` ids among desired, mapped to the spec name that adopts them. */
+export function adoptIds<K extends KindName>(desired: Desired<K>[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const d of desired) {
+    const a = (d.spec as { adopt?: string }).adopt;
+    if (a) m.set(a, d.name);
+  }
+  return m;
+}
+
+/**
+ * Name and management of a described resource. Tagged for this stack: owned, named by its
+ * reconcile:id tag. Otherwise adopted when `adopt:` names its id, else not ours (undefined).
+ */
+export function identify(
+  id: string,
+  tags: Record<string, string>,
+  stack: string,
+  adopted: Map<string, string>,
+): { name: string; management: Management } | undefined {
+  if (tags[TAG_STACK] === stack && tags[TAG_ID]) return { name: tags[TAG_ID], management: 'owned' };
+  const name = adopted.get(id);
+  if (name) return { name, management: 'adopted' };
+  return undefined;
+}
+
+/** The ids among `adopted` not already found by the stack-tag describe (those need one more call). */
+export const missingAdoptIds = (adopted: Map<string, string>, found: Iterable<string>): string[] => {
+  const f = new Set(found);
+  return [...adopted.keys()].filter((id) => !f.has(id));
+};
+
+/** A reference resolved to an AWS id (UNKNOWN while the referenced resource is to be created). */
+export function refId<K extends KindName>(desired: Desired<K>, name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  return desired.ref(name).id;
+}
+
+/** Like refId, but never throws: undefined when the engine cannot resolve it (yet) or it is UNKNOWN. */
+export function knownRefId<K extends KindName>(desired: Desired<K>, name: string): string | undefined {
+  try {
+    const id = desired.ref(name).id;
+    return id && id !== UNKNOWN ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export const errorCode = (e: unknown): string => {
+  const err = e as { name?: string; Code?: string; code?: string };
+  return err?.Code ?? err?.code ?? err?.name ?? '';
+};
+
+/** InvalidVpcID.NotFound, InvalidGroup.NotFound, NatGatewayNotFound, InvalidAllocationID.NotFound... */
+export const isNotFound = (e: unknown): boolean => /NotFound$/.test(errorCode(e));
+
+/** "resource X has a dependent object / is in use": something that usually goes away by itself. */
+export const isDependency = (e: unknown): boolean =>
+  ['DependencyViolation', 'InvalidIPAddress.InUse', 'InvalidNetworkInterface.InUse'].includes(errorCode(e)) ||
+  (errorCode(e) === 'AuthFailure' && /in use|associated/i.test((e as Error).message ?? ''));
+
+/** Every change applied in place must be free of UNKNOWN: the engine resolves references first. */
+export function assertApplicable(address: string, changes: FieldChange[]): void {
+  for (const c of changes) {
+    if (c.forcesReplace) throw new Error(`${address}: ${c.path} cannot be changed in place (it forces replacement)`);
+    if (JSON.stringify(c.after ?? null).includes(UNKNOWN))
+      throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
+  }
+}
+
+/** Tags of an Observed after tag changes are applied. */
+export function applyTagChanges(tags: Record<string, string>, changes: FieldChange[]): Record<string, string> {
+  const out = { ...tags };
+  for (const c of changes) {
+    if (!c.path.startsWith('tags.')) continue;
+    const k = c.path.slice(5);
+    if (c.after === undefined) delete out[k];
+    else out[k] = String(c.after);
+  }
+  return out;
+}
+
+/** The Observed an update leaves: tags changed, owned once it carries this stack's tags. */
+export function updatedObserved<L extends Record<string, unknown>>(ctx: Ctx, observed: Observed, live: L, changes: FieldChange[]): Observed<L> {
+  const tags = applyTagChanges(observed.tags, changes);
+  return { ...observed, management: ownedBy(tags, ctx.stack) ? 'owned' : observed.management, live, tags };
+}
+
+/** Changes under a top-level spec field ("routes[...]" / "routes"), and the rest. */
+export const changesOf = (changes: FieldChange[], top: string): FieldChange[] =>
+  changes.filter((c) => c.path === top || c.path.startsWith(`${top}[`) || c.path.startsWith(`${top}.`));
+
+// ---------------------------------------------------------------------------------------------
+// Bounded waits
+
+class NotYet extends Error {
+  constructor(readonly status: string) {
+    super(status);
+  }
+}
+
+export type Probe<T> = { done: true; value: T } | { done: false; status: string } | { failed: string };
+
+const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
+
+/**
+ * Polls `probe` until it says done, at most waitSettings.maxWaitMs. "failed" stops at once.
+ * Each unsuccessful attempt is reported as progress.
+ */
+export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> {
+  const start = Date.now();
+  let last = 'not checked yet';
+  try {
+    return await pRetry(
+      async () => {
+        const r = await probe();
+        if ('failed' in r) throw new AbortError(`${what}: ${r.failed}`);
+        if (!r.done) throw new NotYet(r.status);
+        return r.value;
+      },
+      {
+        retries: 1000,
+        minTimeout: waitSettings.minDelayMs,
+        maxTimeout: waitSettings.maxDelayMs,
+        factor: 1.5,
+        maxRetryTime: maxWaitMs,
+        shouldRetry: ({ error }) => error instanceof NotYet,
+        onFailedAttempt: ({ error }) => {
+          if (!(error instanceof NotYet)) return;
+          last = error.status;
+          ctx.emit({ type: 'progress', address, message: `waiting for ${what} (${error.status}, ${secs(Date.now() - start)})` });
+        },
+      },
+    );
+  } catch (e) {
+    if (e instanceof NotYet) throw new Error(`${address}: gave up after ${secs(Date.now() - start)} waiting for ${what} (last seen: ${last})`);
+    throw e;
+  }
+}
+
+/**
+ * Runs a write, retrying while AWS answers with an error `transient` accepts (a dependency still
+ * going away, a resource not visible yet after its create), at most `maxWaitMs`.
+ */
+export async function retryWhile<T>(
+  ctx: Ctx,
+  address: string,
+  what: string,
+  fn: () => Promise<T>,
+  transient: (e: unknown) => boolean,
+  maxWaitMs = waitSettings.maxWaitMs,
+): Promise<T> {
+  const start = Date.now();
+  try {
+    return await pRetry(fn, {
+      retries: 1000,
+      minTimeout: waitSettings.minDelayMs,
+      maxTimeout: waitSettings.maxDelayMs,
+      factor: 1.5,
+      maxRetryTime: maxWaitMs,
+      shouldRetry: ({ error }) => transient(error),
+      onFailedAttempt: ({ error }) => {
+        if (transient(error))
+          ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });
+      },
+    });
+  } catch (e) {
+    if (transient(e)) {
+      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${errorCode(e)}: ${(e as Error).message}`);
+      (err as Error & { cause?: unknown }).cause = e;
+      throw err;
+    }
+    throw e;
+  }
+}
+
+/** A write right after the create of its resource: tolerate "not found" for a short grace period. */
+export const afterCreate = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>): Promise<T> =>
+  retryWhile(ctx, address, what, fn, isNotFound, waitSettings.notFoundGraceMs);
+
+/** Deletes, treating "not found" as success and retrying (bounded) while dependents go away. */
+export async function deleteIdempotent(ctx: Ctx, address: string, what: string, fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await retryWhile(ctx, address, what, fn, isDependency);
+  } catch (e) {
+    if (isNotFound(e) || isNotFound((e as { cause?: unknown }).cause)) return;
+    throw e;
+  }
+}
+
+/** Ignores "not found" (an already-absent object is what a delete wants). */
+export async function ignoreNotFound(fn: () => Promise<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
+export const shortHash = (s: string, n = 8): string => createHash('sha256').update(s).digest('hex').slice(0, n);
