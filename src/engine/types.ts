@@ -90,6 +90,11 @@ export interface Reconciler<K extends KindName = KindName> {
    * `desired`, if any) -- never one call per resource where AWS has a bulk read.
    */
   observe(ctx: Ctx, desired: Desired<K>[]): Promise<Observed[]>;
+  /**
+   * Kinds whose observations this observe needs through desired.ref() (e.g. a main route table is
+   * found by its VPC's id). The engine observes those first; refs to anything else are UNKNOWN here.
+   */
+  observeAfter?: KindName[];
   /** Pure. The fields that differ between desired and live; [] when up to date. */
   diff(desired: Desired<K>, live: Observed): FieldChange[];
   /** Create with every tag in the create call itself where the API allows. Idempotent where AWS lets it be. */

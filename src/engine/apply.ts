@@ -1,0 +1,180 @@
+// Applying a plan: deletes first (dependents before what they depend on), then creates and updates
+// along the dependency graph, each resource starting as soon as what it refers to is done.
+import { explainAwsError } from '../aws/errors.js';
+import { ownedBy } from '../aws/tags.js';
+import { reconcilerFor } from '../reconcilers/index.js';
+import { levels } from '../spec/graph.js';
+import type { KindName } from '../spec/schema.js';
+import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
+import { kindRank } from './order.js';
+import { withoutIgnored, type Change, type Plan, type PlanState } from './plan.js';
+import type { Ctx, Observed, Outputs } from './types.js';
+
+export interface ApplyResult {
+  done: { address: string; action: Change['action']; id?: string; ms: number }[];
+  outputs: Record<string, Outputs>;
+}
+
+export interface ApplyOptions {
+  /** How many resources are worked on at once. */
+  concurrency?: number;
+}
+
+/** A tiny counting semaphore: bounded parallelism without another dependency. */
+function limiter(n: number) {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => queue.push(r));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      queue.shift()?.();
+    }
+  };
+}
+
+const errorText = (e: unknown) => {
+  const x = explainAwsError(e);
+  return { message: x.message, hint: x.hint };
+};
+
+export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  if (plan.blocked.length)
+    throw new SafetyError(
+      `the plan is blocked: ${plan.blocked.map((b) => `${b.address} ${b.reason}`).join('; ')}`,
+      'remove protect: true (and the reconcile:protect tag) first, or raise --max-deletes, if you really mean it',
+    );
+  const limit = limiter(opts.concurrency ?? 8);
+  const done: ApplyResult['done'] = [];
+  const failed: ApplyFailure[] = [];
+  const skipped: string[] = [];
+
+  const timed = async (c: Change, verb: string, fn: () => Promise<string | undefined>) => {
+    const start = Date.now();
+    ctx.emit({ type: 'progress', address: c.address, message: `${verb}...` });
+    const id = await fn();
+    const ms = Date.now() - start;
+    done.push({ address: c.address, action: c.action, id, ms });
+    ctx.emit({ type: 'progress', address: c.address, message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)` });
+  };
+
+  // 1. Deletes, and the delete half of replacements: the latest kinds first, dependents before deps.
+  const specLevel = new Map<string, number>();
+  levels(state.resources.map((r) => ({ name: r.name, deps: r.deps }))).forEach((l, i) => l.forEach((n) => specLevel.set(n, i)));
+  const deletes = plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace');
+  const groups = new Map<string, Change[]>();
+  for (const c of deletes) {
+    const key = `${String(kindRank(c.kind)).padStart(3, '0')}:${String(specLevel.get(c.name) ?? 0).padStart(4, '0')}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  const replaceFailed = new Set<string>();
+  for (const key of [...groups.keys()].sort().reverse()) {
+    await Promise.all(
+      groups.get(key)!.map((c) =>
+        limit(async () => {
+          const live = findLive(state, c);
+          if (!live) return;
+          try {
+            if (!ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to delete it`);
+            const r = await reconcilerFor(c.kind);
+            await timed(c, c.action === 'replace' ? 'destroying (replace)' : 'destroying', async () => {
+              await r.delete(ctx, live);
+              return live.id;
+            });
+          } catch (e) {
+            failed.push({ address: c.address, ...errorText(e) });
+            if (c.action === 'replace') replaceFailed.add(c.name);
+          }
+        }),
+      ),
+    );
+  }
+
+  // 2. Creates and updates along the graph.
+  const byName = new Map(plan.changes.filter((c) => c.action !== 'delete' && c.action !== 'keep').map((c) => [c.name, c]));
+  const running = new Map<string, Promise<boolean>>();
+  const run = (name: string): Promise<boolean> => {
+    let p = running.get(name);
+    if (p) return p;
+    p = (async () => {
+      const res = state.resources.find((r) => r.name === name);
+      const c = byName.get(name);
+      if (!res || !c) return true;
+      const depsOk = await Promise.all(res.deps.map(run));
+      const failedDep = res.deps.find((_, i) => !depsOk[i]);
+      if (failedDep || replaceFailed.has(name)) {
+        skipped.push(c.address);
+        ctx.emit({ type: 'warning', address: c.address, message: `skipped: ${failedDep ? `${failedDep} failed` : 'its delete failed'}` });
+        return false;
+      }
+      return limit(() => step(c));
+    })();
+    running.set(name, p);
+    return p;
+  };
+
+  const step = async (c: Change): Promise<boolean> => {
+    const d = state.desired.get(c.address)!;
+    const live = state.live.get(c.address);
+    try {
+      const r = await reconcilerFor(c.kind);
+      if (c.action === 'noop' || c.action === 'read') {
+        state.outputs.set(c.name, live!.outputs);
+        return true;
+      }
+      if (c.action === 'create' || c.action === 'replace') {
+        let created: Observed | undefined;
+        await timed(c, c.action === 'replace' ? 'creating (replace)' : 'creating', async () => {
+          try {
+            created = await r.create(ctx, d);
+          } catch (e) {
+            // The call may have reached AWS before failing (a cut connection, a timeout): look before
+            // creating a second one. The resource carries our tags from its create call.
+            created = (await r.observe(ctx, [d] as never)).find((o) => o.name === c.name && ownedBy(o.tags, ctx.stack));
+            if (!created) throw e;
+            ctx.emit({ type: 'info', address: c.address, message: `found ${created.id} created by the failed call; using it` });
+          }
+          return created.id;
+        });
+        state.outputs.set(c.name, created!.outputs);
+        state.live.set(c.address, created!);
+        return true;
+      }
+      // update / adopt: diff again now that every reference is known.
+      if (!live) throw new Error('no live resource to update');
+      if (c.action === 'update' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
+      const fields = withoutIgnored(r.diff(d as never, live), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+      const forced = fields.filter((f) => f.forcesReplace);
+      if (forced.length && c.action !== 'adopt')
+        throw new Error(`${forced.map((f) => f.path).join(', ')} now need(s) a replacement the plan did not show: plan again`);
+      const inPlace = fields.filter((f) => !f.forcesReplace);
+      let updated = live;
+      if (inPlace.length)
+        await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : 'updating', async () => {
+          updated = await r.update(ctx, d as never, live, inPlace);
+          return updated.id;
+        });
+      state.outputs.set(c.name, updated.outputs);
+      return true;
+    } catch (e) {
+      failed.push({ address: c.address, ...errorText(e) });
+      ctx.emit({ type: 'warning', address: c.address, message: `failed: ${errorText(e).message}` });
+      return false;
+    }
+  };
+
+  await Promise.all(state.resources.map((r) => run(r.name)));
+  if (failed.length) throw new ApplyError(failed, done.map((d) => d.address), skipped);
+  return { done, outputs: Object.fromEntries(state.outputs) };
+}
+
+function findLive(state: PlanState, c: Change): Observed | undefined {
+  if (c.action === 'replace') return state.live.get(c.address);
+  for (const o of [...state.extra.values(), ...state.live.values()]) if (o.id === c.id && (o.name === c.name)) return o;
+  return undefined;
+}
+
+export type { KindName };
