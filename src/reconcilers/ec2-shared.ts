@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import pRetry, { AbortError } from 'p-retry';
 import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
-import { TAG_ID, TAG_STACK, ownedBy, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, ownedBy, tagsFromList, tagsToList } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management, type Observed } from '../engine/types.js';
 import type { KindName } from '../spec/schema.js';
 
@@ -77,6 +77,42 @@ export const missingAdoptIds = (adopted: Map<string, string>, found: Iterable<st
   const f = new Set(found);
   return [...adopted.keys()].filter((id) => !f.has(id));
 };
+
+export interface Identified<T> {
+  item: T;
+  id: string;
+  name: string;
+  management: Management;
+  tags: Record<string, string>;
+}
+
+/**
+ * The common observe: one describe by stack tag, then one by `idFilter` for the `adopt:` ids it
+ * did not return. `describe` runs one (paginated) describe call with the given filters.
+ */
+export async function observeTagged<T extends { Tags?: Tag[] }, K extends KindName>(
+  ctx: Ctx,
+  desired: Desired<K>[],
+  describe: (filters: Filter[]) => Promise<T[]>,
+  idOf: (item: T) => string,
+  idFilter: string,
+): Promise<Identified<T>[]> {
+  const adopted = adoptIds(desired);
+  const owned = await describe(stackFilter(ctx.stack));
+  const missing = missingAdoptIds(adopted, owned.map(idOf));
+  const extra = missing.length ? await describe([{ Name: idFilter, Values: missing }]) : [];
+  const out: Identified<T>[] = [];
+  const seen = new Set<string>();
+  for (const item of [...owned, ...extra]) {
+    const id = idOf(item);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const tags = tagsFromList(item.Tags);
+    const who = identify(id, tags, ctx.stack, adopted);
+    if (who) out.push({ item, id, tags, ...who });
+  }
+  return out;
+}
 
 /** A reference resolved to an AWS id (UNKNOWN while the referenced resource is to be created). */
 export function refId<K extends KindName>(desired: Desired<K>, name: string | undefined): string | undefined {

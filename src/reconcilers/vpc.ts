@@ -18,15 +18,12 @@ import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, FieldChange, Observed, Reconciler } from '../engine/types.js';
 import {
-  adoptIds,
   afterCreate,
   assertApplicable,
   deleteIdempotent,
   describeAll,
   describeSettings,
-  identify,
-  missingAdoptIds,
-  stackFilter,
+  observeTagged,
   tagSpec,
   updatedObserved,
 } from './ec2-shared.js';
@@ -92,30 +89,20 @@ const reconciler: Reconciler<'vpc'> = {
   kind: 'vpc',
 
   async observe(ctx, desired) {
-    const adopted = adoptIds(desired);
-    const owned = await describeVpcs(ctx, stackFilter(ctx.stack));
-    const missing = missingAdoptIds(adopted, owned.map((v) => v.VpcId!));
     const lookups = desired.filter((d) => d.spec.lookup === 'default');
-    const [extra, defaults] = await Promise.all([
-      missing.length ? describeVpcs(ctx, [{ Name: 'vpc-id', Values: missing }]) : Promise.resolve([]),
+    const [managed, defaults] = await Promise.all([
+      observeTagged(ctx, desired, (f) => describeVpcs(ctx, f), (v) => v.VpcId!, 'vpc-id'),
       lookups.length ? describeVpcs(ctx, [{ Name: 'is-default', Values: ['true'] }]) : Promise.resolve([]),
     ]);
-    const out: Observed<VpcLive>[] = [];
-    const managed: { v: Vpc; who: NonNullable<ReturnType<typeof identify>> }[] = [];
-    for (const v of [...owned, ...extra]) {
-      const who = identify(v.VpcId!, tagsFromList(v.Tags), ctx.stack, adopted);
-      if (who) managed.push({ v, who });
-    }
-    const dns = await Promise.all(managed.map(({ v }) => dnsAttributes(ctx, v.VpcId!)));
-    managed.forEach(({ v, who }, i) =>
-      out.push({
-        id: v.VpcId!,
-        ...who,
-        live: { cidr: v.CidrBlock!, isDefault: !!v.IsDefault, ...dns[i] },
-        tags: tagsFromList(v.Tags),
-        outputs: outputsOf(v.VpcId!, v.CidrBlock!),
-      }),
-    );
+    const dns = await Promise.all(managed.map(({ id }) => dnsAttributes(ctx, id)));
+    const out: Observed<VpcLive>[] = managed.map(({ item: v, id, name, management, tags }, i) => ({
+      id,
+      name,
+      management,
+      live: { cidr: v.CidrBlock!, isDefault: !!v.IsDefault, ...dns[i] },
+      tags,
+      outputs: outputsOf(id, v.CidrBlock!),
+    }));
     // A lookup whose name is still held by an owned VPC is reported as that VPC: diff then plans
     // its replacement by the lookup.
     const def = defaults[0];
