@@ -1,0 +1,343 @@
+// security-group: a VPC security group. vpc, groupName and description force replacement (AWS cannot
+// change them); rules and tags change in place.
+//
+// Rules are compared one by one. Each spec rule is expanded into canonical rules with exactly one
+// source (a rule with cidr: [a, b] is two rules) keyed "<protocol> [<ports>] <source>", e.g.
+// "tcp 22 0.0.0.0/0", "tcp 8000-8080 sg-0abc", "all 0.0.0.0/0", "icmp 8 10.0.0.0/8". The key is the
+// identity: a description is written when a rule is authorized, never compared. Changes are emitted
+// as `ingress[<key>]` / `egress[<key>]` with `before` undefined (authorize) or `after` undefined
+// (revoke); update authorizes and revokes exactly those rules and never recreates the group.
+// A source group that is still to be created appears under its spec name until it has an id.
+//
+// egress omitted in the spec means the AWS default, allow all outbound: desired egress is then the one
+// rule "all 0.0.0.0/0", and an "all ::/0" rule (which AWS adds in IPv6 VPCs) is left alone.
+// The group name defaults to <stack>-<name>.
+import {
+  AuthorizeSecurityGroupEgressCommand,
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DeleteSecurityGroupCommand,
+  DescribeSecurityGroupsCommand,
+  RevokeSecurityGroupEgressCommand,
+  RevokeSecurityGroupIngressCommand,
+  type Filter,
+  type IpPermission,
+  type SecurityGroup,
+} from '@aws-sdk/client-ec2';
+import { diffTags } from '../aws/tags.js';
+import { syncEc2Tags } from '../aws/ec2-tags.js';
+import { field } from '../engine/diffutil.js';
+import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
+import type { SgRule } from '../spec/kinds/network.js';
+import {
+  afterCreate,
+  assertApplicable,
+  changesOf,
+  deleteIdempotent,
+  describeAll,
+  describeSettings,
+  errorCode,
+  observeTagged,
+  refId,
+  tagSpec,
+  updatedObserved,
+} from './ec2-shared.js';
+
+/** One canonical rule: one protocol, one port range, one source. In the spec's words. */
+export type RuleValue = {
+  protocol: string;
+  /** 22, "8000-8080"; for icmp the type (8) or "type-code"; absent for all ports / protocol all. */
+  port?: number | string;
+  cidr?: string;
+  ipv6Cidr?: string;
+  prefixList?: string;
+  securityGroup?: string;
+  description?: string;
+};
+
+export type Direction = 'ingress' | 'egress';
+
+export type SecurityGroupLive = {
+  vpc: string;
+  groupName: string;
+  description: string;
+  ingress: RuleValue[];
+  egress: RuleValue[];
+};
+
+export const ALLOW_ALL_EGRESS: RuleValue = { protocol: 'all', cidr: '0.0.0.0/0' };
+
+const PROTOCOL_NAMES: Record<string, string> = { '-1': 'all', all: 'all', '6': 'tcp', '17': 'udp', '1': 'icmp', tcp: 'tcp', udp: 'udp', icmp: 'icmp' };
+const normProtocol = (p: string | undefined): string => PROTOCOL_NAMES[(p ?? '-1').toLowerCase()] ?? (p ?? '-1').toLowerCase();
+
+/** The port range of a spec port for a protocol (AWS FromPort/ToPort). */
+export function portRange(protocol: string, port: number | string | undefined): { from?: number; to?: number } {
+  if (protocol === 'all') return {};
+  let from: number | undefined;
+  let to: number | undefined;
+  if (typeof port === 'number') [from, to] = [port, protocol === 'icmp' ? -1 : port];
+  else if (typeof port === 'string') {
+    const m = /^(-?\d+)-(-?\d+)$/.exec(port);
+    if (m) [from, to] = [Number(m[1]), Number(m[2])];
+    else [from, to] = [Number(port), protocol === 'icmp' ? -1 : Number(port)];
+  }
+  if (protocol === 'icmp' && from === undefined) [from, to] = [-1, -1];
+  return from === undefined ? {} : { from, to };
+}
+
+/** The spec's way to write a port range: 22, "8000-8080"; undefined for "all". */
+export function portValue(protocol: string, from: number | undefined, to: number | undefined): number | string | undefined {
+  if (protocol === 'all' || from === undefined) return undefined;
+  if (protocol === 'icmp') {
+    if (from === -1) return undefined;
+    return to === undefined || to === -1 ? from : `${from}-${to}`;
+  }
+  if (to === undefined || to === from) return from;
+  return `${from}-${to}`;
+}
+
+const sourceOf = (r: RuleValue): string => r.cidr ?? r.ipv6Cidr ?? r.prefixList ?? r.securityGroup ?? '?';
+
+/** The identity of a rule: "tcp 22 0.0.0.0/0". */
+export function ruleKey(r: RuleValue): string {
+  const port = r.port === undefined ? '' : ` ${r.port}`;
+  return `${r.protocol}${port} ${sourceOf(r)}`;
+}
+
+/**
+ * Expands spec rules into canonical rules keyed by ruleKey. `groupId` resolves a source group's
+ * spec name; a source still to be created keeps its name in the key and UNKNOWN as its value.
+ */
+export function canonicalRules(rules: SgRule[], groupId: (name: string) => string): Map<string, RuleValue> {
+  const out = new Map<string, RuleValue>();
+  for (const r of rules) {
+    const protocol = normProtocol(r.protocol);
+    const { from, to } = portRange(protocol, r.port);
+    const port = portValue(protocol, from, to);
+    const base: RuleValue = { protocol, ...(port !== undefined ? { port } : {}), ...(r.description ? { description: r.description } : {}) };
+    const cidrs = r.cidr === undefined ? [] : Array.isArray(r.cidr) ? r.cidr : [r.cidr];
+    for (const cidr of cidrs) {
+      const v = { ...base, cidr };
+      if (!out.has(ruleKey(v))) out.set(ruleKey(v), v);
+    }
+    if (r.securityGroup) {
+      const id = groupId(r.securityGroup);
+      const v = { ...base, securityGroup: id };
+      const key = id === UNKNOWN ? `${protocol}${port === undefined ? '' : ` ${port}`} ${r.securityGroup}` : ruleKey(v);
+      if (!out.has(key)) out.set(key, v);
+    }
+  }
+  return out;
+}
+
+/** Canonical rules of AWS IpPermissions (one per source). */
+export function rulesFromPermissions(perms: IpPermission[] | undefined): RuleValue[] {
+  const out: RuleValue[] = [];
+  for (const p of perms ?? []) {
+    const protocol = normProtocol(p.IpProtocol);
+    const port = portValue(protocol, p.FromPort, p.ToPort);
+    const base: RuleValue = { protocol, ...(port !== undefined ? { port } : {}) };
+    const d = (description: string | undefined) => (description ? { description } : {});
+    for (const x of p.IpRanges ?? []) out.push({ ...base, cidr: x.CidrIp!, ...d(x.Description) });
+    for (const x of p.Ipv6Ranges ?? []) out.push({ ...base, ipv6Cidr: x.CidrIpv6!, ...d(x.Description) });
+    for (const x of p.PrefixListIds ?? []) out.push({ ...base, prefixList: x.PrefixListId!, ...d(x.Description) });
+    for (const x of p.UserIdGroupPairs ?? []) out.push({ ...base, securityGroup: x.GroupId!, ...d(x.Description) });
+  }
+  return out;
+}
+
+/** The IpPermission that authorizes or revokes exactly one canonical rule. */
+export function toPermission(r: RuleValue): IpPermission {
+  const protocol = r.protocol === 'all' ? '-1' : r.protocol;
+  const { from, to } = portRange(r.protocol, r.port);
+  const Description = r.description;
+  return {
+    IpProtocol: protocol,
+    ...(from !== undefined ? { FromPort: from, ToPort: to } : {}),
+    ...(r.cidr ? { IpRanges: [{ CidrIp: r.cidr, Description }] } : {}),
+    ...(r.ipv6Cidr ? { Ipv6Ranges: [{ CidrIpv6: r.ipv6Cidr, Description }] } : {}),
+    ...(r.prefixList ? { PrefixListIds: [{ PrefixListId: r.prefixList, Description }] } : {}),
+    ...(r.securityGroup ? { UserIdGroupPairs: [{ GroupId: r.securityGroup, Description }] } : {}),
+  };
+}
+
+export const groupNameOf = (d: Desired<'security-group'>): string => d.spec.groupName ?? `${d.stack}-${d.name}`;
+
+/** Desired canonical rules of one direction; `selfId` resolves a rule naming the group itself. */
+export function desiredRules(d: Desired<'security-group'>, dir: Direction, selfId: string): Map<string, RuleValue> {
+  const rules = dir === 'ingress' ? d.spec.ingress : d.spec.egress;
+  if (dir === 'egress' && rules === undefined) return new Map([[ruleKey(ALLOW_ALL_EGRESS), ALLOW_ALL_EGRESS]]);
+  return canonicalRules(rules ?? [], (n) => (n === d.name ? selfId : d.ref(n).id));
+}
+
+/** Rule changes of one direction, sorted by key. */
+export function diffRules(dir: Direction, desired: Map<string, RuleValue>, live: RuleValue[], egressOmitted = false): FieldChange[] {
+  const liveMap = new Map<string, RuleValue>();
+  for (const r of live) {
+    if (egressOmitted && r.protocol === 'all' && r.ipv6Cidr === '::/0') continue; // the AWS default in IPv6 VPCs
+    liveMap.set(ruleKey(r), r);
+  }
+  const out: FieldChange[] = [];
+  for (const k of [...new Set([...desired.keys(), ...liveMap.keys()])].sort()) {
+    const want = desired.get(k);
+    const have = liveMap.get(k);
+    if (want && !have) out.push({ path: `${dir}[${k}]`, before: undefined, after: want, forcesReplace: false });
+    else if (have && !want) out.push({ path: `${dir}[${k}]`, before: have, after: undefined, forcesReplace: false });
+  }
+  return out;
+}
+
+async function describeGroups(ctx: Ctx, filters: Filter[]): Promise<SecurityGroup[]> {
+  const ec2 = await ctx.aws.ec2();
+  return describeAll(async (NextToken) => {
+    const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
+    return { items: r.SecurityGroups, next: r.NextToken };
+  });
+}
+
+const outputsOf = (id: string, l: SecurityGroupLive) => ({ id, groupName: l.groupName, vpcId: l.vpc });
+
+/**
+ * Authorizes or revokes rules of one direction: one call for all of them; when AWS refuses the batch
+ * because one rule already is (or no longer is) there, rule by rule, skipping those.
+ */
+async function applyRules(ctx: Ctx, groupId: string, dir: Direction, action: 'authorize' | 'revoke', rules: RuleValue[]): Promise<void> {
+  if (!rules.length) return;
+  const ec2 = await ctx.aws.ec2();
+  const send = (IpPermissions: IpPermission[]) => {
+    const input = { GroupId: groupId, IpPermissions };
+    if (action === 'authorize')
+      return dir === 'ingress' ? ec2.send(new AuthorizeSecurityGroupIngressCommand(input)) : ec2.send(new AuthorizeSecurityGroupEgressCommand(input));
+    return dir === 'ingress' ? ec2.send(new RevokeSecurityGroupIngressCommand(input)) : ec2.send(new RevokeSecurityGroupEgressCommand(input));
+  };
+  const harmless = action === 'authorize' ? 'InvalidPermission.Duplicate' : 'InvalidPermission.NotFound';
+  try {
+    await send(rules.map(toPermission));
+  } catch (e) {
+    if (errorCode(e) !== harmless || rules.length === 1) {
+      if (errorCode(e) === harmless) return;
+      throw e;
+    }
+    for (const r of rules) {
+      try {
+        await send([toPermission(r)]);
+      } catch (e2) {
+        if (errorCode(e2) !== harmless) throw e2;
+      }
+    }
+  }
+}
+
+/** Authorizes the adds first (never a window with less access than both specs allow), then revokes. */
+async function applyRuleChanges(ctx: Ctx, groupId: string, changes: FieldChange[]): Promise<void> {
+  for (const dir of ['ingress', 'egress'] as const) {
+    const cs = changesOf(changes, dir);
+    await applyRules(ctx, groupId, dir, 'authorize', cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue));
+  }
+  for (const dir of ['ingress', 'egress'] as const) {
+    const cs = changesOf(changes, dir);
+    await applyRules(ctx, groupId, dir, 'revoke', cs.filter((c) => c.after === undefined).map((c) => c.before as RuleValue));
+  }
+}
+
+function rulesAfter(live: RuleValue[], dir: Direction, changes: FieldChange[]): RuleValue[] {
+  const cs = changesOf(changes, dir);
+  const removed = new Set(cs.filter((c) => c.after === undefined).map((c) => ruleKey(c.before as RuleValue)));
+  return [...live.filter((r) => !removed.has(ruleKey(r))), ...cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue)];
+}
+
+const reconciler: Reconciler<'security-group'> = {
+  kind: 'security-group',
+
+  async observe(ctx, desired) {
+    const found = await observeTagged(ctx, desired, (f) => describeGroups(ctx, f), (g) => g.GroupId!, 'group-id');
+    return found.map(({ item: g, id, name, management, tags }): Observed<SecurityGroupLive> => {
+      const live: SecurityGroupLive = {
+        vpc: g.VpcId!,
+        groupName: g.GroupName!,
+        description: g.Description ?? '',
+        ingress: rulesFromPermissions(g.IpPermissions),
+        egress: rulesFromPermissions(g.IpPermissionsEgress),
+      };
+      return { id, name, management, live, tags, outputs: outputsOf(id, live) };
+    });
+  },
+
+  diff(desired, observed) {
+    const live = observed.live as SecurityGroupLive;
+    const s = desired.spec;
+    return [
+      ...field('vpc', live.vpc, refId(desired, s.vpc), true),
+      ...field('groupName', live.groupName, groupNameOf(desired), true),
+      ...field('description', live.description, s.description, true),
+      ...diffRules('ingress', desiredRules(desired, 'ingress', observed.id), live.ingress),
+      ...diffRules('egress', desiredRules(desired, 'egress', observed.id), live.egress, s.egress === undefined),
+      ...diffTags(desired.tags, observed.tags),
+    ];
+  },
+
+  async create(ctx, desired) {
+    const s = desired.spec;
+    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new security group)`);
+    const ec2 = await ctx.aws.ec2();
+    const vpc = refId(desired, s.vpc)!;
+    const groupName = groupNameOf(desired);
+    const r = await ec2.send(
+      new CreateSecurityGroupCommand({
+        GroupName: groupName,
+        Description: s.description,
+        VpcId: vpc,
+        TagSpecifications: tagSpec('security-group', desired.tags),
+      }),
+    );
+    const id = r.GroupId!;
+    // A new group has no ingress and the allow-all egress rule.
+    const changes = [
+      ...diffRules('ingress', desiredRules(desired, 'ingress', id), []),
+      ...diffRules('egress', desiredRules(desired, 'egress', id), [ALLOW_ALL_EGRESS], s.egress === undefined),
+    ];
+    assertApplicable(desired.address, changes);
+    if (changes.length) await afterCreate(ctx, desired.address, `authorize rules of ${id}`, () => applyRuleChanges(ctx, id, changes));
+    const live: SecurityGroupLive = {
+      vpc,
+      groupName,
+      description: s.description,
+      ingress: [...desiredRules(desired, 'ingress', id).values()],
+      egress: [...desiredRules(desired, 'egress', id).values()],
+    };
+    return { id, name: desired.name, management: 'owned', live, tags: { ...desired.tags }, outputs: outputsOf(id, live) };
+  },
+
+  async update(ctx, desired, observed, changes) {
+    assertApplicable(desired.address, changes);
+    const live = observed.live as SecurityGroupLive;
+    await applyRuleChanges(ctx, observed.id, changes);
+    await syncEc2Tags(ctx, observed.id, changes);
+    return updatedObserved(ctx, observed, { ...live, ingress: rulesAfter(live.ingress, 'ingress', changes), egress: rulesAfter(live.egress, 'egress', changes) }, changes);
+  },
+
+  async delete(ctx, observed) {
+    const ec2 = await ctx.aws.ec2();
+    // DependencyViolation while network interfaces (instances terminating, load balancers) still
+    // use the group, or another group's rule refers to it.
+    await deleteIdempotent(ctx, `security-group.${observed.name}`, `delete security group ${observed.id}`, () =>
+      ec2.send(new DeleteSecurityGroupCommand({ GroupId: observed.id })),
+    );
+  },
+
+  permissions: {
+    observe: ['ec2:DescribeSecurityGroups'],
+    create: ['ec2:CreateSecurityGroup', 'ec2:CreateTags', 'ec2:AuthorizeSecurityGroupIngress', 'ec2:AuthorizeSecurityGroupEgress', 'ec2:RevokeSecurityGroupEgress'],
+    update: [
+      'ec2:AuthorizeSecurityGroupIngress',
+      'ec2:AuthorizeSecurityGroupEgress',
+      'ec2:RevokeSecurityGroupIngress',
+      'ec2:RevokeSecurityGroupEgress',
+      'ec2:CreateTags',
+      'ec2:DeleteTags',
+    ],
+    delete: ['ec2:DeleteSecurityGroup'],
+  },
+};
+
+export default reconciler;
