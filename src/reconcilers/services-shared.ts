@@ -1,0 +1,263 @@
+// Helpers shared by the load-balancing, storage, notification and alarm reconcilers
+// (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): error
+// classification, bounded concurrency, bounded waits that report progress, AWS names, ownership.
+import { createHash } from 'node:crypto';
+import pRetry, { AbortError } from 'p-retry';
+import { TAG_ID, TAG_STACK } from '../aws/tags.js';
+import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management } from '../engine/types.js';
+import type { KindName } from '../spec/schema.js';
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export const errorCode = (e: unknown): string => {
+  const err = e as { name?: string; Code?: string; code?: string } | undefined;
+  return err?.Code ?? err?.name ?? err?.code ?? '';
+};
+
+const httpStatus = (e: unknown): number | undefined => (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+
+/**
+ * "The thing is not there": LoadBalancerNotFound, TargetGroupNotFound, ListenerNotFound (elbv2),
+ * NoSuchBucket / NotFound (S3, HeadObject has no body), NotFound / ResourceNotFound (SNS,
+ * CloudWatch). Only for per-item reads and deletes, where absent means absent.
+ */
+export const isNotFound = (e: unknown): boolean => {
+  const c = errorCode(e);
+  return /NotFound(Exception)?$/.test(c) || c === 'NoSuchBucket' || c === 'NoSuchKey' || (c === 'UnknownError' && httpStatus(e) === 404);
+};
+
+/** True when the error is one of `codes` (exact AWS error names). */
+export const isError = (e: unknown, ...codes: string[]): boolean => codes.includes(errorCode(e));
+
+/** Runs a read; "not found" (or one of `absent`) gives undefined. */
+export async function readOrAbsent<T>(fn: () => Promise<T>, ...absent: string[]): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isNotFound(e) || isError(e, ...absent)) return undefined;
+    throw e;
+  }
+}
+
+/** Runs a delete; "not found" is what a delete wants. */
+export async function ignoreNotFound(fn: () => Promise<unknown>, ...absent: string[]): Promise<void> {
+  await readOrAbsent(fn, ...absent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk helpers
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Concurrent reads (at most this many in flight per observe), so a large account is not throttled. */
+export const concurrency = { reads: 10 };
+
+/** Promise.all over `items` with at most `limit` calls of `fn` in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], fn: (item: T, index: number) => Promise<R>, limit = concurrency.reads): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Follows a NextToken/Marker loop to the end. */
+export async function allPages<T>(page: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
+  const out: T[] = [];
+  const seen = new Set<string>();
+  let token: string | undefined;
+  for (;;) {
+    const { items, next } = await page(token);
+    out.push(...(items ?? []));
+    if (!next) return out;
+    if (seen.has(next)) throw new Error(`pagination loop: AWS returned the token ${next} twice`);
+    seen.add(next);
+    token = next;
+  }
+}
+
+/**
+ * Shares one in-flight read between concurrent callers with the same key object (the plan observes
+ * load balancers and listeners in parallel; both need the stack's load balancers). Nothing is kept
+ * once the read settles, so a later observe always reads AWS again.
+ */
+export function sharedInFlight<K extends object, T>(fn: (key: K) => Promise<T>): (key: K) => Promise<T> {
+  const running = new WeakMap<K, Promise<T>>();
+  return (key: K) => {
+    let p = running.get(key);
+    if (!p) {
+      p = fn(key).finally(() => running.delete(key));
+      running.set(key, p);
+    }
+    return p;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and ownership
+
+/**
+ * The AWS name of a resource whose spec leaves it out: `<stack>-<name>`. Where AWS limits names
+ * (load balancers and target groups: 32 characters, letters, digits and "-" only, no "-" at either
+ * end), other characters become "-", and a longer name keeps its first characters plus a short hash
+ * of the full name, so two long names with the same beginning stay distinct.
+ */
+export function defaultAwsName(stack: string, name: string, max?: number): string {
+  const full = `${stack}-${name}`;
+  if (max === undefined) return full;
+  const clean = full.replace(/[^A-Za-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
+  if (clean.length <= max) return clean;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 4);
+  return `${clean.slice(0, max - 5).replace(/-+$/, '')}-${hash}`;
+}
+
+/** `adopt:` values among desired, mapped to the spec name that adopts them. */
+export function adoptions<K extends KindName>(desired: Desired<K>[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const d of desired) {
+    const a = (d.spec as { adopt?: string }).adopt;
+    if (a) m.set(a, d.name);
+  }
+  return m;
+}
+
+/**
+ * Name and management of a live resource. Tagged for this stack: owned, named by its reconcile:id
+ * tag. Otherwise adopted when an `adopt:` value names one of its ids (ARN or name). Else not ours.
+ */
+export function identify(
+  tags: Record<string, string>,
+  stack: string,
+  adopted: Map<string, string>,
+  ids: (string | undefined)[],
+): { name: string; management: Management } | undefined {
+  if (tags[TAG_STACK] === stack && tags[TAG_ID]) return { name: tags[TAG_ID], management: 'owned' };
+  for (const id of ids) {
+    const name = id === undefined ? undefined : adopted.get(id);
+    if (name) return { name, management: 'adopted' };
+  }
+  return undefined;
+}
+
+/** Outputs of a reference, or undefined when the engine cannot resolve it yet (observe time). */
+export function tryRef<K extends KindName>(d: Desired<K>, name: string): Record<string, string | undefined> | undefined {
+  try {
+    return d.ref(name);
+  } catch {
+    return undefined;
+  }
+}
+
+export const known = (v: string | undefined): v is string => v !== undefined && v !== UNKNOWN && v !== '';
+
+/** In-place changes must hold no UNKNOWN and no replacement: the engine resolves references first. */
+export function assertApplicable(address: string, changes: FieldChange[]): void {
+  for (const c of changes) {
+    if (c.forcesReplace) throw new Error(`${address}: ${c.path} cannot be changed in place (it forces a replacement)`);
+    if (JSON.stringify(c.after ?? null).includes(UNKNOWN))
+      throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
+  }
+}
+
+/** A value about to be sent to AWS must hold no UNKNOWN (a reference to a resource not created yet). */
+export function assertKnown(address: string, what: string, value: unknown): void {
+  if (JSON.stringify(value ?? null).includes(UNKNOWN)) throw new Error(`${address}: ${what} refers to a resource not created yet`);
+}
+
+/** Changes at or under a top-level field: "healthCheck", "healthCheck.path", "objects[a.txt]". */
+export const changesUnder = (changes: FieldChange[], top: string): FieldChange[] =>
+  changes.filter((c) => c.path === top || c.path.startsWith(`${top}.`) || c.path.startsWith(`${top}[`));
+
+// ---------------------------------------------------------------------------------------------
+// Bounded waits
+
+/**
+ * Timing of waits. Real AWS: an ALB takes 2-4 minutes to become active and its network interfaces
+ * stay a few minutes after its delete. Every wait is bounded; tests lower these.
+ */
+export const waitSettings = {
+  minDelayMs: 2_000,
+  maxDelayMs: 15_000,
+  /** A load balancer becoming active or going away. */
+  maxWaitMs: 600_000,
+  /** A write that fails while something else is still going away (a target group still in use). */
+  maxRetryMs: 120_000,
+};
+
+class NotYet extends Error {
+  constructor(readonly status: string) {
+    super(status);
+  }
+}
+
+export type Probe<T> = { done: true; value: T } | { done: false; status: string } | { failed: string };
+
+const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
+
+/** Polls `probe` until done, at most `maxWaitMs`; each unsuccessful attempt is reported as progress. */
+export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> {
+  const start = Date.now();
+  let last = 'not checked yet';
+  try {
+    return await pRetry(
+      async () => {
+        const r = await probe();
+        if ('failed' in r) throw new AbortError(`${address}: ${what}: ${r.failed}`);
+        if (!r.done) throw new NotYet(r.status);
+        return r.value;
+      },
+      {
+        retries: 10_000,
+        minTimeout: waitSettings.minDelayMs,
+        maxTimeout: waitSettings.maxDelayMs,
+        factor: 1.5,
+        maxRetryTime: maxWaitMs,
+        shouldRetry: ({ error }) => error instanceof NotYet,
+        onFailedAttempt: ({ error }) => {
+          if (!(error instanceof NotYet)) return;
+          last = error.status;
+          ctx.emit({ type: 'progress', address, message: `waiting for ${what} (${error.status}, ${secs(Date.now() - start)})` });
+        },
+      },
+    );
+  } catch (e) {
+    if (e instanceof NotYet) throw new Error(`${address}: gave up after ${secs(Date.now() - start)} waiting for ${what} (last seen: ${last})`);
+    throw e;
+  }
+}
+
+/** Runs `fn`, retrying (bounded, with progress) while it fails with an error `transient` accepts. */
+export async function retryWhile<T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>, transient: (e: unknown) => boolean, maxWaitMs = waitSettings.maxRetryMs): Promise<T> {
+  const start = Date.now();
+  try {
+    return await pRetry(fn, {
+      retries: 10_000,
+      minTimeout: waitSettings.minDelayMs,
+      maxTimeout: waitSettings.maxDelayMs,
+      factor: 1.5,
+      maxRetryTime: maxWaitMs,
+      shouldRetry: ({ error }) => transient(error),
+      onFailedAttempt: ({ error }) => {
+        if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });
+      },
+    });
+  } catch (e) {
+    if (transient(e)) {
+      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${errorCode(e)}: ${(e as Error).message}`);
+      (err as Error & { cause?: unknown }).cause = e;
+      throw err;
+    }
+    throw e;
+  }
+}
