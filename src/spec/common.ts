@@ -67,7 +67,7 @@ export const ami = z.union([
     })
     .strict()
     .describe('Look up the newest AMI whose name matches, from this owner.'),
-]);
+]).describe('An AMI id (ami-0123456789abcdef0), or { name, owner } to use the newest matching image.');
 
 export const userData = z.union([
   z.string().describe('User data script, inline.'),

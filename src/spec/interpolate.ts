@@ -1,0 +1,139 @@
+// ${env:NAME} and ${env:NAME:-default} in the string values of a spec.
+import { isScalar, visit, type Document, type Scalar } from 'yaml';
+
+export interface InterpolationError {
+  /** Character offset in the source text. */
+  offset: number;
+  message: string;
+  hint?: string;
+  path: (string | number)[];
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const OPEN = '${env:';
+const ESCAPED = '$${env:';
+
+/**
+ * Expand one string. `$${env:X}` is written as a literal `${env:X}`; anything else that starts with
+ * `${env:` must be a well-formed reference to a set variable (or have a default).
+ * Like the shell's `:-`, the default also applies when the variable is set but empty.
+ */
+export function expandEnv(s: string, env: NodeJS.ProcessEnv): { value: string; errors: { message: string; hint?: string; token: string; index: number }[]; changed: boolean } {
+  if (!s.includes(OPEN)) return { value: s, errors: [], changed: false };
+  const errors: { message: string; hint?: string; token: string; index: number }[] = [];
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    if (s.startsWith(ESCAPED, i)) {
+      out += OPEN;
+      i += ESCAPED.length;
+      continue;
+    }
+    if (!s.startsWith(OPEN, i)) {
+      out += s[i];
+      i++;
+      continue;
+    }
+    const end = s.indexOf('}', i + OPEN.length);
+    if (end < 0) {
+      const token = s.slice(i, Math.min(s.length, i + 40)).split('\n')[0];
+      errors.push({ message: `unterminated "${OPEN}": expected "}"`, hint: 'write ${env:NAME} or ${env:NAME:-default}', token, index: i });
+      out += s.slice(i);
+      break;
+    }
+    const token = s.slice(i, end + 1);
+    const inner = s.slice(i + OPEN.length, end);
+    const sep = inner.indexOf(':-');
+    const name = sep < 0 ? inner : inner.slice(0, sep);
+    const dflt = sep < 0 ? undefined : inner.slice(sep + 2);
+    if (!ENV_NAME.test(name)) {
+      errors.push({
+        message: `"${token}" is not a valid environment variable reference`,
+        hint: 'write ${env:NAME} or ${env:NAME:-default}; NAME has letters, digits and "_"',
+        token,
+        index: i,
+      });
+    } else {
+      const v = env[name];
+      if (v !== undefined && (v !== '' || dflt === undefined)) out += v;
+      else if (dflt !== undefined) out += dflt;
+      else
+        errors.push({
+          message: `environment variable ${name} is not set`,
+          hint: `set ${name}, or give a default: \${env:${name}:-value}`,
+          token,
+          index: i,
+        });
+    }
+    i = end + 1;
+  }
+  return { value: out, errors, changed: true };
+}
+
+/** Numbers and booleans a plain (unquoted) YAML scalar would have been read as. */
+function retype(s: string): string | number | boolean {
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  if (/^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/.test(s)) {
+    const n = Number(s);
+    if (Number.isFinite(n)) return n;
+  }
+  return s;
+}
+
+/**
+ * Interpolates every string value (not keys) of the document in place. A plain scalar that becomes
+ * a number or true/false after expansion takes that type (`port: ${env:PORT:-8080}` is a number);
+ * quote it to keep a string. Returns the errors with the source offset of the offending reference.
+ */
+export function interpolateDocument(doc: Document, source: string, env: NodeJS.ProcessEnv): InterpolationError[] {
+  const errors: InterpolationError[] = [];
+  visit(doc, {
+    Scalar(key, node: Scalar, path) {
+      if (key === 'key' || typeof node.value !== 'string') return;
+      const r = expandEnv(node.value, env);
+      if (!r.changed) return;
+      const [start, end] = node.range ?? [0, 0];
+      const text = source.slice(start, end);
+      for (const e of r.errors) {
+        // Point at the reference itself when it is written the same in the source (not escaped).
+        const nth = countBefore(node.value, e.token, e.index);
+        const at = nthIndexOf(text, e.token, nth);
+        errors.push({ offset: at < 0 ? start : start + at, message: e.message, hint: e.hint, path: yamlPath(path, node) });
+      }
+      node.value = node.type === 'PLAIN' ? retype(r.value) : r.value;
+    },
+  });
+  return errors;
+}
+
+function countBefore(s: string, token: string, index: number): number {
+  let n = 0;
+  for (let i = s.indexOf(token); i >= 0 && i < index; i = s.indexOf(token, i + 1)) n++;
+  return n;
+}
+
+function nthIndexOf(s: string, token: string, nth: number): number {
+  let i = s.indexOf(token);
+  for (let k = 0; k < nth && i >= 0; k++) i = s.indexOf(token, i + 1);
+  return i;
+}
+
+/** The spec path of a node from the ancestors `visit` gives (maps, pairs, sequences). */
+function yamlPath(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const out: (string | number)[] = [];
+  const chain = [...ancestors, node];
+  for (let i = 1; i < chain.length; i++) {
+    const parent = chain[i - 1] as { items?: unknown[]; key?: unknown };
+    const child = chain[i];
+    if (Array.isArray(parent.items)) {
+      const idx = parent.items.indexOf(child);
+      // Items of a sequence are indexed; pairs of a map are named by the next step.
+      if (idx >= 0 && !(child && typeof child === 'object' && 'key' in child && 'value' in child)) out.push(idx);
+    } else if (parent && typeof parent === 'object' && 'key' in parent) {
+      const k = parent.key;
+      out.push(isScalar(k) ? String(k.value) : String(k));
+    }
+  }
+  return out;
+}

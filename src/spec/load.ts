@@ -1,0 +1,183 @@
+// The spec loader: YAML with positions -> ${env:...} interpolation -> zod validation -> references,
+// cycles and offline checks -> LoadedSpec, or every problem as a positioned diagnostic.
+// No AWS SDK here, directly or indirectly: `reconcile validate` must start fast and need no credentials.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
+import { checkReferences, checkSemantics, type CheckInput, type Finding } from './checks.js';
+import type { SpecPath } from './common.js';
+import { interpolateDocument } from './interpolate.js';
+import { issuesToDiags, type RawDiag } from './issues.js';
+import { locate, positionAt } from './positions.js';
+import { kindDef, KIND_NAMES, specSchema, type AnyResourceSpec, type KindName, type Spec } from './schema.js';
+import type { Diagnostic, LoadedResource, LoadResult, Position } from './types.js';
+
+export interface LoadOptions {
+  /** Environment for ${env:NAME}; defaults to process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Errors first at equal positions, then by message; identical diagnostics once. */
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return [...ds]
+    .sort((a, b) => a.line - b.line || a.col - b.col || (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1) || a.message.localeCompare(b.message))
+    .filter((d) => {
+      const k = `${d.line}:${d.col}:${d.severity}:${d.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+}
+
+/** JSON with object keys sorted, so the hash does not depend on the order keys are written in. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Load, interpolate, validate and resolve one spec file. Never throws: an unreadable file, a YAML
+ * syntax error or an invalid spec come back as `{ ok: false, diagnostics }` (warnings included),
+ * sorted by position. A valid spec comes back with its warnings in `loaded.warnings`.
+ */
+export function loadSpec(file: string, opts: LoadOptions = {}): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    return { ok: false, diagnostics: [{ file, line: 1, col: 1, severity: 'error', message: `cannot read ${file}: ${why}` }] };
+  }
+  try {
+    return loadSpecText(text, file, opts);
+  } catch (e) {
+    // A bug of ours must not take `validate` down: report it where the user can see it.
+    return { ok: false, diagnostics: [{ file, line: 1, col: 1, severity: 'error', message: `internal error while loading the spec: ${(e as Error).message}`, hint: 'please report this with the spec that caused it' }] };
+  }
+}
+
+/** loadSpec on text already read; `file` names it in diagnostics and relative paths resolve against its folder. */
+export function loadSpecText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
+  const env = opts.env ?? process.env;
+  const lc = new LineCounter();
+  const diags: Diagnostic[] = [];
+  const at = (pos: Position, severity: Diagnostic['severity'], message: string, hint?: string, path?: SpecPath): Diagnostic => ({
+    file,
+    line: pos.line,
+    col: pos.col,
+    severity,
+    message,
+    ...(hint ? { hint } : {}),
+    ...(path ? { path } : {}),
+  });
+
+  // 1. YAML, with positions. Syntax errors stop here: what follows would only be noise.
+  const doc: Document = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  for (const e of doc.errors) diags.push(at(positionAt(lc, e.pos[0]), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code)));
+  for (const w of doc.warnings) diags.push(at(positionAt(lc, w.pos[0]), 'warning', `YAML: ${firstLine(w.message)}`));
+  if (doc.errors.length) return { ok: false, diagnostics: sortDiagnostics(diags) };
+  if (!isMap(doc.contents)) {
+    diags.push(at(
+      doc.contents ? positionAt(lc, doc.contents.range?.[0] ?? 0) : { line: 1, col: 1 },
+      'error',
+      doc.contents ? 'a spec is a mapping (key: value), not a single value or a list' : 'the spec is empty',
+      'start with apiVersion: reconcile/v1, stack: <name>, region: <region>, resources: {...}',
+    ));
+    return { ok: false, diagnostics: sortDiagnostics(diags) };
+  }
+
+  // 2. ${env:NAME} in string values.
+  for (const e of interpolateDocument(doc, text, env)) diags.push(at(positionAt(lc, e.offset), 'error', e.message, e.hint, e.path));
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    diags.push(at({ line: 1, col: 1 }, 'error', `YAML: ${(e as Error).message}`));
+    return { ok: false, diagnostics: sortDiagnostics(diags) };
+  }
+  const place = (d: RawDiag | Finding, severity: Diagnostic['severity']) =>
+    at(locate(doc, lc, d.path, d.at ?? 'value').pos, severity, d.message, d.hint, d.path);
+
+  // 3. The schema.
+  const parsed = specSchema.safeParse(data);
+  if (!parsed.success) for (const d of issuesToDiags(parsed.error.issues, specSchema, data)) diags.push(place(d, 'error'));
+
+  // 4. References, cycles and cross-resource checks, on every resource that is valid on its own
+  //    (so one broken resource does not hide the reference errors of the others).
+  const rawResources = isObj(data) && isObj(data.resources) ? data.resources : {};
+  const inputs: CheckInput[] = Object.entries(rawResources).map(([name, raw]) => {
+    const kind = isObj(raw) && typeof raw.kind === 'string' && (KIND_NAMES as string[]).includes(raw.kind) ? raw.kind : undefined;
+    let body: AnyResourceSpec | undefined;
+    if (parsed.success) body = parsed.data.resources[name] as unknown as AnyResourceSpec;
+    else if (kind) {
+      const r = kindDef(kind)!.schema.safeParse(raw);
+      if (r.success) body = r.data as AnyResourceSpec;
+    }
+    return { name, kind, body };
+  });
+  const refs = checkReferences(inputs);
+  const region = isObj(data) && typeof data.region === 'string' ? data.region : undefined;
+  const dir = dirname(resolve(file));
+  for (const f of [...refs.findings, ...checkSemantics(inputs, { region, dir })]) diags.push(place(f, f.severity));
+
+  const sorted = sortDiagnostics(diags);
+  if (!parsed.success || sorted.some((d) => d.severity === 'error')) return { ok: false, diagnostics: sorted };
+
+  // 5. The loaded spec.
+  const spec: Spec = parsed.data;
+  const resources: LoadedResource[] = inputs.map(({ name, kind, body }) => ({
+    name,
+    kind: kind as KindName,
+    address: `${kind}.${name}`,
+    body: body!,
+    refs: refs.refs.get(name) ?? [],
+    deps: refs.deps.get(name) ?? [],
+    pos: locate(doc, lc, ['resources', name], 'key').pos,
+  }));
+  return {
+    ok: true,
+    loaded: {
+      file,
+      dir,
+      spec,
+      resources,
+      warnings: sorted,
+      hash: createHash('sha256').update(canonicalJson(spec)).digest('hex'),
+    },
+  };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function yamlHint(code: string): string | undefined {
+  switch (code) {
+    case 'DUPLICATE_KEY':
+      return 'each key may appear once in a mapping: remove or rename one';
+    case 'TAB_AS_INDENT':
+      return 'indent with spaces, not tabs';
+    case 'BAD_INDENT':
+    case 'MISSING_CHAR':
+    case 'UNEXPECTED_TOKEN':
+      return 'check the indentation and the ":" after each key';
+    case 'MULTIPLE_DOCS':
+      return 'one spec per file: remove the extra "---" document';
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      return 'a key must fit on one line; check for a missing ":" or quote';
+    default:
+      return undefined;
+  }
+}
