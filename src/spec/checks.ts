@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { isExternalId, type RefUse, type SpecPath } from './common.js';
 import { findCycle, type GraphNode } from './graph.js';
 import { kindDef, type AnyResourceSpec, type SpecOf } from './schema.js';
+import { formatPath } from './issues.js';
 import { didYouMean } from './suggest.js';
 import type { SgRule } from './kinds/network.js';
 
@@ -59,7 +60,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
       if (isExternalId(use.name)) continue;
       const path: SpecPath = ['resources', r.name, ...use.path];
       const target = byName.get(use.name);
-      const field = use.path.filter((p) => typeof p === 'string').join('.');
+      const field = formatPath(use.path);
       if (!target) {
         const sameKind = resources.filter((x) => x.kind && use.kinds.includes(x.kind)).map((x) => x.name);
         const near = didYouMean(use.name, sameKind) ?? didYouMean(use.name, resources.map((x) => x.name));
@@ -80,7 +81,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
         findings.push({
           path,
           severity: 'error',
-          message: `${field} needs ${article(orList(use.kinds))}, but "${use.name}" is ${article(target.kind)}`,
+          message: `${field}: "${use.name}" is ${article(target.kind)}, not ${article(orList(use.kinds))}`,
           hint: sameKind.length ? `${orList(use.kinds)} resources in this spec: ${sameKind.join(', ')}` : `add ${article(orList(use.kinds))} under resources and refer to it`,
         });
         continue;

@@ -32,7 +32,8 @@ export const cidr = z
   .regex(
     /^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\/(?:3[0-2]|[12]?\d)$/,
     'expected an IPv4 CIDR block such as 10.0.0.0/16',
-  );
+  )
+  .describe('An IPv4 CIDR block: an address and a prefix length from 0 to 32, e.g. 10.0.0.0/16.');
 
 export const tags = z
   .record(z.string().min(1).max(128), z.string().max(256))

@@ -47,6 +47,7 @@ export function expandEnv(s: string, env: NodeJS.ProcessEnv): { value: string; e
     const name = sep < 0 ? inner : inner.slice(0, sep);
     const dflt = sep < 0 ? undefined : inner.slice(sep + 2);
     if (!ENV_NAME.test(name)) {
+      out += token; // kept as written, so later checks do not pile up on an emptied value
       errors.push({
         message: `"${token}" is not a valid environment variable reference`,
         hint: 'write ${env:NAME} or ${env:NAME:-default}; NAME has letters, digits and "_"',
@@ -57,13 +58,15 @@ export function expandEnv(s: string, env: NodeJS.ProcessEnv): { value: string; e
       const v = env[name];
       if (v !== undefined && (v !== '' || dflt === undefined)) out += v;
       else if (dflt !== undefined) out += dflt;
-      else
+      else {
+        out += token;
         errors.push({
           message: `environment variable ${name} is not set`,
           hint: `set ${name}, or give a default: \${env:${name}:-value}`,
           token,
           index: i,
         });
+      }
     }
     i = end + 1;
   }

@@ -116,6 +116,16 @@ export function schemaAt(root: Schema, data: unknown, path: SpecPath): Schema | 
   return s;
 }
 
+/** Descriptions from the outside in, following a union to the option meant for `value`. */
+function innerDescriptions(s: Schema | undefined, value: unknown): string[] {
+  if (!s) return [];
+  const u = unwrap(s);
+  const def = defOf(u.schema);
+  if (def.type !== 'union') return u.descriptions;
+  const o = pickOption(def, value);
+  return o ? [...u.descriptions, ...unwrap(o).descriptions] : u.descriptions;
+}
+
 /** The fields an object schema allows (after picking the union option the data is meant for). */
 export function allowedKeys(s: Schema | undefined, data: unknown): string[] {
   if (!s) return [];
@@ -373,12 +383,16 @@ function mapIssue(iss: Issue, base: SpecPath, ctx: Ctx, out: RawDiag[]): void {
       let m = iss.message;
       if (iss.format === 'starts_with') m = `must start with "${(iss as { prefix?: string }).prefix ?? ''}"`;
       else if (iss.format === 'url') m = 'expected a URL such as https://example.com/file';
-      out.push({ path, at: 'value', message: `${lbl}: ${m} (got ${show(value)})` });
+      const ds = innerDescriptions(schemaAt(ctx.root, ctx.data, path), value);
+      out.push({ path, at: 'value', message: `${lbl}: ${m} (got ${show(value)})`, hint: ds[ds.length - 1] });
       return;
     }
-    case 'custom':
-      out.push({ path, at: 'value', message: iss.message });
+    case 'custom': {
+      // Schemas give a hint with their own checks: ctx.addIssue({ ..., params: { hint } }).
+      const hint = (iss.params as { hint?: unknown } | undefined)?.hint;
+      out.push({ path, at: 'value', message: iss.message, hint: typeof hint === 'string' ? hint : undefined });
       return;
+    }
     default:
       out.push({ path, at: 'value', message: `${lbl}: ${iss.message}` });
   }

@@ -84,7 +84,9 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
 
   // 1. YAML, with positions. Syntax errors stop here: what follows would only be noise.
   const doc: Document = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  for (const e of doc.errors) diags.push(at(positionAt(lc, e.pos[0]), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code)));
+  // An error at the very end (an unclosed bracket) points at the end of the last line, not past it.
+  const clamp = (offset: number) => (offset >= text.length && text.endsWith('\n') ? text.length - 1 : offset);
+  for (const e of doc.errors) diags.push(at(positionAt(lc, clamp(e.pos[0])), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code)));
   for (const w of doc.warnings) diags.push(at(positionAt(lc, w.pos[0]), 'warning', `YAML: ${firstLine(w.message)}`));
   if (doc.errors.length) return { ok: false, diagnostics: sortDiagnostics(diags) };
   if (!isMap(doc.contents)) {
@@ -98,7 +100,10 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
   }
 
   // 2. ${env:NAME} in string values.
-  for (const e of interpolateDocument(doc, text, env)) diags.push(at(positionAt(lc, e.offset), 'error', e.message, e.hint, e.path));
+  const envErrors = interpolateDocument(doc, text, env);
+  for (const e of envErrors) diags.push(at(positionAt(lc, e.offset), 'error', e.message, e.hint, e.path));
+  // A value whose ${env:...} failed is reported once, not again by the schema.
+  const envFailed = new Set(envErrors.map((e) => JSON.stringify(e.path)));
 
   let data: unknown;
   try {
@@ -107,12 +112,14 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
     diags.push(at({ line: 1, col: 1 }, 'error', `YAML: ${(e as Error).message}`));
     return { ok: false, diagnostics: sortDiagnostics(diags) };
   }
-  const place = (d: RawDiag | Finding, severity: Diagnostic['severity']) =>
-    at(locate(doc, lc, d.path, d.at ?? 'value').pos, severity, d.message, d.hint, d.path);
+  const place = (d: RawDiag | Finding, severity: Diagnostic['severity']) => {
+    if (envFailed.has(JSON.stringify(d.path))) return;
+    diags.push(at(locate(doc, lc, d.path, d.at ?? 'value').pos, severity, d.message, d.hint, d.path));
+  };
 
   // 3. The schema.
   const parsed = specSchema.safeParse(data);
-  if (!parsed.success) for (const d of issuesToDiags(parsed.error.issues, specSchema, data)) diags.push(place(d, 'error'));
+  if (!parsed.success) for (const d of issuesToDiags(parsed.error.issues, specSchema, data)) place(d, 'error');
 
   // 4. References, cycles and cross-resource checks, on every resource that is valid on its own
   //    (so one broken resource does not hide the reference errors of the others).
@@ -130,7 +137,7 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
   const refs = checkReferences(inputs);
   const region = isObj(data) && typeof data.region === 'string' ? data.region : undefined;
   const dir = dirname(resolve(file));
-  for (const f of [...refs.findings, ...checkSemantics(inputs, { region, dir })]) diags.push(place(f, f.severity));
+  for (const f of [...refs.findings, ...checkSemantics(inputs, { region, dir })]) place(f, f.severity);
 
   const sorted = sortDiagnostics(diags);
   if (!parsed.success || sorted.some((d) => d.severity === 'error')) return { ok: false, diagnostics: sorted };

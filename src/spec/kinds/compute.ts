@@ -107,9 +107,15 @@ export const autoScalingGroup = defineKind(
     })
     .strict()
     .superRefine((g, ctx) => {
-      if (g.minSize > g.maxSize) ctx.addIssue({ code: 'custom', path: ['minSize'], message: `minSize (${g.minSize}) is above maxSize (${g.maxSize})` });
+      if (g.minSize > g.maxSize)
+        ctx.addIssue({ code: 'custom', path: ['minSize'], message: `minSize (${g.minSize}) is above maxSize (${g.maxSize})`, params: { hint: `lower minSize to ${g.maxSize} or raise maxSize to ${g.minSize}` } });
       if (g.desiredCapacity !== undefined && (g.desiredCapacity < g.minSize || g.desiredCapacity > g.maxSize))
-        ctx.addIssue({ code: 'custom', path: ['desiredCapacity'], message: `desiredCapacity must be between minSize (${g.minSize}) and maxSize (${g.maxSize})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['desiredCapacity'],
+          message: `desiredCapacity must be between minSize (${g.minSize}) and maxSize (${g.maxSize})`,
+          params: { hint: 'change desiredCapacity, or leave it out to start at minSize' },
+        });
     }),
   (s) => {
     const out: RefUse[] = [

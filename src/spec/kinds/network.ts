@@ -20,8 +20,8 @@ export const vpc = defineKind(
     })
     .strict()
     .superRefine((v, ctx) => {
-      if (!v.cidr && !v.lookup) ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'a vpc needs cidr (e.g. cidr: 10.0.0.0/16) or lookup: default' });
-      if (v.cidr && v.lookup) ctx.addIssue({ code: 'custom', path: ['lookup'], message: 'a looked-up vpc takes no cidr: remove one of cidr and lookup' });
+      if (!v.cidr && !v.lookup) ctx.addIssue({ code: 'custom', path: ['cidr'], message: 'a vpc needs cidr (e.g. cidr: 10.0.0.0/16) or lookup: default', params: { hint: 'add cidr: 10.0.0.0/16 to create a VPC, or lookup: default to use the account\'s default VPC' } });
+      if (v.cidr && v.lookup) ctx.addIssue({ code: 'custom', path: ['lookup'], message: 'a looked-up vpc takes no cidr: remove one of cidr and lookup', params: { hint: 'remove cidr to use the default VPC, or lookup to create a VPC' } });
     }),
   () => [],
 );
@@ -84,7 +84,11 @@ export const route = z
   .superRefine((r, ctx) => {
     const n = Object.keys(routeTarget).filter((k) => (r as Record<string, unknown>)[k] !== undefined).length;
     if (n !== 1)
-      ctx.addIssue({ code: 'custom', message: 'a route needs exactly one target: internetGateway, natGateway or vpcPeering' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a route needs exactly one target: internetGateway, natGateway or vpcPeering',
+        params: { hint: 'for example { destination: 0.0.0.0/0, internetGateway: <name of an internet-gateway> }' },
+      });
   });
 
 export const routeTable = defineKind(
@@ -152,9 +156,9 @@ export const sgRule = z
   .strict()
   .superRefine((r, ctx) => {
     if (!r.cidr && !r.securityGroup)
-      ctx.addIssue({ code: 'custom', message: 'a rule needs cidr (e.g. cidr: 0.0.0.0/0) or securityGroup' });
+      ctx.addIssue({ code: 'custom', message: 'a rule needs cidr (e.g. cidr: 0.0.0.0/0) or securityGroup', params: { hint: 'add cidr: <CIDR block> or securityGroup: <name of a security-group>' } });
     if (r.protocol !== 'all' && r.protocol !== 'icmp' && r.port === undefined)
-      ctx.addIssue({ code: 'custom', path: ['port'], message: `a ${r.protocol} rule needs port (e.g. port: 22 or port: "8000-8080")` });
+      ctx.addIssue({ code: 'custom', path: ['port'], message: `a ${r.protocol} rule needs port (e.g. port: 22 or port: "8000-8080")`, params: { hint: 'add port: 22, or protocol: all for every port' } });
   });
 export type SgRule = z.output<typeof sgRule>;
 

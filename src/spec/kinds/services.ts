@@ -69,8 +69,10 @@ export const listener = defineKind(
     })
     .strict()
     .superRefine((l, ctx) => {
-      if (!!l.forward === !!l.redirect) ctx.addIssue({ code: 'custom', message: 'a listener needs exactly one action: forward: <target-group> or redirect: {...}' });
-      if (l.protocol === 'HTTPS' && !l.certificateArn) ctx.addIssue({ code: 'custom', path: ['certificateArn'], message: 'an HTTPS listener needs certificateArn' });
+      if (!!l.forward === !!l.redirect)
+        ctx.addIssue({ code: 'custom', message: 'a listener needs exactly one action: forward: <target-group> or redirect: {...}', params: { hint: 'for example forward: <name of a target-group>' } });
+      if (l.protocol === 'HTTPS' && !l.certificateArn)
+        ctx.addIssue({ code: 'custom', path: ['certificateArn'], message: 'an HTTPS listener needs certificateArn', params: { hint: 'add certificateArn: arn:aws:acm:<region>:<account>:certificate/<id>' } });
     }),
   (s) =>
     refsOf([
@@ -89,6 +91,19 @@ export function bucketNameProblem(n: string): string | undefined {
   return undefined;
 }
 
+/** A valid bucket name close to `n` (lowercased, other characters as "-"), for hints. */
+export function suggestBucketName(n: string): string | undefined {
+  const s = n
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/\.{2,}/g, '.')
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
+    .slice(0, 63)
+    .replace(/[^a-z0-9]+$/, '');
+  if (s.startsWith('xn--') || s.startsWith('sthree-')) return undefined;
+  return s !== n && bucketNameProblem(s) === undefined ? s : undefined;
+}
+
 export const s3Object = z
   .object({
     key: z.string().min(1),
@@ -101,7 +116,7 @@ export const s3Object = z
   .strict()
   .superRefine((o, ctx) => {
     if ([o.file, o.url, o.content].filter((x) => x !== undefined).length !== 1)
-      ctx.addIssue({ code: 'custom', message: 'an object needs exactly one of file, url or content' });
+      ctx.addIssue({ code: 'custom', message: 'an object needs exactly one of file, url or content', params: { hint: 'for example file: files/image.jpg (relative to the spec)' } });
   });
 
 export const s3Bucket = defineKind(
@@ -113,7 +128,10 @@ export const s3Bucket = defineKind(
         .string()
         .superRefine((n, ctx) => {
           const p = bucketNameProblem(n);
-          if (p) ctx.addIssue({ code: 'custom', message: `bucket name "${n}" ${p}` });
+          if (p) {
+            const s = suggestBucketName(n);
+            ctx.addIssue({ code: 'custom', message: `bucket name "${n}" ${p}`, params: { hint: s ? `for example "${s}"` : 'see the S3 bucket naming rules' } });
+          }
         })
         .describe('Globally unique bucket name (S3 naming rules are checked).'),
       versioning: z.boolean().default(false),
