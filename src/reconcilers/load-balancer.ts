@@ -26,6 +26,7 @@ import {
   defaultAwsName,
   identify,
   ignoreNotFound,
+  lbDimension,
   readOrAbsent,
   waitFor,
 } from './services-shared.js';
@@ -38,8 +39,7 @@ export type LoadBalancerLive = {
   securityGroups: string[];
 };
 
-/** The LoadBalancer dimension CloudWatch uses: `app/<name>/<id>`, the end of the ARN. */
-export const lbDimension = (arn: string): string => arn.split(':loadbalancer/')[1] ?? arn;
+export { lbDimension };
 
 /** The AWS name a desired load balancer has: loadBalancerName, the adopted one's, or <stack>-<name>. */
 export function lbName(d: Desired<'load-balancer'>, live?: Observed): string {

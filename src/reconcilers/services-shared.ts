@@ -122,6 +122,9 @@ export function defaultAwsName(stack: string, name: string, max?: number): strin
   return `${clean.slice(0, max - 5).replace(/-+$/, '')}-${hash}`;
 }
 
+/** The LoadBalancer dimension CloudWatch uses: `app/<name>/<id>`, the end of the load balancer's ARN. */
+export const lbDimension = (arn: string): string => arn.split(':loadbalancer/')[1] ?? arn;
+
 /** `adopt:` values among desired, mapped to the spec name that adopts them. */
 export function adoptions<K extends KindName>(desired: Desired<K>[]): Map<string, string> {
   const m = new Map<string, string>();

@@ -1,0 +1,261 @@
+// cloudwatch-alarm: a metric alarm, its dimensions (which may name spec resources) and actions.
+//
+// observe: CloudWatch has no tag filter on DescribeAlarms and an account may hold thousands of
+// alarms, so only candidates are tag-checked: DescribeAlarms with AlarmNamePrefix `<stack>-` (the
+// default names, 100 a page), DescribeAlarms by name for the alarmNames / `adopt:` names of the spec
+// outside that prefix (100 names a call), then ListTagsForResource per alarm found, concurrently (10
+// at a time). For P alarms under the prefix and E other named ones: ceil(P/100) + ceil(E/100) +
+// P + E reads. An alarm with a custom name outside the prefix is not seen once it leaves the spec.
+// In place: every field (PutMetricAlarm is an upsert of the whole alarm), tags (TagResource /
+// UntagResource: PutMetricAlarm ignores Tags on an existing alarm). Replace: alarmName.
+import {
+  DeleteAlarmsCommand,
+  DescribeAlarmsCommand,
+  ListTagsForResourceCommand,
+  PutMetricAlarmCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  type ComparisonOperator,
+  type MetricAlarm,
+  type PutMetricAlarmCommandInput,
+  type Statistic,
+} from '@aws-sdk/client-cloudwatch';
+import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { field, setField } from '../engine/diffutil.js';
+import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
+import { COMPARISONS } from '../spec/kinds/services.js';
+import {
+  adoptions,
+  allPages,
+  assertApplicable,
+  assertKnown,
+  chunk,
+  defaultAwsName,
+  identify,
+  ignoreNotFound,
+  lbDimension,
+  mapLimit,
+  readOrAbsent,
+} from './services-shared.js';
+
+export type AlarmLive = {
+  alarmName: string;
+  description: string;
+  namespace?: string;
+  metric?: string;
+  dimensions: Record<string, string>;
+  statistic?: string;
+  period?: number;
+  evaluationPeriods?: number;
+  /** DatapointsToAlarm, or evaluationPeriods when AWS has none (the same thing to CloudWatch). */
+  datapointsToAlarm?: number;
+  threshold?: number;
+  /** In the spec's words (>, >=, <, <=), or AWS's operator when it has no such word. */
+  comparison?: string;
+  missingData: string;
+  /** False when someone turned the alarm's actions off (the tool always has them on). */
+  actionsEnabled: boolean;
+  actions: string[];
+  okActions: string[];
+};
+
+const WORD_OF: Record<string, string> = Object.fromEntries(Object.entries(COMPARISONS).map(([w, op]) => [op, w]));
+
+export function alarmName(d: Desired<'cloudwatch-alarm'>, live?: Observed): string {
+  if (d.spec.alarmName) return d.spec.alarmName;
+  if (d.spec.adopt && live) return (live.live as AlarmLive).alarmName;
+  return defaultAwsName(d.stack, d.name);
+}
+
+/** The region of an alarm, from its ARN (arn:aws:cloudwatch:<region>:<account>:alarm:<name>). */
+const regionOfArn = (arn: string | undefined): string | undefined => arn?.split(':')[3] || undefined;
+
+/** The ARN an action names. Each value is UNKNOWN while what it refers to is to be created. */
+function actionArn(d: Desired<'cloudwatch-alarm'>, region: string, a: Desired<'cloudwatch-alarm'>['spec']['actions'][number]): string {
+  if ('topic' in a) {
+    const r = d.ref(a.topic);
+    return r.arn ?? r.id;
+  }
+  if ('ec2' in a) return `arn:aws:automate:${region}:ec2:${a.ec2}`;
+  const r = d.ref(a.scaleOut);
+  if (r.scalingPolicyArn === undefined)
+    throw new Error(`${d.address}: auto-scaling-group ${a.scaleOut} has no scaling policy to act on (scalingPolicyArn): give the group one, or use another action`);
+  return r.scalingPolicyArn;
+}
+
+/** What the alarm must be, as PutMetricAlarm takes it (without tags). */
+export function alarmInput(d: Desired<'cloudwatch-alarm'>, region: string, live?: Observed): PutMetricAlarmCommandInput & { Dimensions: { Name: string; Value: string }[] } {
+  const s = d.spec;
+  const dims: Record<string, string> = { ...s.dimensions };
+  if (s.instance) dims.InstanceId = d.ref(s.instance).id;
+  if (s.autoScalingGroup) {
+    const r = d.ref(s.autoScalingGroup);
+    dims.AutoScalingGroupName = r.name ?? r.id;
+  }
+  if (s.loadBalancer) {
+    const r = d.ref(s.loadBalancer);
+    dims.LoadBalancer = r.dimension ?? ((r.arn ?? r.id) === UNKNOWN ? UNKNOWN : lbDimension(r.arn ?? r.id));
+  }
+  return {
+    AlarmName: alarmName(d, live),
+    AlarmDescription: s.description ?? '',
+    Namespace: s.namespace,
+    MetricName: s.metric,
+    Dimensions: Object.entries(dims)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([Name, Value]) => ({ Name, Value })),
+    Statistic: s.statistic as Statistic,
+    Period: s.period,
+    EvaluationPeriods: s.evaluationPeriods,
+    DatapointsToAlarm: s.datapointsToAlarm ?? s.evaluationPeriods,
+    Threshold: s.threshold,
+    ComparisonOperator: COMPARISONS[s.comparison] as ComparisonOperator,
+    TreatMissingData: s.missingData,
+    ActionsEnabled: true,
+    AlarmActions: s.actions.map((a) => actionArn(d, region, a)),
+    OKActions: s.okActions.map((a) => {
+      const r = d.ref(a.topic);
+      return r.arn ?? r.id;
+    }),
+  };
+}
+
+function toObserved(a: MetricAlarm, tags: Record<string, string>, who: { name: string; management: Observed['management'] }): Observed<AlarmLive> {
+  const live: AlarmLive = {
+    alarmName: a.AlarmName!,
+    description: a.AlarmDescription ?? '',
+    namespace: a.Namespace,
+    metric: a.MetricName,
+    dimensions: Object.fromEntries((a.Dimensions ?? []).map((x) => [x.Name!, x.Value!])),
+    statistic: a.Statistic ?? a.ExtendedStatistic,
+    period: a.Period,
+    evaluationPeriods: a.EvaluationPeriods,
+    datapointsToAlarm: a.DatapointsToAlarm ?? a.EvaluationPeriods,
+    threshold: a.Threshold,
+    comparison: a.ComparisonOperator ? (WORD_OF[a.ComparisonOperator] ?? a.ComparisonOperator) : undefined,
+    missingData: a.TreatMissingData ?? 'missing',
+    actionsEnabled: a.ActionsEnabled ?? true,
+    actions: a.AlarmActions ?? [],
+    okActions: a.OKActions ?? [],
+  };
+  return { id: a.AlarmName!, name: who.name, management: who.management, live, tags, outputs: { id: a.AlarmName!, name: a.AlarmName, arn: a.AlarmArn } };
+}
+
+async function describeByName(ctx: Ctx, names: string[]): Promise<MetricAlarm[]> {
+  const cw = await ctx.aws.cloudwatch();
+  const pages = await Promise.all(
+    chunk(names, 100).map((AlarmNames) =>
+      allPages(async (NextToken) => {
+        const r = await cw.send(new DescribeAlarmsCommand({ AlarmNames, AlarmTypes: ['MetricAlarm'], NextToken }));
+        return { items: r.MetricAlarms, next: r.NextToken };
+      }),
+    ),
+  );
+  return pages.flat();
+}
+
+async function alarmTags(ctx: Ctx, arn: string): Promise<Record<string, string> | undefined> {
+  const cw = await ctx.aws.cloudwatch();
+  const r = await readOrAbsent(() => cw.send(new ListTagsForResourceCommand({ ResourceARN: arn })));
+  return r && tagsFromList(r.Tags);
+}
+
+async function readOne(ctx: Ctx, name: string, who: { name: string; management: Observed['management'] }): Promise<Observed<AlarmLive>> {
+  const [a] = await describeByName(ctx, [name]);
+  if (!a) throw new Error(`alarm ${name} is gone`);
+  return toObserved(a, (await alarmTags(ctx, a.AlarmArn!)) ?? {}, who);
+}
+
+const reconciler: Reconciler<'cloudwatch-alarm'> = {
+  kind: 'cloudwatch-alarm',
+
+  async observe(ctx, desired) {
+    const cw = await ctx.aws.cloudwatch();
+    const adopted = adoptions(desired);
+    const prefix = `${ctx.stack}-`;
+    const others = [...new Set([...desired.map((d) => alarmName(d)), ...adopted.keys()])].filter((n) => !n.startsWith(prefix));
+    const [byPrefix, byName] = await Promise.all([
+      allPages(async (NextToken) => {
+        const r = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: prefix, AlarmTypes: ['MetricAlarm'], MaxRecords: 100, NextToken }));
+        return { items: r.MetricAlarms, next: r.NextToken };
+      }),
+      describeByName(ctx, others),
+    ]);
+    const alarms = [...new Map([...byPrefix, ...byName].map((a) => [a.AlarmArn!, a])).values()];
+    const found = await mapLimit(alarms, async (a) => {
+      const tags = await alarmTags(ctx, a.AlarmArn!);
+      if (!tags) return undefined;
+      const who = identify(tags, ctx.stack, adopted, [a.AlarmName, a.AlarmArn]);
+      return who && toObserved(a, tags, who);
+    });
+    return found.filter((o): o is Observed<AlarmLive> => o !== undefined);
+  },
+
+  diff(d, o) {
+    const live = o.live as AlarmLive;
+    const want = alarmInput(d, regionOfArn(o.outputs.arn) ?? 'us-east-1', o);
+    const dims = Object.fromEntries(want.Dimensions.map((x) => [x.Name, x.Value]));
+    const out: FieldChange[] = [
+      ...field('alarmName', live.alarmName, want.AlarmName, true),
+      ...field('description', live.description, want.AlarmDescription),
+      ...field('namespace', live.namespace, want.Namespace),
+      ...field('metric', live.metric, want.MetricName),
+    ];
+    for (const k of [...new Set([...Object.keys(live.dimensions), ...Object.keys(dims)])].sort())
+      out.push(...field(`dimensions.${k}`, live.dimensions[k], dims[k]));
+    out.push(
+      ...field('statistic', live.statistic, want.Statistic),
+      ...field('period', live.period, want.Period),
+      ...field('evaluationPeriods', live.evaluationPeriods, want.EvaluationPeriods),
+      ...field('datapointsToAlarm', live.datapointsToAlarm, want.DatapointsToAlarm),
+      ...field('threshold', live.threshold, want.Threshold),
+      ...field('comparison', live.comparison, d.spec.comparison),
+      ...field('missingData', live.missingData, want.TreatMissingData),
+      ...field('actionsEnabled', live.actionsEnabled, true),
+      ...setField('actions', live.actions, want.AlarmActions),
+      ...setField('okActions', live.okActions, want.OKActions),
+      ...diffTags(d.tags, o.tags),
+    );
+    return out;
+  },
+
+  async create(ctx, d) {
+    const cw = await ctx.aws.cloudwatch();
+    const input = alarmInput(d, ctx.region);
+    assertKnown(d.address, 'dimensions / actions', input);
+    // PutMetricAlarm overwrites an alarm of the same name: only ever one of this stack's.
+    const [existing] = await describeByName(ctx, [input.AlarmName!]);
+    if (existing) {
+      const tags = (await alarmTags(ctx, existing.AlarmArn!)) ?? {};
+      if (tags[TAG_STACK] !== ctx.stack || tags[TAG_ID] !== d.name)
+        throw new Error(`an alarm named ${input.AlarmName} already exists and is not ${d.address} of this stack: set adopt: ${input.AlarmName} to take it over, or choose another alarmName`);
+    }
+    await cw.send(new PutMetricAlarmCommand({ ...input, Tags: tagsToList(d.tags) }));
+    return readOne(ctx, input.AlarmName!, { name: d.name, management: 'owned' });
+  },
+
+  async update(ctx, d, o, changes) {
+    assertApplicable(d.address, changes);
+    const cw = await ctx.aws.cloudwatch();
+    if (changes.some((c) => !c.path.startsWith('tags.'))) await cw.send(new PutMetricAlarmCommand(alarmInput(d, ctx.region, o)));
+    const { set, remove } = tagUpdates(changes);
+    const arn = o.outputs.arn!;
+    if (Object.keys(set).length) await cw.send(new TagResourceCommand({ ResourceARN: arn, Tags: tagsToList(set) }));
+    if (remove.length) await cw.send(new UntagResourceCommand({ ResourceARN: arn, TagKeys: remove }));
+    return readOne(ctx, o.id, { name: d.name, management: 'owned' });
+  },
+
+  async delete(ctx, o) {
+    const cw = await ctx.aws.cloudwatch();
+    await ignoreNotFound(() => cw.send(new DeleteAlarmsCommand({ AlarmNames: [o.id] })));
+  },
+
+  permissions: {
+    observe: ['cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'],
+    create: ['cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource', 'cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
+    update: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource', 'cloudwatch:UntagResource', 'cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'],
+    delete: ['cloudwatch:DeleteAlarms'],
+  },
+};
+
+export default reconciler;

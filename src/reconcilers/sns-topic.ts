@@ -1,0 +1,233 @@
+// sns-topic: a topic and its subscriptions (email, https, sqs, ...).
+//
+// observe: ListTopics (ARNs only, 100 a page), then ListTagsForResource only for the candidates --
+// topics whose name is one the spec gives (topicName, or the default <stack>-<name>), starts with the
+// stack's default prefix `<stack>-`, or is named by `adopt:` -- concurrently, 10 at a time. Owned and
+// adopted topics then take GetTopicAttributes + ListSubscriptionsByTopic (100 a page). For T topics
+// in the region, C candidates, N ours: ceil(T/100) + C + 2N reads. A topic that left the spec is
+// found (for prune) when it has the default name or its name still starts with `<stack>-`; one with
+// another custom name is not seen once it leaves the spec (ListTagsForResource on every topic of
+// the account would find it, at one call per topic: SNS allows 10 such calls per second).
+// In place: displayName (SetTopicAttributes), subscriptions (Subscribe / Unsubscribe, one by one),
+// tags. Replace: topicName.
+// A subscription waiting for its confirmation (email: until the recipient clicks the link) is shown
+// as info, kept (never re-subscribed, which would send the mail again) and, as AWS cannot remove a
+// pending subscription, never listed for removal: AWS drops it after 3 days.
+import {
+  CreateTopicCommand,
+  DeleteTopicCommand,
+  GetTopicAttributesCommand,
+  ListSubscriptionsByTopicCommand,
+  ListTagsForResourceCommand,
+  ListTopicsCommand,
+  SetTopicAttributesCommand,
+  SubscribeCommand,
+  TagResourceCommand,
+  UnsubscribeCommand,
+  UntagResourceCommand,
+} from '@aws-sdk/client-sns';
+import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { field } from '../engine/diffutil.js';
+import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
+import {
+  adoptions,
+  allPages,
+  assertApplicable,
+  defaultAwsName,
+  identify,
+  ignoreNotFound,
+  isError,
+  mapLimit,
+  readOrAbsent,
+} from './services-shared.js';
+
+export type SubscriptionLive = {
+  protocol: string;
+  endpoint: string;
+  /** The subscription's ARN (absent while it waits for its confirmation). */
+  arn?: string;
+  pending?: true;
+};
+
+export type TopicLive = {
+  topicName: string;
+  displayName: string;
+  subscriptions: SubscriptionLive[];
+};
+
+const topicNameOfArn = (arn: string) => arn.slice(arn.lastIndexOf(':') + 1);
+
+export function topicName(d: Desired<'sns-topic'>, live?: Observed): string {
+  if (d.spec.topicName) return d.spec.topicName;
+  if (d.spec.adopt && live) return (live.live as TopicLive).topicName;
+  return defaultAwsName(d.stack, d.name);
+}
+
+const subKey = (s: { protocol: string; endpoint: string }) => `${s.protocol} ${s.endpoint}`;
+
+async function readTopic(ctx: Ctx, arn: string, tags: Record<string, string>, who: { name: string; management: Observed['management'] }): Promise<Observed<TopicLive> | undefined> {
+  const sns = await ctx.aws.sns();
+  const [attrs, subs] = await Promise.all([
+    readOrAbsent(() => sns.send(new GetTopicAttributesCommand({ TopicArn: arn }))),
+    readOrAbsent(() =>
+      allPages(async (NextToken) => {
+        const r = await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: arn, NextToken }));
+        return { items: r.Subscriptions, next: r.NextToken };
+      }),
+    ),
+  ]);
+  if (!attrs || !subs) return undefined;
+  const subscriptions: SubscriptionLive[] = [];
+  for (const s of subs) {
+    if (!s.Protocol || !s.Endpoint || s.SubscriptionArn === 'Deleted') continue;
+    const pending = !s.SubscriptionArn?.startsWith('arn:');
+    subscriptions.push({ protocol: s.Protocol, endpoint: s.Endpoint, ...(pending ? { pending: true as const } : { arn: s.SubscriptionArn }) });
+  }
+  return {
+    id: arn,
+    name: who.name,
+    management: who.management,
+    live: { topicName: topicNameOfArn(arn), displayName: attrs.Attributes?.DisplayName ?? '', subscriptions },
+    tags,
+    outputs: { id: arn, arn, name: topicNameOfArn(arn) },
+  };
+}
+
+function showPending(ctx: Ctx, address: string, live: TopicLive): void {
+  for (const s of live.subscriptions)
+    if (s.pending)
+      ctx.emit({ type: 'info', address, message: `subscriptions[${subKey(s)}] waits for its confirmation (AWS sent a confirmation message to ${s.endpoint})` });
+}
+
+async function subscribe(ctx: Ctx, address: string, arn: string, s: { protocol: string; endpoint: string }): Promise<void> {
+  const sns = await ctx.aws.sns();
+  const r = await sns.send(new SubscribeCommand({ TopicArn: arn, Protocol: s.protocol, Endpoint: s.endpoint }));
+  if (!r.SubscriptionArn?.startsWith('arn:'))
+    ctx.emit({ type: 'info', address, message: `subscriptions[${subKey(s)}]: confirmation pending: AWS sent a confirmation message to ${s.endpoint}; nothing is delivered until it is confirmed` });
+}
+
+const reconciler: Reconciler<'sns-topic'> = {
+  kind: 'sns-topic',
+
+  async observe(ctx, desired) {
+    const sns = await ctx.aws.sns();
+    const adopted = adoptions(desired);
+    const names = new Set(desired.map((d) => topicName(d)));
+    const prefix = `${ctx.stack}-`;
+    const arns = (
+      await allPages(async (NextToken) => {
+        const r = await sns.send(new ListTopicsCommand({ NextToken }));
+        return { items: r.Topics, next: r.NextToken };
+      })
+    )
+      .map((t) => t.TopicArn!)
+      .filter(Boolean);
+    const candidates = arns.filter((arn) => {
+      const n = topicNameOfArn(arn);
+      return names.has(n) || n.startsWith(prefix) || adopted.has(arn) || adopted.has(n);
+    });
+    const byName = new Map(desired.map((d) => [d.name, d]));
+    const found = await mapLimit(candidates, async (arn) => {
+      const r = await readOrAbsent(() => sns.send(new ListTagsForResourceCommand({ ResourceArn: arn })));
+      if (!r) return undefined;
+      const tags = tagsFromList(r.Tags);
+      const who = identify(tags, ctx.stack, adopted, [arn, topicNameOfArn(arn)]);
+      if (!who) return undefined;
+      const o = await readTopic(ctx, arn, tags, who);
+      const d = byName.get(who.name);
+      if (o && d) showPending(ctx, d.address, o.live);
+      return o;
+    });
+    return found.filter((o): o is Observed<TopicLive> => o !== undefined);
+  },
+
+  diff(d, o) {
+    const live = o.live as TopicLive;
+    const out: FieldChange[] = [
+      ...field('topicName', live.topicName, topicName(d, o), true),
+      ...field('displayName', live.displayName, d.spec.displayName ?? ''),
+    ];
+    const want = new Map(d.spec.subscriptions.map((s) => [subKey(s), s]));
+    const have = new Map(live.subscriptions.map((s) => [subKey(s), s]));
+    for (const [k, s] of want) if (!have.has(k)) out.push({ path: `subscriptions[${k}]`, before: undefined, after: { protocol: s.protocol, endpoint: s.endpoint }, forcesReplace: false });
+    for (const [k, s] of have)
+      if (!want.has(k) && !s.pending) out.push({ path: `subscriptions[${k}]`, before: { protocol: s.protocol, endpoint: s.endpoint }, after: undefined, forcesReplace: false });
+    return [...out, ...diffTags(d.tags, o.tags)];
+  },
+
+  async create(ctx, d) {
+    const sns = await ctx.aws.sns();
+    const name = topicName(d);
+    let arn: string;
+    try {
+      // Idempotent by name: a repeated create returns the same topic.
+      const r = await sns.send(
+        new CreateTopicCommand({ Name: name, Tags: tagsToList(d.tags), ...(d.spec.displayName ? { Attributes: { DisplayName: d.spec.displayName } } : {}) }),
+      );
+      arn = r.TopicArn!;
+    } catch (e) {
+      if (isError(e, 'InvalidParameter', 'InvalidParameterException') && /already exists/i.test((e as Error).message))
+        throw new Error(`a topic named ${name} already exists and is not ${d.address} of this stack: set adopt: <its ARN> to take it over, or choose another topicName`);
+      throw e;
+    }
+    const tags = tagsFromList((await sns.send(new ListTagsForResourceCommand({ ResourceArn: arn }))).Tags);
+    if (tags[TAG_STACK] !== ctx.stack || tags[TAG_ID] !== d.name)
+      throw new Error(`a topic named ${name} already exists and is not ${d.address} of this stack: set adopt: ${arn} to take it over, or choose another topicName`);
+    const existing = await readTopic(ctx, arn, tags, { name: d.name, management: 'owned' });
+    const have = new Set(existing?.live.subscriptions.map(subKey));
+    for (const s of d.spec.subscriptions) if (!have.has(subKey(s))) await subscribe(ctx, d.address, arn, s);
+    const o = await readTopic(ctx, arn, tags, { name: d.name, management: 'owned' });
+    if (!o) throw new Error(`topic ${arn} disappeared right after its create`);
+    return o;
+  },
+
+  async update(ctx, d, o, changes) {
+    assertApplicable(d.address, changes);
+    const sns = await ctx.aws.sns();
+    const live = o.live as TopicLive;
+    if (changes.some((c) => c.path === 'displayName'))
+      await sns.send(new SetTopicAttributesCommand({ TopicArn: o.id, AttributeName: 'DisplayName', AttributeValue: d.spec.displayName ?? '' }));
+    const have = new Map(live.subscriptions.map((s) => [subKey(s), s]));
+    for (const c of changes) {
+      const key = /^subscriptions\[(.*)\]$/.exec(c.path)?.[1];
+      if (key === undefined) continue;
+      if (c.after !== undefined) await subscribe(ctx, d.address, o.id, c.after as { protocol: string; endpoint: string });
+      else {
+        const s = have.get(key);
+        if (s?.arn) await ignoreNotFound(() => sns.send(new UnsubscribeCommand({ SubscriptionArn: s.arn })));
+        else if (s) ctx.emit({ type: 'warning', address: d.address, message: `subscriptions[${key}] waits for its confirmation and cannot be removed: AWS drops it after 3 days` });
+      }
+    }
+    const { set, remove } = tagUpdates(changes);
+    if (Object.keys(set).length) await sns.send(new TagResourceCommand({ ResourceArn: o.id, Tags: tagsToList(set) }));
+    if (remove.length) await sns.send(new UntagResourceCommand({ ResourceArn: o.id, TagKeys: remove }));
+    const tags = tagsFromList((await sns.send(new ListTagsForResourceCommand({ ResourceArn: o.id }))).Tags);
+    const after = await readTopic(ctx, o.id, tags, { name: d.name, management: 'owned' });
+    if (!after) throw new Error(`topic ${o.id} is gone`);
+    return after;
+  },
+
+  async delete(ctx, o) {
+    const sns = await ctx.aws.sns();
+    // Deleting a topic deletes its subscriptions.
+    await ignoreNotFound(() => sns.send(new DeleteTopicCommand({ TopicArn: o.id })));
+  },
+
+  permissions: {
+    observe: ['sns:ListTopics', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic'],
+    create: ['sns:CreateTopic', 'sns:TagResource', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'sns:Subscribe'],
+    update: [
+      'sns:SetTopicAttributes',
+      'sns:Subscribe',
+      'sns:Unsubscribe',
+      'sns:TagResource',
+      'sns:UntagResource',
+      'sns:ListTagsForResource',
+      'sns:GetTopicAttributes',
+      'sns:ListSubscriptionsByTopic',
+    ],
+    delete: ['sns:DeleteTopic'],
+  },
+};
+
+export default reconciler;
