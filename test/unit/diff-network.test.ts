@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteTable, SecurityGroup } from '@aws-sdk/client-ec2';
 import { desired } from '../helpers/aws.js';
-import { UNKNOWN, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
+import { UNKNOWN, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
+import { describeAll, isDependency, retryWhile, waitFor, waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { KindName } from '../../src/spec/schema.js';
 import vpc from '../../src/reconcilers/vpc.js';
 import subnet from '../../src/reconcilers/subnet.js';
@@ -346,5 +347,91 @@ describe('security-group', () => {
     expect(toPermission({ protocol: 'icmp', cidr: '10.0.0.0/8' })).toMatchObject({ IpProtocol: 'icmp', FromPort: -1, ToPort: -1 });
     expect(toPermission({ protocol: 'icmp', port: 8, cidr: '10.0.0.0/8' })).toMatchObject({ FromPort: 8, ToPort: -1 });
     expect(toPermission({ protocol: 'all', ipv6Cidr: '::/0' })).toEqual({ IpProtocol: '-1', Ipv6Ranges: [{ CidrIpv6: '::/0', Description: undefined }] });
+  });
+});
+
+describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
+  const fakeCtx = () => {
+    const events: EngineEvent[] = [];
+    return { ctx: { stack: STACK, region: 'us-east-1', aws: undefined as never, emit: (e: EngineEvent) => events.push(e) }, events };
+  };
+
+  it('follows NextToken until the last page, and refuses a token loop', async () => {
+    const pages: Record<string, { items: number[]; next?: string }> = { '': { items: [1, 2], next: 'a' }, a: { items: [3], next: 'b' }, b: { items: [4] } };
+    const seen: (string | undefined)[] = [];
+    const all = await describeAll(async (t) => {
+      seen.push(t);
+      const p = pages[t ?? ''];
+      return { items: p.items, next: p.next };
+    });
+    expect(all).toEqual([1, 2, 3, 4]);
+    expect(seen).toEqual([undefined, 'a', 'b']);
+    await expect(describeAll(async () => ({ items: [1], next: 'same' }))).rejects.toThrow(/NextToken same twice/);
+  });
+
+  it('waitFor polls until done and reports each wait as progress', async () => {
+    const saved = { ...waitSettings };
+    Object.assign(waitSettings, { minDelayMs: 1, maxDelayMs: 2, maxWaitMs: 5_000 });
+    try {
+      const { ctx, events } = fakeCtx();
+      const states = ['pending', 'pending', 'available'];
+      const v = await waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => {
+        const s = states.shift()!;
+        return s === 'available' ? { done: true, value: s } : { done: false, status: s };
+      });
+      expect(v).toBe('available');
+      expect(events.filter((e) => e.type === 'progress' && e.address === 'nat-gateway.nat')).toHaveLength(2);
+      expect(events[0].message).toMatch(/waiting for NAT gateway nat-1 to be available \(pending/);
+    } finally {
+      Object.assign(waitSettings, saved);
+    }
+  });
+
+  it('waitFor gives up after its bound naming the last state, and stops at once on a failed state', async () => {
+    const saved = { ...waitSettings };
+    Object.assign(waitSettings, { minDelayMs: 5, maxDelayMs: 10, maxWaitMs: 100 });
+    try {
+      const { ctx } = fakeCtx();
+      const start = Date.now();
+      await expect(waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => ({ done: false, status: 'pending' }))).rejects.toThrow(
+        /nat-gateway.nat: gave up after \d+s waiting for NAT gateway nat-1 to be available \(last seen: pending\)/,
+      );
+      expect(Date.now() - start).toBeLessThan(2_000);
+      let calls = 0;
+      await expect(
+        waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => {
+          calls++;
+          return { failed: 'it is failed: Gateway.NotAttached' };
+        }),
+      ).rejects.toThrow(/it is failed: Gateway.NotAttached/);
+      expect(calls).toBe(1);
+    } finally {
+      Object.assign(waitSettings, saved);
+    }
+  });
+
+  it('retryWhile retries only the errors it is told are transient', async () => {
+    const saved = { ...waitSettings };
+    Object.assign(waitSettings, { minDelayMs: 1, maxDelayMs: 2, maxWaitMs: 5_000 });
+    try {
+      const { ctx, events } = fakeCtx();
+      const dep = Object.assign(new Error('has dependencies'), { name: 'DependencyViolation' });
+      let n = 0;
+      const out = await retryWhile(ctx, 'subnet.a', 'delete subnet-1', async () => {
+        if (n++ < 2) throw dep;
+        return 'ok';
+      }, isDependency);
+      expect(out).toBe('ok');
+      expect(events.map((e) => e.message)).toEqual([expect.stringMatching(/^delete subnet-1: DependencyViolation, retrying/), expect.stringMatching(/DependencyViolation, retrying/)]);
+      const denied = Object.assign(new Error('not allowed'), { name: 'UnauthorizedOperation' });
+      let m = 0;
+      await expect(retryWhile(ctx, 'subnet.a', 'delete subnet-1', async () => {
+        m++;
+        throw denied;
+      }, isDependency)).rejects.toThrow('not allowed');
+      expect(m).toBe(1);
+    } finally {
+      Object.assign(waitSettings, saved);
+    }
   });
 });
