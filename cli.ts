@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// The command table. This is the only place that prints errors and sets exit codes.
+import { Command, Option } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import { readFileSync } from 'node:fs';
+import type { GlobalOptions, Io } from './src/commands/common.js';
+
+const useColor = (flag: boolean | undefined) => flag !== false && !process.env.NO_COLOR && !!process.stdout.isTTY;
+
+function makeIo(g: GlobalOptions): Io {
+  const tty = !!process.stdin.isTTY && !!process.stdout.isTTY;
+  return {
+    out: (t) => process.stdout.write(t + '\n'),
+    err: (t) => process.stderr.write(t + '\n'),
+    color: useColor(g.color),
+    confirm: tty
+      ? async (q) => {
+          const rl = createInterface({ input: process.stdin, output: process.stdout });
+          try {
+            return (await rl.question(`\n${q}\n  Enter a value: `)).trim() === 'yes';
+          } finally {
+            rl.close();
+          }
+        }
+      : undefined,
+  };
+}
+
+/** Turns anything thrown into one clear message and an exit code. Stack traces only with DEBUG. */
+async function fail(e: unknown): Promise<number> {
+  const { UserError } = await import('./src/engine/errors.js');
+  if (e instanceof UserError) {
+    process.stderr.write(`error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+    return e.exitCode;
+  }
+  const { explainAwsError } = await import('./src/aws/errors.js');
+  const x = explainAwsError(e);
+  process.stderr.write(`error: ${x.message}\n${x.hint ? `  hint: ${x.hint}\n` : ''}`);
+  if (process.env.DEBUG) process.stderr.write(`${(e as Error)?.stack ?? e}\n`);
+  return 1;
+}
+
+function run(action: (g: GlobalOptions, io: Io) => Promise<number>) {
+  return async function (this: Command) {
+    const g = this.optsWithGlobals() as GlobalOptions;
+    let code: number;
+    try {
+      code = await action(g, makeIo(g));
+    } catch (e) {
+      code = await fail(e);
+    }
+    process.exitCode = code;
+  };
+}
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const program = new Command('reconcile')
+  .description(
+    'Keep an AWS deployment exactly as its YAML spec says. Live AWS is the state (no state file): everything the tool creates carries the tags reconcile:stack and reconcile:id, and it never changes what lacks them.',
+  )
+  .version(version)
+  .option('--region <region>', 'AWS region (default: the spec\'s region)')
+  .option('--profile <name>', 'named AWS profile (default: AWS_PROFILE or the default credential chain)')
+  .option('--endpoint-url <url>', 'send every AWS call here, e.g. a local moto server (default: AWS_ENDPOINT_URL)')
+  .option('--no-color', 'plain output (NO_COLOR is honoured too)')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 success / no changes, 1 error, 2 plan has changes (with --detailed-exitcode),
+3 a safety rule (protect, --max-deletes) blocked the plan.
+
+Examples:
+  reconcile validate examples/*.yaml                 check specs offline (no AWS, no credentials)
+  reconcile plan examples/microblog-vpc.yaml         what would change, and why
+  reconcile plan spec.yaml --out plan.json           save a plan; apply exactly it later
+  reconcile apply spec.yaml                          show the plan, ask, then change AWS
+  reconcile apply plan.json                          apply a saved plan (refused if AWS changed since)
+  reconcile destroy spec.yaml --yes                  delete everything the stack owns
+  AWS_ENDPOINT_URL=http://127.0.0.1:5000 reconcile plan spec.yaml   against a local moto server`,
+  );
+
+program
+  .command('validate')
+  .description('Check specs offline: schema, references, cycles, ${env:...} values. No AWS call.')
+  .argument('<spec...>', 'spec files')
+  .option('--json', 'machine-readable diagnostics')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'validate')!;
+      const { runValidate } = await import('./src/commands/validate.js');
+      const r = runValidate(cmd.args, { json: !!cmd.opts().json });
+      if (r.output) io.out(r.output);
+      return r.exitCode;
+    }),
+  );
+
+const planOptions = (c: Command) =>
+  c
+    .option('--prune', 'also delete resources the stack owns that are no longer in the spec')
+    .addOption(new Option('--max-deletes <n>', 'refuse a plan that deletes or replaces more than n resources').argParser((v) => Number.parseInt(v, 10)));
+
+planOptions(
+  program
+    .command('plan')
+    .description('Read live AWS and show what apply would change: + create, ~ update in place, -/+ replace, - delete.')
+    .argument('<spec>', 'spec file')
+    .option('--out <file>', 'save the plan as JSON, to apply exactly it later with `reconcile apply <file>`')
+    .option('--json', 'print the plan as JSON (same as --format json)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .option('--detailed-exitcode', 'exit 2 when there are changes (0: none, 1: error, 3: blocked)')
+    .option('-v, --verbose', 'also list looked-up resources'),
+).action(
+  run(async (g, io) => {
+    const cmd = program.commands.find((c) => c.name() === 'plan')!;
+    const o = cmd.opts();
+    const { planCommand } = await import('./src/commands/plan.js');
+    return planCommand(cmd.args[0], { ...o, format: o.json ? 'json' : o.format }, g, io);
+  }),
+);
+
+planOptions(
+  program
+    .command('apply')
+    .description('Make AWS match the spec. Shows the plan and asks first (on a terminal); --yes to skip.')
+    .argument('<spec-or-plan>', 'spec file, or a plan saved with `plan --out`')
+    .option('-y, --yes', 'do not ask for confirmation (required without a terminal, e.g. in CI)')
+    .addOption(new Option('--concurrency <n>', 'resources worked on at once').default(8).argParser((v) => Number.parseInt(v, 10))),
+).action(
+  run(async (g, io) => {
+    const cmd = program.commands.find((c) => c.name() === 'apply')!;
+    const { applyCommand } = await import('./src/commands/apply.js');
+    return applyCommand(cmd.args[0], cmd.opts(), g, io);
+  }),
+);
+
+program
+  .command('destroy')
+  .description('Delete everything the stack owns (tagged reconcile:stack=<stack>), in reverse dependency order.')
+  .argument('<spec>', 'spec file')
+  .option('-y, --yes', 'do not ask for confirmation')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'destroy')!;
+      const { applyCommand } = await import('./src/commands/apply.js');
+      return applyCommand(cmd.args[0], cmd.opts(), g, io, true);
+    }),
+  );
+
+program
+  .command('output')
+  .description('Print the ids, IPs and DNS names of what the stack has in AWS now.')
+  .argument('<spec>', 'spec file')
+  .option('--json', 'as JSON')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'output')!;
+      const { outputCommand } = await import('./src/commands/output.js');
+      return outputCommand(cmd.args[0], cmd.opts(), g, io);
+    }),
+  );
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// `npm run demo`: start a local moto server, apply examples/microblog-vpc.yaml to it, re-plan to show
+// there is nothing left to do, and say what to try next. `npm run demo -- --keep` leaves moto running.
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const keep = process.argv.includes('--keep');
+const spec = process.argv.find((a) => a.endsWith('.yaml')) ?? 'examples/microblog-vpc.yaml';
+
+const port = await new Promise((res) => {
+  const s = createServer();
+  s.listen(0, '127.0.0.1', () => {
+    const p = s.address().port;
+    s.close(() => res(p));
+  });
+});
+const endpoint = `http://127.0.0.1:${port}`;
+console.log(`Starting moto (a local AWS stand-in) on ${endpoint} ...`);
+const moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+moto.on('exit', (code) => {
+  if (code && code !== 0) {
+    console.error('moto exited. Is it installed? pip install "moto[server]"');
+    process.exit(1);
+  }
+});
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${endpoint}/moto-api/data.json`)).ok) break;
+  } catch {}
+  if (i > 200) {
+    console.error('moto did not start in 30 s. Is it installed? pip install "moto[server]"');
+    moto.kill();
+    process.exit(1);
+  }
+  await new Promise((r) => setTimeout(r, 150));
+}
+
+const env = { ...process.env, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'demo', AWS_SECRET_ACCESS_KEY: 'demo', AWS_REGION: 'us-east-1' };
+const cli = (...args) => {
+  console.log(`\n$ reconcile ${args.join(' ')}`);
+  return spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], { stdio: 'inherit', env, cwd: root }).status;
+};
+
+let code = cli('apply', spec, '--yes');
+if (code === 0) code = cli('plan', spec, '--detailed-exitcode');
+console.log(`
+That was ${spec}, applied to moto and re-planned: no changes left.
+Try next (with moto running: npm run demo -- --keep):
+  export AWS_ENDPOINT_URL=${endpoint} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
+  node dist/cli.js plan ${spec}          # then edit a port in the spec and plan again
+  node dist/cli.js output ${spec}
+  node dist/cli.js destroy ${spec} --yes`);
+if (keep) {
+  console.log(`\nmoto keeps running on ${endpoint}; Ctrl-C to stop it.`);
+  process.on('SIGINT', () => { moto.kill(); process.exit(0); });
+} else {
+  moto.kill();
+  process.exitCode = code ?? 1;
+}

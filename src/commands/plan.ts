@@ -1,0 +1,37 @@
+// `reconcile plan`: read live AWS and show what apply would change, and why.
+import { writeFileSync } from 'node:fs';
+import { makePlan, hasChanges, type Plan, type PlanOptions } from '../engine/plan.js';
+import { renderJson, renderMarkdown, renderText } from '../engine/render.js';
+import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
+
+export interface PlanCommandOptions extends PlanOptions {
+  out?: string;
+  format?: 'text' | 'json' | 'markdown';
+  detailedExitcode?: boolean;
+  verbose?: boolean;
+}
+
+export function renderPlan(plan: Plan, format: PlanCommandOptions['format'], io: Io, verbose = false): string {
+  if (format === 'json') return renderJson(plan);
+  if (format === 'markdown') return renderMarkdown(plan);
+  return renderText(plan, { color: io.color, verbose });
+}
+
+export async function planCommand(file: string, opts: PlanCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
+  const loaded = loadOrThrow(file);
+  const machine = opts.format === 'json' || opts.format === 'markdown';
+  const ctx = makeCtx(loaded, g, eventPrinter(io, true));
+  try {
+    for (const w of loaded.warnings) io.err(`warning: ${w.file}:${w.line}:${w.col} ${w.message}`);
+    const { plan } = await makePlan(loaded, ctx, opts);
+    io.out(renderPlan(plan, opts.format, io, opts.verbose));
+    if (opts.out) {
+      writeFileSync(opts.out, renderJson(plan) + '\n');
+      if (!machine) io.out(`\nSaved the plan to ${opts.out}. Apply exactly it with: reconcile apply ${opts.out}`);
+    }
+    if (plan.blocked.length) return 3;
+    return opts.detailedExitcode && hasChanges(plan) ? 2 : 0;
+  } finally {
+    ctx.aws.destroy();
+  }
+}
