@@ -63,7 +63,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
       const field = formatPath(use.path);
       if (!target) {
         const sameKind = resources.filter((x) => x.kind && use.kinds.includes(x.kind)).map((x) => x.name);
-        const near = didYouMean(use.name, sameKind) ?? didYouMean(use.name, resources.map((x) => x.name));
+        const near = didYouMean(use.name, sameKind);
         findings.push({
           path,
           severity: 'error',
@@ -170,12 +170,15 @@ function covers(s: PortSpan, port: number, protos: string[]): boolean {
 
 type Bodies = Map<string, { kind: string; body: AnyResourceSpec }>;
 
-/** The vpc (name, or external id) a resource of the spec lives in, when the spec says so. */
-function vpcOf(bodies: Bodies, name: string | undefined, depth = 0): string | undefined {
+/**
+ * The vpc (name, or external id) a resource of the spec lives in, when the spec says so and the
+ * resource is of the kind expected (a wrong-kind reference is reported elsewhere).
+ */
+function vpcOf(bodies: Bodies, name: string | undefined, kind: string, depth = 0): string | undefined {
   if (!name || depth > 5) return undefined;
-  if (isExternalId(name)) return name.startsWith('vpc-') ? name : undefined;
+  if (isExternalId(name)) return kind === 'vpc' && name.startsWith('vpc-') ? name : undefined;
   const r = bodies.get(name);
-  if (!r) return undefined;
+  if (!r || r.kind !== kind) return undefined;
   const b = r.body as { vpc?: string; subnet?: string };
   switch (r.kind) {
     case 'vpc':
@@ -187,7 +190,7 @@ function vpcOf(bodies: Bodies, name: string | undefined, depth = 0): string | un
     case 'target-group':
       return b.vpc;
     case 'nat-gateway':
-      return vpcOf(bodies, b.subnet, depth + 1);
+      return vpcOf(bodies, b.subnet, 'subnet', depth + 1);
     default:
       return undefined;
   }
@@ -226,11 +229,11 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
   const warn = (path: SpecPath, message: string, hint?: string) => out.push({ path, severity: 'warning', message, hint });
   const seenNames = new Map<string, string>();
 
-  const sameVpc = (owner: string, field: SpecPath, a: string | undefined, aWhat: string, b: string | undefined, bWhat: string) => {
-    const va = vpcOf(bodies, a);
-    const vb = vpcOf(bodies, b);
-    if (va && vb && va !== vb)
-      err(at(owner, ...field), `${bWhat} "${b}" is in vpc "${vb}" but ${aWhat} "${a}" is in vpc "${va}"`, 'all of them must be in the same VPC');
+  /** Error at `field` when `b` (of kind bKind) is not in the VPC of `a` (of kind aKind). */
+  const sameVpc = (owner: string, field: SpecPath, a: string | undefined, aKind: string, aWhere: string, b: string | undefined, bKind: string) => {
+    const va = vpcOf(bodies, a, aKind);
+    const vb = vpcOf(bodies, b, bKind);
+    if (va && vb && va !== vb) err(at(owner, ...field), `${bKind} "${b}" is in vpc "${vb}", not in vpc "${va}" ${aWhere}`, 'they must be in the same VPC');
   };
 
   for (const [name, { kind, body }] of bodies) {
@@ -298,10 +301,10 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
                 err(at(name, 'routes', i, 'vpcPeering'), `vpc-peering "${r.vpcPeering}" connects "${pb.vpc}" and "${pb.peerVpc}", not this table's vpc "${t.vpc}"`);
             }
           }
-          if (r.internetGateway) sameVpc(name, ['routes', i, 'internetGateway'], t.vpc, 'the route table\'s vpc', r.internetGateway, 'internet-gateway');
-          if (r.natGateway) sameVpc(name, ['routes', i, 'natGateway'], t.vpc, 'the route table\'s vpc', r.natGateway, 'nat-gateway');
+          if (r.internetGateway) sameVpc(name, ['routes', i, 'internetGateway'], t.vpc, 'vpc', 'of this route table', r.internetGateway, 'internet-gateway');
+          if (r.natGateway) sameVpc(name, ['routes', i, 'natGateway'], t.vpc, 'vpc', 'of this route table', r.natGateway, 'nat-gateway');
         });
-        t.subnets.forEach((s, i) => sameVpc(name, ['subnets', i], t.vpc, 'the route table\'s vpc', s, 'subnet'));
+        t.subnets.forEach((s, i) => sameVpc(name, ['subnets', i], t.vpc, 'vpc', 'of this route table', s, 'subnet'));
         break;
       }
       case 'security-group': {
@@ -349,14 +352,14 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
         if (kind === 'instance') {
           const inst = body as SpecOf<'instance'>;
           inst.securityGroups.forEach((sg, i) => {
-            if (inst.subnet) sameVpc(name, ['securityGroups', i], inst.subnet, 'subnet', sg, 'security group');
+            if (inst.subnet) sameVpc(name, ['securityGroups', i], inst.subnet, 'subnet', `of subnet "${inst.subnet}"`, sg, 'security-group');
             else {
-              const v = vpcOf(bodies, sg);
+              const v = vpcOf(bodies, sg, 'security-group');
               const vb = v ? bodies.get(v) : undefined;
               if (vb?.kind === 'vpc' && (vb.body as SpecOf<'vpc'>).lookup !== 'default')
                 err(
                   at(name, 'securityGroups', i),
-                  `security group "${sg}" is in vpc "${v}", but an instance without subnet launches in the default VPC`,
+                  `security-group "${sg}" is in vpc "${v}", but an instance without subnet launches in the default VPC`,
                   `set subnet: to a subnet of vpc "${v}"`,
                 );
             }
@@ -367,11 +370,12 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
       case 'auto-scaling-group': {
         const g = body as SpecOf<'auto-scaling-group'>;
         const first = g.subnets[0];
-        g.subnets.forEach((s, i) => i > 0 && sameVpc(name, ['subnets', i], first, 'subnet', s, 'subnet'));
-        g.targetGroups.forEach((tg, i) => sameVpc(name, ['targetGroups', i], first, 'subnet', tg, 'target group'));
+        g.subnets.forEach((s, i) => i > 0 && sameVpc(name, ['subnets', i], first, 'subnet', `of subnet "${first}"`, s, 'subnet'));
+        g.targetGroups.forEach((tg, i) => sameVpc(name, ['targetGroups', i], first, 'subnet', `of subnet "${first}"`, tg, 'target-group'));
         const lt = bodies.get(g.launchTemplate);
         if (lt?.kind === 'launch-template')
-          (lt.body as SpecOf<'launch-template'>).securityGroups.forEach((sg) => sameVpc(name, ['subnets', 0], sg, `security group of launch template "${g.launchTemplate}"`, first, 'subnet'));
+          for (const sg of (lt.body as SpecOf<'launch-template'>).securityGroups)
+            sameVpc(name, ['launchTemplate'], first, 'subnet', `of subnet "${first}" (launch template "${g.launchTemplate}")`, sg, 'security-group');
         if (g.healthCheckType === 'ELB' && g.targetGroups.length === 0)
           err(at(name, 'healthCheckType'), 'healthCheckType ELB needs a load balancer: the group has no targetGroups', 'add targetGroups: [<target-group>] or use healthCheckType: EC2');
         break;
@@ -379,8 +383,8 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
       case 'load-balancer': {
         const lb = body as SpecOf<'load-balancer'>;
         const first = lb.subnets[0];
-        lb.subnets.forEach((s, i) => i > 0 && sameVpc(name, ['subnets', i], first, 'subnet', s, 'subnet'));
-        lb.securityGroups.forEach((sg, i) => sameVpc(name, ['securityGroups', i], first, 'subnet', sg, 'security group'));
+        lb.subnets.forEach((s, i) => i > 0 && sameVpc(name, ['subnets', i], first, 'subnet', `of subnet "${first}"`, s, 'subnet'));
+        lb.securityGroups.forEach((sg, i) => sameVpc(name, ['securityGroups', i], first, 'subnet', `of subnet "${first}"`, sg, 'security-group'));
         const azs = lb.subnets.map((s) => {
           const b = bodies.get(s);
           return b?.kind === 'subnet' ? (b.body as SpecOf<'subnet'>).availabilityZone : undefined;
@@ -393,7 +397,7 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
         const l = body as SpecOf<'listener'>;
         const lb = bodies.get(l.loadBalancer);
         if (l.forward && lb?.kind === 'load-balancer')
-          sameVpc(name, ['forward'], (lb.body as SpecOf<'load-balancer'>).subnets[0], `load balancer "${l.loadBalancer}" subnet`, l.forward, 'target group');
+          sameVpc(name, ['forward'], (lb.body as SpecOf<'load-balancer'>).subnets[0], 'subnet', `of load balancer "${l.loadBalancer}"`, l.forward, 'target-group');
         break;
       }
       case 's3-bucket': {

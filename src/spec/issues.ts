@@ -16,6 +16,8 @@ export interface RawDiag {
   missing?: string;
   /** For an unknown key: the key it was taken for. */
   suggested?: string;
+  /** An unknown key with no likely meaning (see load.ts: a stray comma in a { ... } mapping). */
+  unknownKey?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,14 +261,9 @@ function mapIssue(iss: Issue, base: SpecPath, ctx: Ctx, out: RawDiag[]): void {
           path: [...path, key],
           at: 'key',
           message: `unknown field "${key}" ${where(ctx, path)}`,
-          hint:
-            near ??
-            (/\s/.test(key)
-              ? 'a "," inside { ... } starts a new field: quote a value that holds a comma'
-              : allowed.length
-                ? `allowed fields: ${allowed.join(', ')}`
-                : undefined),
+          hint: near ?? (allowed.length ? `allowed fields: ${allowed.join(', ')}` : undefined),
           suggested: near ? near.slice('did you mean "'.length, -2) : undefined,
+          unknownKey: !near,
         });
       }
       return;

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { checkReferences, checkSemantics, type CheckInput, type Finding } from './checks.js';
 import type { SpecPath } from './common.js';
 import { interpolateDocument } from './interpolate.js';
@@ -114,6 +114,8 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
   }
   const place = (d: RawDiag | Finding, severity: Diagnostic['severity']) => {
     if (envFailed.has(JSON.stringify(d.path))) return;
+    if ('unknownKey' in d && d.unknownKey && strayComma(doc, d.path))
+      d = { ...d, hint: 'a "," inside { ... } starts a new field: quote a value that holds a comma ("a, b")' };
     diags.push(at(locate(doc, lc, d.path, d.at ?? 'value').pos, severity, d.message, d.hint, d.path));
   };
 
@@ -164,6 +166,14 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
       hash: createHash('sha256').update(canonicalJson(spec)).digest('hex'),
     },
   };
+}
+
+/** Whether the key at `path` has no value in a flow mapping: text after a comma, `{ a: x, y }`. */
+function strayComma(doc: Document, path: SpecPath): boolean {
+  const parent = doc.getIn(path.slice(0, -1), true);
+  if (!isMap(parent) || !parent.flow) return false;
+  const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === String(path[path.length - 1]));
+  return !!pair && (pair.value === null || (isScalar(pair.value) && pair.value.value === null));
 }
 
 function firstLine(s: string): string {

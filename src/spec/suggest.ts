@@ -37,6 +37,8 @@ export function closest(word: string, candidates: Iterable<string>): string | un
     const cl = c.toLowerCase();
     if (cl === w) return c;
     let score = editDistance(w, cl);
+    // Nothing in common (e.g. "k" and "s") is not a typo.
+    if (score >= Math.max(w.length, cl.length)) continue;
     const limit = Math.min(3, Math.max(1, Math.floor(Math.max(w.length, cl.length) / 3)));
     if (score > limit) {
       const contained = w.length >= 3 && (cl.includes(w) || w.includes(cl)) && Math.abs(cl.length - w.length) <= 6;
