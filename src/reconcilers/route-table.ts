@@ -21,7 +21,9 @@
 // - create() creates no table: it finds the VPC's main table, tags it and adds the routes.
 // - delete() never deletes the table: it deletes the routes recorded in reconcile:routes and removes
 //   this stack's reconcile:* tags (and the Name tag it set), handing the table back to AWS/the VPC.
-//   A route table that is the main table in AWS is treated this way whatever the spec says.
+//   Other tags the spec set (stack default tags such as project:) stay: they cannot be told apart
+//   from tags someone else set. A route table that is the main table in AWS is treated this way
+//   whatever the spec says, so a destroy never fails on (or removes) a main table.
 import {
   AssociateRouteTableCommand,
   CreateRouteCommand,
