@@ -5,6 +5,9 @@ import { createInterface } from 'node:readline/promises';
 import { readFileSync } from 'node:fs';
 import type { GlobalOptions, Io } from './src/commands/common.js';
 
+// The SDK's notice that future releases need Node 22 is said once in the README, not on every run.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const useColor = (flag: boolean | undefined) => flag !== false && !process.env.NO_COLOR && !!process.stdout.isTTY;
 
 function makeIo(g: GlobalOptions): Io {

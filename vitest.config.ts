@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests share one moto server per file; files run in parallel on the 2 cores.
     pool: 'forks',
+    setupFiles: ['test/setup.ts'],
   },
 });

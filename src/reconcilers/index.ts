@@ -12,7 +12,7 @@ const cache = new Map<string, Promise<Reconciler>>();
 export function reconcilerFor(kind: KindName): Promise<Reconciler> {
   let p = cache.get(kind);
   if (!p) {
-    p = import(`./${kind}.js`).then((m: { default: Reconciler }) => {
+    p = import(/* @vite-ignore */ `./${kind}.js`).then((m: { default: Reconciler }) => {
       if (!m.default || m.default.kind !== kind) throw new Error(`src/reconcilers/${kind}.ts must default-export the ${kind} reconciler`);
       return m.default;
     });
