@@ -99,7 +99,8 @@ const reconciler: Reconciler<'internet-gateway'> = {
     const v = changes.find((c) => c.path === 'vpc');
     if (v) {
       if (typeof v.before === 'string') await detach(ctx, desired.address, observed.id, v.before);
-      if (typeof v.after === 'string') await attach(ctx, observed.id, v.after);
+      const to = v.after;
+      if (typeof to === 'string') await afterCreate(ctx, desired.address, `attach ${observed.id} to ${to}`, () => attach(ctx, observed.id, to));
       live.vpc = v.after as string | undefined;
     }
     await syncEc2Tags(ctx, observed.id, changes);

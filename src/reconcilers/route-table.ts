@@ -363,7 +363,11 @@ const reconciler: Reconciler<'route-table'> = {
 
   async update(ctx, desired, observed, changes) {
     assertApplicable(desired.address, changes);
-    const live = await applyChanges(ctx, observed.id, observed.live as RouteTableLive, changes);
+    // A target made moments ago (an internet gateway, a peering) may not be visible yet: every step
+    // is idempotent, so "not found" is retried for a short grace period.
+    const live = await afterCreate(ctx, desired.address, `routes and associations of ${observed.id}`, () =>
+      applyChanges(ctx, observed.id, observed.live as RouteTableLive, changes),
+    );
     // Tags last: the reconcile:routes tag of a main table must not forget a route not yet deleted.
     await syncEc2Tags(ctx, observed.id, changes);
     return updatedObserved(ctx, observed, live, changes);

@@ -311,7 +311,8 @@ const reconciler: Reconciler<'security-group'> = {
   async update(ctx, desired, observed, changes) {
     assertApplicable(desired.address, changes);
     const live = observed.live as SecurityGroupLive;
-    await applyRuleChanges(ctx, observed.id, changes);
+    // A source group made moments ago may not be visible yet; authorize/revoke are idempotent here.
+    await afterCreate(ctx, desired.address, `rules of ${observed.id}`, () => applyRuleChanges(ctx, observed.id, changes));
     await syncEc2Tags(ctx, observed.id, changes);
     return updatedObserved(ctx, observed, { ...live, ingress: rulesAfter(live.ingress, 'ingress', changes), egress: rulesAfter(live.egress, 'egress', changes) }, changes);
   },
