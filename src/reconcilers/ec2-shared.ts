@@ -253,8 +253,9 @@ export async function retryWhile<T>(
     });
   } catch (e) {
     if (transient(e)) {
-      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${errorCode(e)}: ${(e as Error).message}`);
-      (err as Error & { cause?: unknown }).cause = e;
+      // Keeps the AWS error name, so the engine's plain-words explanation still applies.
+      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${(e as Error).message}`, { cause: e });
+      err.name = errorCode(e) || 'Error';
       throw err;
     }
     throw e;

@@ -174,7 +174,10 @@ describe('vpc', () => {
     await sdk.send(new CreateSubnetCommand({ VpcId: v.id, CidrBlock: '10.0.7.0/24' })); // not ours
     const [seen] = await vpc.observe(ctx, [d('vpc', 'main', { cidr: '10.0.0.0/16' })]);
     const start = Date.now();
-    await expect(vpc.delete(ctx, seen)).rejects.toThrow(/DependencyViolation/);
+    await expect(vpc.delete(ctx, seen)).rejects.toMatchObject({
+      name: 'DependencyViolation',
+      message: expect.stringMatching(/^vpc\.main: delete VPC vpc-\w+ still failing after \d+s: /),
+    });
     expect(Date.now() - start).toBeLessThan(waitSettings.maxWaitMs + 2_000);
     expect(ctx.events.some((e) => e.type === 'progress' && e.address === 'vpc.main' && /DependencyViolation, retrying/.test(e.message))).toBe(true);
   });
