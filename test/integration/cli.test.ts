@@ -1,0 +1,135 @@
+// The CLI as a user runs it (the compiled bin in a child process) against moto: exit codes,
+// confirmation, saved plans, and clear errors without stack traces.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMoto, type Moto } from '../helpers/moto.js';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+const SPEC = `apiVersion: reconcile/v1
+stack: clitest
+region: us-east-1
+resources:
+  main:
+    kind: vpc
+    cidr: 10.1.0.0/16
+  web:
+    kind: security-group
+    vpc: main
+    ingress:
+      - { port: 443, cidr: 0.0.0.0/0 }
+`;
+
+let moto: Moto;
+let dir: string;
+let spec: string;
+
+function cli(args: string[], env: Record<string, string | undefined> = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...moto.env, ...env },
+    input: '',
+    timeout: 60_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  dir = mkdtempSync(join(tmpdir(), 'reconcile-cli-'));
+  spec = join(dir, 'spec.yaml');
+  writeFileSync(spec, SPEC);
+});
+afterAll(async () => moto?.stop());
+
+describe('reconcile CLI', () => {
+  it('plan exits 0, or 2 with --detailed-exitcode when there are changes', () => {
+    const plain = cli(['plan', spec]);
+    expect(plain.code).toBe(0);
+    expect(plain.out).toContain('+ vpc.main will be created');
+    expect(plain.out).toContain('Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy.');
+    expect(cli(['plan', spec, '--detailed-exitcode']).code).toBe(2);
+  });
+
+  it('apply without a terminal refuses unless --yes', () => {
+    const r = cli(['apply', spec]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('refusing to change AWS without confirmation');
+    expect(r.err).toContain('--yes');
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('applies, then re-plans clean; the JSON plan is versioned', () => {
+    const r = cli(['apply', spec, '--yes']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/vpc\.main: creating done \[vpc-[0-9a-f]+\]/);
+    expect(r.out).toContain('Apply complete');
+    expect(cli(['plan', spec, '--detailed-exitcode']).code).toBe(0);
+    const j = JSON.parse(cli(['plan', spec, '--json']).out);
+    expect(j.formatVersion).toBe(1);
+    expect(j.changes.map((c: { action: string }) => c.action)).toEqual(['noop', 'noop']);
+    expect(cli(['plan', spec, '--format', 'markdown']).out).toContain('### reconcile plan: `clitest`');
+  });
+
+  it('applies a saved plan exactly, and refuses it once the spec or live AWS changed', () => {
+    const changedSpec = join(dir, 'changed.yaml');
+    writeFileSync(changedSpec, SPEC.replace('port: 443', 'port: 8443'));
+    const planFile = join(dir, 'plan.json');
+    expect(cli(['plan', changedSpec, '--out', planFile]).code).toBe(0);
+    expect(JSON.parse(readFileSync(planFile, 'utf8')).summary.update).toBe(1);
+
+    // The spec changes after the plan was saved: refused.
+    writeFileSync(changedSpec, SPEC.replace('port: 443', 'port: 9443'));
+    const stale = cli(['apply', planFile]);
+    expect(stale.code).toBe(1);
+    expect(stale.err).toContain('changed since the plan');
+
+    writeFileSync(changedSpec, SPEC.replace('port: 443', 'port: 8443'));
+    const ok = cli(['apply', planFile]);
+    expect(ok.code, ok.err).toBe(0);
+    expect(cli(['plan', changedSpec, '--detailed-exitcode']).code).toBe(0);
+
+    // Live AWS changes after the plan was saved: refused.
+    expect(cli(['plan', spec, '--out', planFile]).code).toBe(0);
+    writeFileSync(changedSpec, SPEC.replace('port: 443', 'port: 7443'));
+    expect(cli(['apply', changedSpec, '--yes']).code).toBe(0); // someone changes AWS in between
+    const drifted = cli(['apply', planFile]);
+    expect(drifted.code).toBe(1);
+    expect(drifted.err).toContain('live AWS changed since the plan');
+  });
+
+  it('an invalid spec is reported with positions and exit 1, no stack trace', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, SPEC.replace('cidr: 10.1.0.0/16', 'cidr: 10.1.0.0/33'));
+    const r = cli(['plan', bad]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.yaml:7:11\s+error/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('an unreachable endpoint and missing credentials get one clear line and a hint', () => {
+    const down = cli(['plan', spec, '--endpoint-url', 'http://127.0.0.1:1']);
+    expect(down.code).toBe(1);
+    expect(down.err).toContain('cannot reach the AWS endpoint');
+    expect(down.err).not.toMatch(/\n\s+at /);
+    const nocreds = cli(['plan', spec], { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_PROFILE: 'no-such-profile-here', HOME: dir });
+    expect(nocreds.code).toBe(1);
+    expect(nocreds.err).toMatch(/credentials|profile/i);
+    expect(nocreds.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('protect blocks destroy with exit 3; destroy --yes removes the stack', () => {
+    const protectedSpec = join(dir, 'protected.yaml');
+    writeFileSync(protectedSpec, SPEC.replace('    kind: vpc\n', '    kind: vpc\n    protect: true\n'));
+    expect(cli(['apply', protectedSpec, '--yes']).code).toBe(0);
+    const blocked = cli(['destroy', protectedSpec, '--yes']);
+    expect(blocked.code).toBe(3);
+    expect(blocked.out + blocked.err).toContain('vpc.main');
+    expect(cli(['apply', spec, '--yes']).code).toBe(0); // protect removed from the spec: tag removed
+    const d = cli(['destroy', spec, '--yes']);
+    expect(d.code, d.err).toBe(0);
+    expect(cli(['plan', spec]).out).toContain('Plan: 2 to add');
+  });
+});
