@@ -86,7 +86,7 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
   const doc: Document = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   // An error at the very end (an unclosed bracket) points at the end of the last line, not past it.
   const clamp = (offset: number) => (offset >= text.length && text.endsWith('\n') ? text.length - 1 : offset);
-  for (const e of doc.errors) diags.push(at(positionAt(lc, clamp(e.pos[0])), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code)));
+  for (const e of doc.errors) diags.push(at(positionAt(lc, clamp(e.pos[0])), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code, e.message)));
   for (const w of doc.warnings) diags.push(at(positionAt(lc, w.pos[0]), 'warning', `YAML: ${firstLine(w.message)}`));
   if (doc.errors.length) return { ok: false, diagnostics: sortDiagnostics(diags) };
   if (!isMap(doc.contents)) {
@@ -180,7 +180,9 @@ function firstLine(s: string): string {
   return s.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
 }
 
-function yamlHint(code: string): string | undefined {
+function yamlHint(code: string, message: string): string | undefined {
+  const close = /end with an? ([\]}])/.exec(message);
+  if (close) return `close the ${close[1] === ']' ? '[ ... ] list' : '{ ... } mapping'} with "${close[1]}"`;
   switch (code) {
     case 'DUPLICATE_KEY':
       return 'each key may appear once in a mapping: remove or rename one';

@@ -44,7 +44,7 @@ describe('examples/invalid: one positioned error each', () => {
     ['unknown-reference.yaml', '11:10', 'vpc refers to vpc "mian", which is not in this spec', 'did you mean "main"?'],
     ['unset-env-var.yaml', '11:15', 'environment variable RECONCILE_EXAMPLE_UNSET is not set', '${env:RECONCILE_EXAMPLE_UNSET:-value}'],
     ['wrong-kind-reference.yaml', '17:13', 'subnet: "main" is a vpc, not a subnet', 'subnet resources in this spec: public'],
-    ['yaml-syntax-error.yaml', '12:19', 'YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]', 'indentation'],
+    ['yaml-syntax-error.yaml', '12:19', 'YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]', 'close the [ ... ] list with "]"'],
   ];
 
   it('covers every file in examples/invalid', () => {
