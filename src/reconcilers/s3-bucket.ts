@@ -583,6 +583,8 @@ const reconciler: Reconciler<'s3-bucket'> = {
   permissions: {
     observe: [
       's3:ListAllMyBuckets',
+      // Without it, HeadObject of a missing key answers 403 instead of 404.
+      's3:ListBucket',
       's3:GetBucketTagging',
       's3:GetBucketVersioning',
       's3:GetEncryptionConfiguration',
