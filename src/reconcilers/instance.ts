@@ -211,15 +211,50 @@ export function wanted(desired: Desired<'instance'>): WantedInstance {
 }
 
 /**
- * RunInstances' idempotency token: the same for a retried create of the same spec (AWS then returns
- * the instance the first call made), different for a replacement (its create-time fields differ).
- * At most 64 characters.
+ * RunInstances' idempotency token: stack, name and a hash of everything the call sends. A retried
+ * create of the same spec sends the same token (AWS then returns the instance the first call made,
+ * instead of a second one); a replacement, or any other change, sends another. At most 64 characters.
  */
-export function clientToken(desired: Desired<'instance'>, w: WantedInstance, salt = ''): string {
-  const fields = [desired.stack, desired.name, w.ami, w.instanceType, w.subnet, [...w.securityGroups].sort(), w.keyPair, w.userData, w.publicIp, w.iamInstanceProfile, salt];
-  const hash = shortHash(JSON.stringify(fields), 16);
+export function clientToken(desired: Desired<'instance'>, input: RunInstancesCommandInput, salt = ''): string {
+  const { ClientToken: _ignored, ...rest } = input;
+  const hash = shortHash(JSON.stringify([desired.stack, desired.name, rest, salt]), 16);
   const prefix = `${desired.stack}-${desired.name}`.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64 - hash.length - 1);
   return `${prefix}-${hash}`;
+}
+
+/**
+ * The RunInstances call for the spec (without ClientToken). A public IP choice lives on the network
+ * interface, so subnet and groups go there too; `defaultSubnet` is used then when the spec has none.
+ */
+export function runInstancesInput(desired: Desired<'instance'>, w: WantedInstance, defaultSubnet?: string): RunInstancesCommandInput {
+  const s = desired.spec;
+  const ud = resolveUserData(s.userData, desired.specDir, desired.address);
+  const input: RunInstancesCommandInput = {
+    ImageId: w.ami,
+    InstanceType: w.instanceType as RunInstancesCommandInput['InstanceType'],
+    MinCount: 1,
+    MaxCount: 1,
+    KeyName: w.keyPair,
+    UserData: ud?.base64,
+    Monitoring: { Enabled: w.monitoring },
+    IamInstanceProfile: s.iamInstanceProfile ? (s.iamInstanceProfile.startsWith('arn:') ? { Arn: s.iamInstanceProfile } : { Name: s.iamInstanceProfile }) : undefined,
+    TagSpecifications: [...tagSpec('instance', { ...desired.tags, [TAG_USER_DATA]: ud?.sha256 ?? 'none' }), ...tagSpec('volume', desired.tags)],
+  };
+  if (w.publicIp !== undefined) {
+    input.NetworkInterfaces = [
+      {
+        DeviceIndex: 0,
+        AssociatePublicIpAddress: w.publicIp,
+        SubnetId: w.subnet ?? defaultSubnet,
+        Groups: w.securityGroups.length ? w.securityGroups : undefined,
+        DeleteOnTermination: true,
+      },
+    ];
+  } else {
+    input.SubnetId = w.subnet;
+    input.SecurityGroupIds = w.securityGroups.length ? w.securityGroups : undefined;
+  }
+  return input;
 }
 
 async function defaultSubnet(ctx: Ctx): Promise<string> {
@@ -326,39 +361,13 @@ const reconciler: Reconciler<'instance'> = {
     await resolveKeyPairIds(ctx, externalKeyPairIds([desired]));
     const w = wanted(desired);
     assertKnown(desired.address, w);
-    const ud = resolveUserData(s.userData, desired.specDir, desired.address);
-    const input: RunInstancesCommandInput = {
-      ImageId: w.ami,
-      InstanceType: w.instanceType as RunInstancesCommandInput['InstanceType'],
-      MinCount: 1,
-      MaxCount: 1,
-      KeyName: w.keyPair,
-      UserData: ud?.base64,
-      Monitoring: { Enabled: w.monitoring },
-      IamInstanceProfile: s.iamInstanceProfile ? (s.iamInstanceProfile.startsWith('arn:') ? { Arn: s.iamInstanceProfile } : { Name: s.iamInstanceProfile }) : undefined,
-      TagSpecifications: [...tagSpec('instance', { ...desired.tags, [TAG_USER_DATA]: ud?.sha256 ?? 'none' }), ...tagSpec('volume', desired.tags)],
-    };
-    if (w.publicIp !== undefined) {
-      // The public IP choice lives on the network interface, so subnet and groups go there too.
-      input.NetworkInterfaces = [
-        {
-          DeviceIndex: 0,
-          AssociatePublicIpAddress: w.publicIp,
-          SubnetId: w.subnet ?? (await defaultSubnet(ctx)),
-          Groups: w.securityGroups.length ? w.securityGroups : undefined,
-          DeleteOnTermination: true,
-        },
-      ];
-    } else {
-      input.SubnetId = w.subnet;
-      input.SecurityGroupIds = w.securityGroups.length ? w.securityGroups : undefined;
-    }
+    const input = runInstancesInput(desired, w, w.publicIp !== undefined && w.subnet === undefined ? await defaultSubnet(ctx) : undefined);
     const ec2 = await ctx.aws.ec2();
     // A token AWS already used for an instance since terminated returns that instance: salt and retry.
     let instance: Instance | undefined;
     let salt = '';
     for (let attempt = 0; attempt < 3; attempt++) {
-      const r = await ec2.send(new RunInstancesCommand({ ...input, ClientToken: clientToken(desired, w, salt) }));
+      const r = await ec2.send(new RunInstancesCommand({ ...input, ClientToken: clientToken(desired, input, salt) }));
       instance = r.Instances?.[0];
       const state = instance?.State?.Name;
       if (instance && state !== 'shutting-down' && state !== 'terminated') break;

@@ -9,7 +9,7 @@ import { USER_DATA_MAX_BYTES, resolveUserData, sha256Hex } from '../../src/aws/u
 import { withoutIgnored } from '../../src/engine/plan.js';
 import { UNKNOWN, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
 import asg, { notificationsOf, type AutoScalingGroupLive } from '../../src/reconcilers/auto-scaling-group.js';
-import instance, { TAG_USER_DATA, clientToken, isNotImplemented, wanted, type InstanceLive } from '../../src/reconcilers/instance.js';
+import instance, { TAG_USER_DATA, clientToken, isNotImplemented, runInstancesInput, wanted, type InstanceLive } from '../../src/reconcilers/instance.js';
 import keyPair, { normalizePublicKey, writePrivateKey, type KeyPairLive } from '../../src/reconcilers/key-pair.js';
 import launchTemplate, { liveOfData, type LaunchTemplateLive } from '../../src/reconcilers/launch-template.js';
 import { desired } from '../helpers/aws.js';
@@ -131,17 +131,40 @@ describe('instance diff', () => {
     expect(diff({ ...base, tags: { Env: 'prod' } }, live(), { Env: 'dev' })).toEqual([{ path: 'tags.Env', before: 'dev', after: 'prod', forcesReplace: false }]);
   });
 
-  it('derives a deterministic ClientToken of at most 64 characters that changes with create-time fields only', () => {
+  it('derives a deterministic ClientToken of at most 64 characters from everything RunInstances sends', () => {
+    const token = (body: Record<string, unknown>, salt?: string, name = 'web', stack = 'test') => {
+      const d = desired('instance', name, body, refs, stack);
+      return clientToken(d, runInstancesInput(d, wanted(d)), salt);
+    };
+    const t = token(base);
+    expect(token(base)).toBe(t);
+    expect(t).toMatch(/^test-web-[0-9a-f]{16}$/);
+    expect(token({ ...base, subnet: 'b' })).not.toBe(t);
+    expect(token({ ...base, tags: { Env: 'x' } })).not.toBe(t);
+    expect(token(base, 'i-0terminated')).not.toBe(t);
+    expect(token(base, undefined, 'other')).not.toBe(t);
+    const long = token(base, undefined, `n${'x'.repeat(62)}`, `s${'y'.repeat(62)}`);
+    expect(long.length).toBeLessThanOrEqual(64);
+    expect(long).toMatch(/^[A-Za-z0-9_-]+$/);
+  });
+
+  it('puts subnet and groups on the network interface when the spec chooses the public IP', () => {
     const d = desired('instance', 'web', base, refs);
-    const t = clientToken(d, wanted(d));
-    expect(clientToken(desired('instance', 'web', base, refs), wanted(d))).toBe(t);
-    expect(clientToken(d, wanted(desired('instance', 'web', { ...base, tags: { Env: 'x' } }, refs)))).toBe(t);
-    expect(clientToken(d, wanted(desired('instance', 'web', { ...base, subnet: 'b' }, refs)))).not.toBe(t);
-    expect(clientToken(d, wanted(d), 'i-0terminated')).not.toBe(t);
-    const long = desired('instance', `n${'x'.repeat(62)}`, base, refs, `s${'y'.repeat(62)}`);
-    const lt = clientToken(long, wanted(long));
-    expect(lt.length).toBeLessThanOrEqual(64);
-    expect(lt).toMatch(/^[A-Za-z0-9_-]+$/);
+    const input = runInstancesInput(d, wanted(d));
+    expect(input).toMatchObject({
+      ImageId: AMI,
+      KeyName: 'test-key',
+      UserData: Buffer.from('echo hi').toString('base64'),
+      NetworkInterfaces: [{ DeviceIndex: 0, AssociatePublicIpAddress: true, SubnetId: 'subnet-0aaaaaaaaaaaaaaaa', Groups: ['sg-0111111111111111a', 'sg-0222222222222222b'] }],
+    });
+    expect(input.SubnetId).toBeUndefined();
+    const plain = desired('instance', 'web', { ...base, publicIp: undefined, userData: undefined }, refs);
+    const p = runInstancesInput(plain, wanted(plain));
+    expect(p).toMatchObject({ SubnetId: 'subnet-0aaaaaaaaaaaaaaaa', SecurityGroupIds: ['sg-0111111111111111a', 'sg-0222222222222222b'] });
+    expect(p.NetworkInterfaces).toBeUndefined();
+    const tags = Object.fromEntries(p.TagSpecifications![0].Tags!.map((t) => [t.Key, t.Value]));
+    expect(tags).toMatchObject({ 'reconcile:id': 'web', [TAG_USER_DATA]: 'none' });
+    expect(p.TagSpecifications!.map((t) => t.ResourceType)).toEqual(['instance', 'volume']);
   });
 });
 
