@@ -363,10 +363,12 @@ const reconciler: Reconciler<'instance'> = {
     assertKnown(desired.address, w);
     const input = runInstancesInput(desired, w, w.publicIp !== undefined && w.subnet === undefined ? await defaultSubnet(ctx) : undefined);
     const ec2 = await ctx.aws.ec2();
-    // A token AWS already used for an instance since terminated returns that instance: salt and retry.
+    // AWS keeps a token for at least 24 hours after its instance is terminated and answers with that
+    // instance: after a destroy (or a replacement back to an earlier spec) salt the token with the
+    // terminated instance's id, which is again deterministic for a retry, and ask once more.
     let instance: Instance | undefined;
     let salt = '';
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 10; attempt++) {
       const r = await ec2.send(new RunInstancesCommand({ ...input, ClientToken: clientToken(desired, input, salt) }));
       instance = r.Instances?.[0];
       const state = instance?.State?.Name;
