@@ -97,10 +97,7 @@ export interface HasAmi {
   spec: { ami: AmiSpec };
 }
 
-interface Resolved {
-  key: string;
-  id: string;
-}
+type Resolved = { key: string; id: string } | { key: string; error: Error };
 
 // By the Desired object (the engine passes the same object to observe and diff), and by stack +
 // address for a Desired rebuilt between the two. Both record which query the id answers, so an
@@ -109,15 +106,28 @@ const byDesired = new WeakMap<object, Resolved>();
 const byAddress = new Map<string, Resolved>();
 const addressKey = (d: HasAmi) => `${d.stack}\u0000${d.address}`;
 
-/** The AMI id of a resource: the id itself, or the lookup's answer (remembered for resolvedAmi). */
+const remember = (d: HasAmi, r: Resolved) => {
+  byDesired.set(d, r);
+  byAddress.set(addressKey(d), r);
+};
+
+/**
+ * The AMI id of a resource: the id itself, or the lookup's answer. Both an answer and a failure are
+ * remembered for resolvedAmi, so a diff that needs the AMI fails with the lookup's own error.
+ */
 export async function resolveAmi(aws: Aws, d: HasAmi): Promise<string> {
   const ami = d.spec.ami;
   if (typeof ami === 'string') return ami;
-  const image = await lookupAmi(aws, ami);
-  const r = { key: amiQueryKey(ami), id: image.id };
-  byDesired.set(d, r);
-  byAddress.set(addressKey(d), r);
-  return image.id;
+  const key = amiQueryKey(ami);
+  try {
+    const image = await lookupAmi(aws, ami);
+    remember(d, { key, id: image.id });
+    return image.id;
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    remember(d, { key, error: new Error(`${d.address}: ${error.message}`) });
+    throw error;
+  }
 }
 
 /**
@@ -129,7 +139,10 @@ export function resolvedAmi(d: HasAmi): string {
   if (typeof ami === 'string') return ami;
   const key = amiQueryKey(ami);
   const r = byDesired.get(d) ?? byAddress.get(addressKey(d));
-  if (r && r.key === key) return r.id;
+  if (r && r.key === key) {
+    if ('error' in r) throw r.error;
+    return r.id;
+  }
   throw new Error(`${d.address}: the AMI ${describeAmiQuery(ami)} has not been looked up yet (observe resolves it before diff)`);
 }
 
@@ -137,7 +150,5 @@ export function resolvedAmi(d: HasAmi): string {
 export function rememberAmi(d: HasAmi, id: string): void {
   const ami = d.spec.ami;
   if (typeof ami === 'string') return;
-  const r = { key: amiQueryKey(ami), id };
-  byDesired.set(d, r);
-  byAddress.set(addressKey(d), r);
+  remember(d, { key: amiQueryKey(ami), id });
 }

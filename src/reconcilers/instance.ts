@@ -179,6 +179,27 @@ export function isNotImplemented(e: unknown): boolean {
 /** Instances an Auto Scaling group or a launch template launched: never spec instances. */
 const launchedByOthers = (tags: Record<string, string>) => tags[TAG_OWNER] !== undefined || tags['aws:autoscaling:groupName'] !== undefined;
 
+/**
+ * Resolves what diff needs and cannot fetch itself: AMI lookups, key pair ids, user data files. A
+ * failure is a warning here, not an error: observe also serves `destroy`, which must never be
+ * blocked by an AMI that no longer matches or a deleted user data file. The diff (or create) of a
+ * resource that needs the missing value fails with the same message.
+ */
+export async function prepareLaunch(ctx: Ctx, desired: Desired<'instance' | 'launch-template'>[]): Promise<void> {
+  const warn = (address: string | undefined, e: unknown) => ctx.emit({ type: 'warning', address, message: (e as Error).message ?? String(e) });
+  await Promise.all([
+    ...desired.map((d) => resolveAmi(ctx.aws, d).catch((e) => warn(d.address, e))),
+    resolveKeyPairIds(ctx, externalKeyPairIds(desired)).catch((e) => warn(undefined, e)),
+  ]);
+  for (const d of desired) {
+    try {
+      resolveUserData(d.spec.userData, d.specDir, d.address);
+    } catch (e) {
+      warn(d.address, e);
+    }
+  }
+}
+
 /** Everything diff and create need from the spec, references resolved. */
 export interface WantedInstance {
   ami: string;
@@ -306,9 +327,7 @@ const reconciler: Reconciler<'instance'> = {
   kind: 'instance',
 
   async observe(ctx, desired) {
-    // Resolve what diff needs (and fail the plan early on a missing AMI, key pair or user data file).
-    await Promise.all([...desired.map((d) => resolveAmi(ctx.aws, d)), resolveKeyPairIds(ctx, externalKeyPairIds(desired))]);
-    for (const d of desired) resolveUserData(d.spec.userData, d.specDir, d.address);
+    await prepareLaunch(ctx, desired);
 
     const adopted = adoptIds(desired);
     const states = { Name: 'instance-state-name', Values: ACTIVE_STATES };

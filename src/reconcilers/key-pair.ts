@@ -244,6 +244,7 @@ export default reconciler;
 
 const KEY_PAIR_ID = /^key-[0-9a-f]+$/;
 const externalKeyNames = new Map<string, string>();
+const absentKeyIds = new Set<string>();
 
 /**
  * Resolves key pair ids (key-0123...) written in place of a key-pair reference to their names
@@ -253,8 +254,12 @@ export async function resolveKeyPairIds(ctx: Ctx, ids: string[]): Promise<void> 
   const missing = [...new Set(ids.filter((id) => KEY_PAIR_ID.test(id) && !externalKeyNames.has(id)))];
   if (!missing.length) return;
   const found = await describeKeyPairs(ctx, [{ Name: 'key-pair-id', Values: missing }]);
-  for (const k of found) externalKeyNames.set(k.KeyPairId!, k.KeyName!);
+  for (const k of found) {
+    externalKeyNames.set(k.KeyPairId!, k.KeyName!);
+    absentKeyIds.delete(k.KeyPairId!);
+  }
   const absent = missing.filter((id) => !externalKeyNames.has(id));
+  for (const id of absent) absentKeyIds.add(id);
   if (absent.length) throw new Error(`key pair ${absent.join(', ')} does not exist in ${ctx.region}`);
 }
 
@@ -268,6 +273,7 @@ export function keyNameFromRef(desired: Desired, ref: string): string {
   if (o.id === UNKNOWN) return UNKNOWN;
   if (KEY_PAIR_ID.test(o.id)) {
     const n = externalKeyNames.get(o.id);
+    if (!n && absentKeyIds.has(o.id)) throw new Error(`${desired.address}: key pair ${o.id} does not exist`);
     if (!n) throw new Error(`${desired.address}: key pair id ${o.id} has not been resolved to a name yet (observe resolves it)`);
     return n;
   }

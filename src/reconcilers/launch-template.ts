@@ -33,7 +33,7 @@ import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { afterCreate, applyTagChanges, assertApplicable, describeAll, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
-import { TAG_OWNER } from './instance.js';
+import { TAG_OWNER, prepareLaunch } from './instance.js';
 import { externalKeyPairIds, keyNameFromRef, resolveKeyPairIds } from './key-pair.js';
 
 /** InvalidLaunchTemplateId.NotFound, InvalidLaunchTemplateName.NotFoundException (AWS uses both forms). */
@@ -245,8 +245,7 @@ const reconciler: Reconciler<'launch-template'> = {
   kind: 'launch-template',
 
   async observe(ctx, desired) {
-    await Promise.all([...desired.map((d) => resolveAmi(ctx.aws, d)), resolveKeyPairIds(ctx, externalKeyPairIds(desired))]);
-    for (const d of desired) resolveUserData(d.spec.userData, d.specDir, d.address);
+    await prepareLaunch(ctx, desired);
 
     const owned = await describeTemplates(ctx, { Filters: stackFilter(ctx.stack) });
     // adopt: a template id (lt-...) or name.

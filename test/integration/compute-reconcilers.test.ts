@@ -295,9 +295,7 @@ describe('instance', () => {
     expect(await replaces({ userData: { file } })).toEqual([]);
     expect(paths(await replaces({ publicIp: false }))).toEqual(['publicIp!']);
     expect(paths(await replaces({ ami: 'ami-0a1b2c3d4e5f60001' }))).toEqual(['ami!']);
-    expect(paths(await replaces({ keyPair: 'key-0123456789abcdef0' }).catch((e: Error) => [{ path: e.message, forcesReplace: false } as FieldChange]))).toEqual([
-      'key pair key-0123456789abcdef0 does not exist in us-east-1',
-    ]);
+    await expect(replaces({ keyPair: 'key-0123456789abcdef0' })).rejects.toThrow('instance.web: key pair key-0123456789abcdef0 does not exist');
 
     // Drift made by hand: a group removed, a tag changed.
     await ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: id, Groups: [net.sg2] }));
@@ -345,9 +343,26 @@ describe('instance', () => {
     await keyPairReconciler.delete(ctx, key);
   });
 
-  it('refuses an AMI lookup with no match at observe, naming pattern and owner', async () => {
+  it('a failed AMI lookup or a missing user data file warns at observe (destroy is never blocked) and fails diff and create', async () => {
     const d = desired('instance', 'nothing', { ami: { owner: 'amazon', name: 'nope-*' }, instanceType: 't3.micro' });
-    await expect(instanceReconciler.observe(ctx, [d])).rejects.toThrow(/"nope-\*" from owner "amazon"/);
+    const seen = ctx.events.length;
+    expect(await instanceReconciler.observe(ctx, [d])).toEqual([]);
+    expect(ctx.events.slice(seen)).toContainEqual({ type: 'warning', address: 'instance.nothing', message: expect.stringMatching(/"nope-\*" from owner "amazon"/) });
+    await expect(instanceReconciler.create(ctx, d)).rejects.toThrow(/no available AMI named "nope-\*" from owner "amazon"/);
+
+    // An existing instance whose spec now names a missing AMI or user data file: its diff says why.
+    const ok = desired('instance', 'kept', { ami: 'ami-0a1b2c3d4e5f60003', instanceType: 't3.micro' });
+    const made = await instanceReconciler.create(ctx, ok);
+    const badAmi = desired('instance', 'kept', { ami: { owner: 'amazon', name: 'nope-*' }, instanceType: 't3.micro' });
+    const o = (await instanceReconciler.observe(ctx, [badAmi])).find((x) => x.name === 'kept')!;
+    expect(o.id).toBe(made.id);
+    expect(() => instanceReconciler.diff(badAmi, o)).toThrow(/instance\.kept: no available AMI named "nope-\*" from owner "amazon"/);
+    const badFile = desired('instance', 'kept', { ami: 'ami-0a1b2c3d4e5f60003', instanceType: 't3.micro', userData: { file: join(tmp, 'gone.sh') } });
+    const seen2 = ctx.events.length;
+    const o2 = (await instanceReconciler.observe(ctx, [badFile])).find((x) => x.name === 'kept')!;
+    expect(ctx.events.slice(seen2).map((e) => e.message).join('\n')).toMatch(/userData\.file ".*gone\.sh" cannot be read/);
+    expect(() => instanceReconciler.diff(badFile, o2)).toThrow(/gone\.sh" cannot be read/);
+    await instanceReconciler.delete(ctx, o2);
   });
 });
 
