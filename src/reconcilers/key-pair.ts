@@ -114,7 +114,10 @@ const reconciler: Reconciler<'key-pair'> = {
     // Reused (existing: true) key pairs first: read only, whatever their tags say.
     for (const d of desired.filter((x) => x.spec.existing)) {
       const k = all.find((x) => x.KeyName === keyNameOf(d));
-      if (!k) continue;
+      if (!k) {
+        ctx.emit({ type: 'warning', address: d.address, message: `key pair "${keyNameOf(d)}" (existing: true) does not exist in ${ctx.region}: apply will stop here` });
+        continue;
+      }
       out.push(observedOf(k, d.name, 'lookup'));
       taken.add(k.KeyPairId!);
     }

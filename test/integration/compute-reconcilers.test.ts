@@ -240,7 +240,9 @@ describe('key-pair', () => {
     await keyPairReconciler.delete(ctx, o!);
     expect(await observeOne(keyPairReconciler, d)).toMatchObject({ management: 'lookup' });
     const missing = desired('key-pair', 'nope', { existing: true, keyName: 'does-not-exist' });
+    const seen = ctx.events.length;
     expect(await observeOne(keyPairReconciler, missing)).toBeUndefined();
+    expect(ctx.events.slice(seen)).toContainEqual({ type: 'warning', address: 'key-pair.nope', message: expect.stringContaining('"does-not-exist" (existing: true) does not exist') });
     await expect(keyPairReconciler.create(ctx, missing)).rejects.toThrow(/"does-not-exist" does not exist.*existing: true/);
   });
 });
