@@ -87,12 +87,18 @@ program
   .command('validate')
   .description('Check specs offline: schema, references, cycles, ${env:...} values. No AWS call.')
   .argument('<spec...>', 'spec files')
-  .option('--json', 'machine-readable diagnostics')
+  .option('--json', 'machine-readable diagnostics (same as --format json)')
+  .addOption(
+    new Option('--format <format>', 'text; json; sarif (SARIF 2.1.0 for GitHub code scanning); github (::error annotations in Actions logs)')
+      .choices(['text', 'json', 'sarif', 'github'])
+      .default('text'),
+  )
   .action(
     run(async (g, io) => {
       const cmd = program.commands.find((c) => c.name() === 'validate')!;
       const { runValidate } = await import('./src/commands/validate.js');
-      const r = runValidate(cmd.args, { json: !!cmd.opts().json });
+      const o = cmd.opts();
+      const r = runValidate(cmd.args, { format: o.json ? 'json' : o.format, toolVersion: version });
       if (r.output) io.out(r.output);
       return r.exitCode;
     }),
