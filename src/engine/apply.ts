@@ -121,7 +121,7 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
     const live = state.live.get(c.address);
     try {
       const r = await reconcilerFor(c.kind);
-      if (c.action === 'noop' || c.action === 'read') {
+      if (c.action === 'read') {
         state.outputs.set(c.name, live!.outputs);
         return true;
       }
@@ -143,9 +143,10 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
         state.live.set(c.address, created!);
         return true;
       }
-      // update / adopt: diff again now that every reference is known.
+      // update / adopt / noop: diff again now that every reference is known (a noop whose dependency
+      // changed an output, e.g. a new launch template version, is updated here).
       if (!live) throw new Error('no live resource to update');
-      if (c.action === 'update' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
+      if (c.action !== 'adopt' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
       const fields = withoutIgnored(r.diff(d as never, live), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
       const forced = fields.filter((f) => f.forcesReplace);
       if (forced.length && c.action !== 'adopt')
@@ -153,7 +154,7 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
       const inPlace = fields.filter((f) => !f.forcesReplace);
       let updated = live;
       if (inPlace.length)
-        await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : 'updating', async () => {
+        await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : c.action === 'noop' ? 'updating (a dependency changed)' : 'updating', async () => {
           updated = await r.update(ctx, d as never, live, inPlace);
           return updated.id;
         });

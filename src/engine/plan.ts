@@ -210,7 +210,8 @@ export async function makePlan(loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions =
         outputs.set(name, unknownOutputs());
         changes.push({ address: r.address, kind: r.kind, name, action: 'replace', id: o.id, fields, forcedBy, reason: `${forcedBy.join(', ')} cannot change in place` });
       } else {
-        outputs.set(name, o.outputs);
+        const volatile = fields.length ? (reconciler.volatileOutputs ?? []) : [];
+        outputs.set(name, volatile.length ? { ...o.outputs, ...Object.fromEntries(volatile.map((k) => [k, UNKNOWN])) } : o.outputs);
         changes.push({
           address: r.address,
           kind: r.kind,
@@ -291,9 +292,15 @@ function createFields(d: Desired): FieldChange[] {
     if (k === 'kind' || k === 'tags' || v === undefined) continue;
     if (Array.isArray(v) && v.length === 0) continue;
     const sensitive = k === 'userData' && typeof v === 'object' && v !== null && (v as { sensitive?: boolean }).sensitive === true;
-    out.push({ path: k, before: undefined, after: v, forcesReplace: false, ...(sensitive ? { sensitive } : {}) });
+    out.push({ path: k, before: undefined, after: k === 'objects' ? summarizeObjects(v) : v, forcesReplace: false, ...(sensitive ? { sensitive } : {}) });
   }
   return out;
+}
+
+/** Bucket objects for display: inline content is shown by size, never printed. */
+function summarizeObjects(v: unknown): unknown {
+  if (!Array.isArray(v)) return v;
+  return v.map((o: Record<string, unknown>) => (typeof o.content === 'string' ? { ...o, content: `(${Buffer.byteLength(o.content)} bytes)` } : o));
 }
 
 export const hasChanges = (p: Plan): boolean => p.changes.some((c) => !['noop', 'read', 'keep'].includes(c.action));

@@ -103,6 +103,11 @@ export interface Reconciler<K extends KindName = KindName> {
   update(ctx: Ctx, desired: Desired<K>, live: Observed, changes: FieldChange[]): Promise<Observed>;
   /** Delete; an already-absent resource is success. Waits until AWS no longer blocks dependents. */
   delete(ctx: Ctx, live: Observed): Promise<void>;
+  /**
+   * Outputs an in-place update changes (e.g. a launch template's latestVersion). While a resource is
+   * planned for update, its dependents see these as UNKNOWN, so their change shows in the same plan.
+   */
+  volatileOutputs?: string[];
   /** IAM actions each phase calls (feeds `reconcile policy`). */
   permissions: Permissions;
 }

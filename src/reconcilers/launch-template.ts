@@ -373,6 +373,8 @@ const reconciler: Reconciler<'launch-template'> = {
     }
   },
 
+  // A new version per change: the groups that follow the template see the new number only after apply.
+  volatileOutputs: ['latestVersion', 'defaultVersion'],
   permissions: {
     observe: ['ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions', 'ec2:DescribeTags', 'ec2:DescribeImages', 'ec2:DescribeKeyPairs'],
     create: [
