@@ -8,6 +8,7 @@ import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
+import { attachRateLimiter } from './limiter.js';
 
 export interface AwsOptions {
   region: string;
@@ -35,6 +36,17 @@ export function isReadOperation(operation: string): boolean {
 
 type Service = 'ec2' | 'autoscaling' | 'elbv2' | 'cloudwatch' | 'sns' | 's3' | 'sts';
 
+/** Per-use choices of a client. */
+export interface ClientOptions {
+  /**
+   * false: one attempt, no SDK retry. For creates that are not idempotent (CreateVpc, AllocateAddress,
+   * CreateInternetGateway...): the SDK retries a call whose connection broke after AWS executed it, and
+   * the retry makes a second resource. The engine instead looks for the resource by its tags before it
+   * tries again (src/engine/apply.ts).
+   */
+  retries?: false;
+}
+
 interface ClientLike {
   middlewareStack: { add: (mw: any, opts: any) => void };
 }
@@ -45,8 +57,9 @@ interface ClientLike {
  */
 export class Aws {
   readonly calls: CallRecord[] = [];
-  private readonly cache = new Map<Service, Promise<ClientLike>>();
+  private readonly cache = new Map<Service | `${Service}:once`, Promise<ClientLike>>();
   private listeners: ((c: CallRecord) => void)[] = [];
+  private guards: ((service: string, operation: string) => void)[] = [];
 
   constructor(readonly options: AwsOptions) {}
 
@@ -55,24 +68,36 @@ export class Aws {
     this.listeners.push(fn);
   }
 
-  ec2 = () => this.get<EC2Client>('ec2', async () => new (await import('@aws-sdk/client-ec2')).EC2Client(this.config()));
-  autoscaling = () =>
-    this.get<AutoScalingClient>('autoscaling', async () => new (await import('@aws-sdk/client-auto-scaling')).AutoScalingClient(this.config()));
-  elbv2 = () =>
+  ec2 = (o?: ClientOptions) => this.get<EC2Client>('ec2', o, async (cfg) => new (await import('@aws-sdk/client-ec2')).EC2Client(cfg));
+  autoscaling = (o?: ClientOptions) =>
+    this.get<AutoScalingClient>('autoscaling', o, async (cfg) => new (await import('@aws-sdk/client-auto-scaling')).AutoScalingClient(cfg));
+  elbv2 = (o?: ClientOptions) =>
     this.get<ElasticLoadBalancingV2Client>(
       'elbv2',
-      async () => new (await import('@aws-sdk/client-elastic-load-balancing-v2')).ElasticLoadBalancingV2Client(this.config()),
+      o,
+      async (cfg) => new (await import('@aws-sdk/client-elastic-load-balancing-v2')).ElasticLoadBalancingV2Client(cfg),
     );
-  cloudwatch = () =>
-    this.get<CloudWatchClient>('cloudwatch', async () => new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(this.config()));
-  sns = () => this.get<SNSClient>('sns', async () => new (await import('@aws-sdk/client-sns')).SNSClient(this.config()));
-  s3 = () =>
-    this.get<S3Client>('s3', async () => {
+  cloudwatch = (o?: ClientOptions) =>
+    this.get<CloudWatchClient>('cloudwatch', o, async (cfg) => new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(cfg));
+  sns = (o?: ClientOptions) => this.get<SNSClient>('sns', o, async (cfg) => new (await import('@aws-sdk/client-sns')).SNSClient(cfg));
+  s3 = (o?: ClientOptions) =>
+    this.get<S3Client>('s3', o, async (cfg) => {
       const { S3Client } = await import('@aws-sdk/client-s3');
       // Path-style against a custom endpoint (moto, MinIO); virtual-hosted against AWS.
-      return new S3Client({ ...this.config(), forcePathStyle: !!this.endpoint() });
+      return new S3Client({ ...cfg, forcePathStyle: !!this.endpoint() });
     });
-  sts = () => this.get<STSClient>('sts', async () => new (await import('@aws-sdk/client-sts')).STSClient(this.config()));
+  sts = (o?: ClientOptions) => this.get<STSClient>('sts', o, async (cfg) => new (await import('@aws-sdk/client-sts')).STSClient(cfg));
+
+  /**
+   * Checked before every call; a guard that throws refuses the call before it reaches AWS (the stack
+   * lock uses one to stop writes once its lease is lost). Returns a function that removes it.
+   */
+  addGuard(fn: (service: string, operation: string) => void): () => void {
+    this.guards.push(fn);
+    return () => {
+      this.guards = this.guards.filter((g) => g !== fn);
+    };
+  }
 
   /** Calls made so far, split into reads and writes. */
   counts(): { reads: number; writes: number; byOperation: Record<string, number> } {
@@ -111,15 +136,18 @@ export class Aws {
     };
   }
 
-  private get<T>(service: Service, make: () => Promise<unknown>): Promise<T> {
-    let p = this.cache.get(service);
+  private get<T>(service: Service, o: ClientOptions | undefined, make: (config: ReturnType<Aws['config']>) => Promise<unknown>): Promise<T> {
+    const once = o?.retries === false;
+    const key = once ? (`${service}:once` as const) : service;
+    let p = this.cache.get(key);
     if (!p) {
-      p = make().then((client) => {
+      p = make(once ? { ...this.config(), maxAttempts: 1 } : this.config()).then((client) => {
         const c = client as ClientLike;
         c.middlewareStack.add(
           (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
             const start = Date.now();
             const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+            for (const guard of this.guards) guard(service, operation);
             try {
               const out = await next(args);
               this.record({ service, operation, outcome: 'ok', ms: Date.now() - start });
@@ -131,9 +159,11 @@ export class Aws {
           },
           { step: 'initialize', name: 'reconcileCallCounter' },
         );
+        // One token bucket per service and read/write, shared by the whole process (src/aws/limiter.ts).
+        attachRateLimiter(c, service, (op) => isReadOperation(op));
         return c;
       });
-      this.cache.set(service, p);
+      this.cache.set(key, p);
     }
     return p as Promise<T>;
   }
