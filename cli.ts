@@ -104,6 +104,19 @@ program
     }),
   );
 
+program
+  .command('graph')
+  .description('Print the dependency graph of a spec offline (no AWS call): what refers to what, and the steps apply takes.')
+  .argument('<spec>', 'spec file')
+  .addOption(new Option('--format <format>', 'mermaid (renders on GitHub), dot (Graphviz) or json').choices(['mermaid', 'dot', 'json']).default('mermaid'))
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'graph')!;
+      const { graphCommand } = await import('./src/commands/graph.js');
+      return graphCommand(cmd.args[0], cmd.opts(), io);
+    }),
+  );
+
 const planOptions = (c: Command) =>
   c
     .option('--prune', 'also delete resources the stack owns that are no longer in the spec')
