@@ -20,6 +20,8 @@ export interface AmiImage {
   name: string;
   creationDate: string;
   ownerId: string;
+  /** Every available image the query matches (the newest is `id`). */
+  matching: string[];
 }
 
 /** Raised when no available image matches: names the pattern, the owner and the region. */
@@ -81,7 +83,8 @@ export function lookupAmi(aws: Aws, q: AmiQuery): Promise<AmiImage> {
       } while (NextToken);
       const best = newestImage(images);
       if (!best) throw new AmiNotFoundError(q, aws.options.region);
-      return { id: best.ImageId!, name: best.Name ?? '', creationDate: best.CreationDate ?? '', ownerId: best.OwnerId ?? '' };
+      const matching = images.filter((i) => i.ImageId && (i.State === undefined || i.State === 'available')).map((i) => i.ImageId!);
+      return { id: best.ImageId!, name: best.Name ?? '', creationDate: best.CreationDate ?? '', ownerId: best.OwnerId ?? '', matching };
     })();
     // A failed lookup (throttling, network) is not remembered: the next caller asks again.
     p.catch(() => cache!.delete(key));
@@ -97,7 +100,7 @@ export interface HasAmi {
   spec: { ami: AmiSpec };
 }
 
-type Resolved = { key: string; id: string } | { key: string; error: Error };
+type Resolved = { key: string; id: string; matching?: string[] } | { key: string; error: Error };
 
 // By the Desired object (the engine passes the same object to observe and diff), and by stack +
 // address for a Desired rebuilt between the two. Both record which query the id answers, so an
@@ -121,7 +124,7 @@ export async function resolveAmi(aws: Aws, d: HasAmi): Promise<string> {
   const key = amiQueryKey(ami);
   try {
     const image = await lookupAmi(aws, ami);
-    remember(d, { key, id: image.id });
+    remember(d, { key, id: image.id, matching: image.matching });
     return image.id;
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
@@ -147,8 +150,20 @@ export function resolvedAmi(d: HasAmi): string {
 }
 
 /** Records an answer without AWS (pure unit tests of diff). */
-export function rememberAmi(d: HasAmi, id: string): void {
+export function rememberAmi(d: HasAmi, id: string, matching: string[] = [id]): void {
   const ami = d.spec.ami;
   if (typeof ami === 'string') return;
-  remember(d, { key: amiQueryKey(ami), id });
+  remember(d, { key: amiQueryKey(ami), id, matching });
+}
+
+/**
+ * Synchronous: whether `imageId` still answers the resource's lookup (it matches the name pattern
+ * from the owner), even if a newer image has been published since. A running instance is not
+ * replaced just because its vendor published a new build; a changed pattern or an AMI id does.
+ */
+export function amiStillMatches(d: HasAmi, imageId: string | undefined): boolean {
+  const ami = d.spec.ami;
+  if (typeof ami === 'string' || !imageId) return false;
+  const r = byDesired.get(d) ?? byAddress.get(addressKey(d));
+  return !!r && r.key === amiQueryKey(ami) && 'id' in r && !!r.matching?.includes(imageId);
 }

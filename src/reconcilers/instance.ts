@@ -28,7 +28,7 @@ import {
   type Instance,
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
-import { resolveAmi, resolvedAmi } from '../aws/ami.js';
+import { amiStillMatches, resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
@@ -357,7 +357,8 @@ const reconciler: Reconciler<'instance'> = {
     const w = wanted(desired);
     const s = desired.spec;
     const out: FieldChange[] = [
-      ...field('ami', live.ami, w.ami, true),
+      // An instance whose image still matches the lookup is kept when a newer build appears.
+      ...(amiStillMatches(desired, live.ami) ? [] : field('ami', live.ami, w.ami, true)),
       ...field('instanceType', live.instanceType, w.instanceType),
     ];
     // Omitted subnet: the default subnet AWS chose. Empty securityGroups: the VPC's default group.

@@ -122,6 +122,9 @@ describe('instance diff', () => {
     expect(instance.diff(d, observed('web', live()))).toEqual([]);
     rememberAmi(d, 'ami-0newer0000000000');
     expect(instance.diff(d, observed('web', live()))).toEqual([{ path: 'ami', before: AMI, after: 'ami-0newer0000000000', forcesReplace: true }]);
+    // A newer build of the same image family does not replace a running instance whose image still matches.
+    rememberAmi(d, 'ami-0newer0000000000', ['ami-0newer0000000000', AMI]);
+    expect(instance.diff(d, observed('web', live()))).toEqual([]);
     // An edited query never reads the answer to the old one.
     const edited = desired('instance', 'web', { ...base, ami: { owner: 'amazon', name: 'amzn2-*' } }, refs);
     expect(() => resolvedAmi(edited)).toThrow(/amazon\/amzn2-\*/);
