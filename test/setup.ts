@@ -6,3 +6,6 @@ delete process.env.AWS_PROFILE;
 delete process.env.AWS_ENDPOINT_URL;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 process.env.NO_COLOR = '1';
+// Tests reset moto between cases, which looks like "created a moment ago, not listed yet" to the
+// eventual-consistency grace of src/engine/recent.ts; the test of that grace turns it on itself.
+process.env.RECONCILE_CREATE_GRACE_MS = '0';

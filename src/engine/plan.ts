@@ -8,6 +8,7 @@ import { KIND_NAMES } from '../spec/schema.js';
 import type { LoadedResource, LoadedSpec } from '../spec/types.js';
 import { VIRTUAL_KINDS, reconcilerFor } from '../reconcilers/index.js';
 import { makeDesired } from './desired.js';
+import { forgetCreated, recentlyCreated } from './recent.js';
 import { KIND_ORDER, KIND_SERVICE, kindRank } from './order.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Outputs } from './types.js';
 
@@ -188,10 +189,20 @@ export async function makePlan(loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions =
       const o = live.get(r.address);
       const reconciler = await reconcilerFor(r.kind);
       if (!o) {
+        const just = recentlyCreated(spec.stack, r.address);
+        if (just) {
+          // Eventual consistency: created by this process moments ago, not listed yet. Wait, don't duplicate.
+          outputs.set(name, just.observed.outputs);
+          live.set(r.address, just.observed);
+          const secs = Math.round(just.ageMs / 1000);
+          changes.push({ address: r.address, kind: r.kind, name, action: 'noop', id: just.observed.id, fields: [], reason: `created ${secs}s ago; AWS does not list it yet` });
+          continue;
+        }
         outputs.set(name, unknownOutputs());
         changes.push({ address: r.address, kind: r.kind, name, action: 'create', fields: createFields(d), reason: 'not in AWS yet' });
         continue;
       }
+      forgetCreated(spec.stack, r.address);
       if (o.management === 'lookup') {
         outputs.set(name, o.outputs);
         changes.push({ address: r.address, kind: r.kind, name, action: 'read', id: o.id, fields: [], reason: 'looked up, never changed' });
