@@ -141,14 +141,21 @@ planOptions(
   }),
 );
 
-planOptions(
+/** The stack lock's flags, for the commands that write (apply, destroy). */
+const lockOptions = (c: Command) =>
+  c
+    .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock (default: lock.bucket in the spec; with neither, the run is unlocked and says so)')
+    .option('--lock-timeout <duration>', 'how long to wait while another run holds the lock, e.g. 30s, 10m (default: lock.timeout in the spec, else 5m)')
+    .option('--no-lock', 'do not take the stack lock (unsafe while another run may change the stack)');
+
+lockOptions(planOptions(
   program
     .command('apply')
     .description('Make AWS match the spec. Shows the plan and asks first (on a terminal); --yes to skip.')
     .argument('<spec-or-plan>', 'spec file, or a plan saved with `plan --out`')
     .option('-y, --yes', 'do not ask for confirmation (required without a terminal, e.g. in CI)')
     .addOption(new Option('--concurrency <n>', 'resources worked on at once').default(8).argParser((v) => Number.parseInt(v, 10))),
-).action(
+)).action(
   run(async (g, io) => {
     const cmd = program.commands.find((c) => c.name() === 'apply')!;
     const { applyCommand } = await import('./src/commands/apply.js');
@@ -156,16 +163,49 @@ planOptions(
   }),
 );
 
+lockOptions(
+  program
+    .command('destroy')
+    .description('Delete everything the stack owns (tagged reconcile:stack=<stack>), in reverse dependency order.')
+    .argument('<spec>', 'spec file')
+    .option('-y, --yes', 'do not ask for confirmation'),
+).action(
+  run(async (g, io) => {
+    const cmd = program.commands.find((c) => c.name() === 'destroy')!;
+    const { applyCommand } = await import('./src/commands/apply.js');
+    return applyCommand(cmd.args[0], cmd.opts(), g, io, true);
+  }),
+);
+
 program
-  .command('destroy')
-  .description('Delete everything the stack owns (tagged reconcile:stack=<stack>), in reverse dependency order.')
+  .command('unlock')
+  .description(
+    'Show who holds the stack lock and remove it, e.g. after a run was killed. Removes any lock, expired or not: a holder still running stops making changes at its next lease renewal.',
+  )
   .argument('<spec>', 'spec file')
-  .option('-y, --yes', 'do not ask for confirmation')
+  .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock (default: lock.bucket in the spec)')
+  .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
   .action(
     run(async (g, io) => {
-      const cmd = program.commands.find((c) => c.name() === 'destroy')!;
-      const { applyCommand } = await import('./src/commands/apply.js');
-      return applyCommand(cmd.args[0], cmd.opts(), g, io, true);
+      const cmd = program.commands.find((c) => c.name() === 'unlock')!;
+      const { unlockCommand } = await import('./src/commands/unlock.js');
+      return unlockCommand(cmd.args[0], cmd.opts(), g, io);
+    }),
+  );
+
+program
+  .command('policy')
+  .description(
+    'Print the least-privilege IAM policy for this spec (plan, apply, watch, destroy), from what each kind declares it calls. Offline: no AWS call.',
+  )
+  .argument('<spec>', 'spec file')
+  .option('--json', 'only the policy document, e.g. for aws iam put-user-policy --policy-document')
+  .option('--lock-bucket <bucket>', 'include the stack lock in this bucket (default: lock.bucket in the spec)')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'policy')!;
+      const { policyCommand } = await import('./src/commands/policy.js');
+      return policyCommand(cmd.args[0], cmd.opts(), g, io);
     }),
   );
 

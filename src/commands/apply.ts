@@ -5,9 +5,11 @@ import { UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderText, summaryLine } from '../engine/render.js';
 import type { Outputs } from '../engine/types.js';
+import { lockForCommand, type LockFlags } from '../lock/config.js';
+import type { Lease } from '../lock/lock.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
-export interface ApplyCommandOptions extends PlanOptions {
+export interface ApplyCommandOptions extends PlanOptions, LockFlags {
   yes?: boolean;
   concurrency?: number;
 }
@@ -43,7 +45,10 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
   if (saved && saved.specHash !== loaded.hash)
     throw new UserError(`${specFile} changed since the plan ${file} was made: refusing to apply a stale plan`, 'run `reconcile plan --out` again');
   const ctx = makeCtx(loaded, g, eventPrinter(io));
+  let lease: Lease | undefined;
   try {
+    // The stack lock first: the plan must see what a run that held it before us has done.
+    lease = await lockForCommand(ctx, loaded.spec, opts, `${destroy ? 'destroy' : 'apply'} ${file}`);
     const planOpts: PlanOptions = saved ? { prune: saved.prune, destroy: saved.mode === 'destroy' } : { ...opts, destroy };
     const { plan, state } = await makePlan(loaded, ctx, planOpts);
     if (saved && plan.liveHash !== saved.liveHash)
@@ -75,6 +80,7 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
       throw e;
     }
   } finally {
+    await lease?.release();
     ctx.aws.destroy();
   }
 }

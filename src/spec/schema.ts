@@ -1,6 +1,6 @@
 // The spec, version 1: the one source of truth for types and for schemas/reconcile-v1.json.
 import { z } from 'zod';
-import { resourceName, tags } from './common.js';
+import { duration, resourceName, tags } from './common.js';
 import * as network from './kinds/network.js';
 import * as compute from './kinds/compute.js';
 import * as services from './kinds/services.js';
@@ -45,17 +45,35 @@ export const resourceSchema = z.discriminatedUnion(
 
 export const API_VERSION = 'reconcile/v1';
 
+const REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+
+/** Where the stack lock lives (src/lock): an S3 object reconcile-locks/<stack>.json in this bucket. */
+export const lockSchema = z
+  .object({
+    bucket: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name has 3 to 63 lowercase letters, digits, dots and hyphens')
+      .describe('An existing S3 bucket that holds the stack lock (object reconcile-locks/<stack>.json). The tool never creates or deletes the bucket.'),
+    region: z.string().regex(REGION, 'a region looks like us-east-1').optional().describe("The bucket's region (default: the stack's region)."),
+    timeout: duration
+      .optional()
+      .describe('How long apply and destroy wait while another run holds the lock, then fail naming it (default 5m; --lock-timeout overrides).'),
+  })
+  .strict()
+  .describe('The stack lock: apply and destroy take it, so two runs never change this stack at once. Without it they run unlocked, with a warning.');
+
 export const specSchema = z
   .object({
     $schema: z.string().optional(),
     apiVersion: z.literal(API_VERSION).describe('Always reconcile/v1 for this version of the spec.'),
     stack: resourceName.describe('The stack name: written as the reconcile:stack tag on everything the stack owns.'),
-    region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'a region looks like us-east-1').describe('AWS region, e.g. us-east-1.'),
+    region: z.string().regex(REGION, 'a region looks like us-east-1').describe('AWS region, e.g. us-east-1.'),
     tags: tags.default({}).describe('Tags put on every resource of the stack.'),
     prune: z
       .boolean()
       .default(false)
       .describe('Delete resources the stack owns that are no longer in the spec. Off: they are listed and kept.'),
+    lock: lockSchema.optional(),
     resources: z.record(resourceName, resourceSchema).describe('The resources, by name. Other resources refer to them by this name.'),
   })
   .strict();

@@ -1,0 +1,67 @@
+// Where a command's stack lock lives, from its flags and the spec's `lock:` block, and taking it.
+//
+// The decision when neither names a bucket: the command runs unlocked and says so (a warning on
+// every run). Refusing would break every existing spec and the local demo; creating a bucket on
+// the user's behalf would be a surprise (and a global name to invent). CI that may run two applies
+// at once sets `lock: { bucket }` in the spec or passes --lock-bucket.
+import { UserError } from '../engine/errors.js';
+import type { Ctx } from '../engine/types.js';
+import { parseDuration } from '../spec/common.js';
+import { lockSchema, type Spec } from '../spec/schema.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, acquireStackLock, type Lease } from './lock.js';
+
+/** The lock flags of apply / destroy (and watch): --lock-bucket, --lock-timeout, --no-lock. */
+export interface LockFlags {
+  lockBucket?: string;
+  lockTimeout?: string;
+  /** false with --no-lock. */
+  lock?: boolean;
+}
+
+export interface ResolvedLock {
+  bucket: string;
+  region?: string;
+  timeoutMs: number;
+}
+
+export type LockDecision = { lock: ResolvedLock; warning?: undefined } | { lock?: undefined; warning: string };
+
+const BUCKET = lockSchema.shape.bucket;
+
+/** Parses a duration flag ("30s", "5m"); a UserError naming the flag otherwise. */
+export function parseDurationFlag(flag: string, v: string): number {
+  try {
+    return parseDuration(v.trim());
+  } catch {
+    throw new UserError(`${flag} ${v} is not a duration`, 'write a number and a unit: 30s, 5m, 1h');
+  }
+}
+
+/** The lock to take, or the warning to give when running unlocked. Flags win over the spec. */
+export function resolveLock(spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags): LockDecision {
+  if (flags.lock === false)
+    return { warning: `running without the stack lock (--no-lock): nothing stops another run from changing stack "${spec.stack}" at the same time` };
+  const bucket = flags.lockBucket ?? spec.lock?.bucket;
+  if (!bucket)
+    return {
+      warning: `no stack lock: nothing stops another apply of stack "${spec.stack}" from running at the same time. Name an existing S3 bucket with lock: { bucket: NAME } in the spec or --lock-bucket NAME`,
+    };
+  if (flags.lockBucket !== undefined && !BUCKET.safeParse(flags.lockBucket).success)
+    throw new UserError(`--lock-bucket ${flags.lockBucket} is not a valid S3 bucket name`, 'a bucket name has 3 to 63 lowercase letters, digits, dots and hyphens');
+  const timeout = flags.lockTimeout ?? spec.lock?.timeout;
+  const timeoutMs = timeout === undefined ? DEFAULT_LOCK_TIMEOUT_MS : parseDurationFlag(flags.lockTimeout !== undefined ? '--lock-timeout' : 'lock.timeout', timeout);
+  return { lock: { bucket, timeoutMs, ...(spec.lock?.region && !flags.lockBucket ? { region: spec.lock.region } : {}) } };
+}
+
+/**
+ * Takes the stack lock for a command that writes (apply, destroy), or warns through ctx.emit that it
+ * runs unlocked. The caller releases the lease in a finally.
+ */
+export async function lockForCommand(ctx: Ctx, spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command: string): Promise<Lease | undefined> {
+  const d = resolveLock(spec, flags);
+  if (!d.lock) {
+    ctx.emit({ type: 'warning', message: d.warning });
+    return undefined;
+  }
+  return acquireStackLock(ctx, { bucket: d.lock.bucket, region: d.lock.region, timeoutMs: d.lock.timeoutMs, command });
+}
