@@ -1,7 +1,7 @@
 // Load balancing, storage, notification and monitoring kinds: load-balancer, target-group,
 // listener, s3-bucket, sns-topic, cloudwatch-alarm, alert-rule.
 import { z } from 'zod';
-import { commonFields, duration, ref, type RefUse } from '../common.js';
+import { commonFields, duration, parseDuration, ref, type RefUse } from '../common.js';
 import { defineKind, refsOf, refsOfArray } from './define.js';
 
 export const loadBalancer = defineKind(
@@ -240,6 +240,9 @@ export const cloudwatchAlarm = defineKind(
   },
 );
 
+/** CloudWatch periods: 1, 5, 10 or 30 seconds (high resolution) or a whole number of minutes. */
+export const isMetricPeriod = (ms: number): boolean => [1000, 5000, 10_000, 30_000].includes(ms) || (ms >= 60_000 && ms % 60_000 === 0);
+
 export const alertRule = defineKind(
   'alert-rule',
   z
@@ -257,8 +260,18 @@ export const alertRule = defineKind(
         .refine((t) => t.tags || t.autoScalingGroup || t.instances, 'targets needs tags, autoScalingGroup or instances'),
       namespace: z.string().default('AWS/EC2'),
       metric: z.string().default('CPUUtilization'),
+      dimensions: z
+        .record(z.string(), z.string())
+        .default({})
+        .describe('Dimensions next to InstanceId, which is set per target (e.g. ImageId and InstanceType for CWAgent metrics).'),
       statistic: z.enum(['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount']).default('Average'),
-      period: duration.default('5m'),
+      period: duration
+        .refine((d) => isMetricPeriod(parseDuration(d)), {
+          message: 'a CloudWatch period is 1s, 5s, 10s, 30s or a whole number of minutes',
+          params: { hint: 'for example period: 5m' },
+        })
+        .default('5m')
+        .describe('Length of one datapoint (CloudWatch period): 1s, 5s, 10s, 30s or whole minutes.'),
       threshold: z.number(),
       comparison: z.enum(['>', '>=', '<', '<=']).default('>'),
       datapoints: z.number().int().min(1).default(1).describe('Fire when this many of the last `evaluationPeriods` datapoints breach.'),
@@ -268,14 +281,24 @@ export const alertRule = defineKind(
         .object({
           topic: ref('sns-topic').describe('A topic of this spec or a topic ARN.'),
           repeat: duration.optional().describe('Notify again at this interval while still in ALARM.'),
+          drift: z
+            .boolean()
+            .default(false)
+            .describe('Also tell this topic when `watch --mode detect` finds drift (once per change of the drift, and when it is gone).'),
         })
         .strict()
         .optional(),
+      stateBucket: ref('s3-bucket')
+        .optional()
+        .describe(
+          'An s3-bucket of this spec (or arn:aws:s3:::<bucket>) where watch and check keep the state of this rule (reconcile-state/<stack>/alerts/<rule>.json), so a restart neither repeats nor loses a notification. Default: the lock bucket, else a local file (--state-file).',
+        ),
       ...commonFields,
     })
     .strict(),
   (s) => {
     const out: RefUse[] = [];
+    if (s.stateBucket) out.push({ path: ['stateBucket'], name: s.stateBucket, kinds: ['s3-bucket'] });
     if (s.targets.autoScalingGroup) out.push({ path: ['targets', 'autoScalingGroup'], name: s.targets.autoScalingGroup, kinds: ['auto-scaling-group'] });
     (s.targets.instances ?? []).forEach((n, i) => out.push({ path: ['targets', 'instances', i], name: n, kinds: ['instance'] }));
     if (s.notify) out.push({ path: ['notify', 'topic'], name: s.notify.topic, kinds: ['sns-topic'] });
