@@ -72,32 +72,115 @@ export function renderText(p: Plan, opts: { color: boolean; verbose?: boolean })
   return lines.join('\n');
 }
 
-/** Markdown for pull request comments; cut to `maxChars` (GitHub rejects comments over 65,536). */
-export function renderMarkdown(p: Plan, maxChars = 60_000): string {
-  const head: string[] = [`### reconcile plan: \`${p.stack}\` (${p.region})`, '', `**${summaryLine(p)}**`, ''];
+/** GitHub rejects a comment (or a job summary) over 65,536 characters; markdown never passes this. */
+export const MARKDOWN_HARD_CAP = 65_000;
+
+export interface MarkdownOptions {
+  /** Longest output, in characters (default 60,000; never above MARKDOWN_HARD_CAP). */
+  maxChars?: number;
+  /**
+   * Where the full JSON plan is, named when details are cut: markdown such as "the `reconcile-plan`
+   * artifact of [this run](https://...)". Default: how to make one (`reconcile plan --out`).
+   */
+  fullPlan?: string;
+}
+
+/** The counts a reviewer reads first: add, change, replace, destroy, blocked (and kept, if any). */
+export function markdownSummary(p: Plan): string {
+  const s = p.summary;
+  let line = `${s.create} to add, ${s.update + s.adopt} to change, ${s.replace} to replace, ${s.delete} to destroy, ${p.blocked.length} blocked`;
+  if (s.keep) line += `; ${s.keep} no longer in the spec, kept`;
+  return line;
+}
+
+const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const code = (t: string) => `<code>${escapeHtml(t)}</code>`;
+
+/** A list that must be shown whole: full lines if they fit, else shorter forms, else cut with a count. */
+function fitList(items: { full: string; short: string; name: string }[], budget: number): string[] {
+  const size = (ls: string[]) => ls.reduce((n, l) => n + l.length + 1, 0);
+  const full = items.map((i) => i.full);
+  if (size(full) <= budget) return full;
+  const short = items.map((i) => i.short);
+  if (size(short) <= budget) return short;
+  const names = items.map((i) => i.name).join(', ');
+  if (names.length < budget) return [names];
+  const out: string[] = [];
+  let used = 0;
+  for (const [k, i] of items.entries()) {
+    const more = ` ... and ${items.length - k} more (see the full plan)`;
+    if (used + i.name.length + 2 + more.length > budget) return [`${out.join(', ')}${more}`];
+    out.push(i.name);
+    used += i.name.length + 2;
+  }
+  return [out.join(', ')];
+}
+
+const DETAIL_ORDER: Change['action'][] = ['replace', 'delete', 'update', 'adopt', 'create'];
+
+/**
+ * Markdown for pull request comments and job summaries: the counts first (in the heading), blocked
+ * changes, then every replacement and deletion named at the top, then one collapsed <details> per
+ * changed resource. Never longer than the cap: past it the details are cut, with a line saying how
+ * many and where the full plan is; the replacements and deletions are always all named.
+ */
+export function renderMarkdown(p: Plan, options: number | MarkdownOptions = {}): string {
+  const opts = typeof options === 'number' ? { maxChars: options } : options;
+  const cap = Math.min(opts.maxChars ?? 60_000, MARKDOWN_HARD_CAP);
+  const fullPlan = opts.fullPlan ?? 'the JSON plan: `reconcile plan SPEC --out plan.json` writes it';
+  const changed = p.changes.filter((c) => !['noop', 'read', 'keep'].includes(c.action));
   const risky = p.changes.filter((c) => c.action === 'replace' || c.action === 'delete');
-  if (p.blocked.length) head.push(...p.blocked.map((b) => `- :no_entry: **blocked** \`${b.address}\`: ${b.reason}`), '');
-  if (risky.length) head.push('**Replacements and deletions:**', ...risky.map((c) => `- \`${SYMBOL[c.action]}\` \`${c.address}\` ${VERB[c.action]}: ${c.reason}`), '');
-  const details: string[] = [];
-  for (const ch of p.changes.filter((x) => !['noop', 'read'].includes(x.action))) {
-    const body = ch.fields.map((f) => fieldLine(f, ch.action, colors(false)).trimStart());
-    details.push(
-      `<details><summary><code>${SYMBOL[ch.action]}</code> <code>${ch.address}</code> ${VERB[ch.action]}</summary>`,
-      '',
-      '```diff',
-      `# ${ch.reason}`,
-      ...body,
-      '```',
-      '</details>',
+  const kept = p.changes.filter((c) => c.action === 'keep');
+  const id = (c: Change) => (c.id ? ` (${c.id})` : '');
+
+  const cutNote = (n: number) =>
+    `\n_The plan is too long for a comment (GitHub takes at most 65,536 characters): the details of ${n} of ${changed.length} changed resources are cut. The full plan is in ${fullPlan}._\n`;
+  const reserve = cutNote(changed.length).length + 16;
+  let budget = cap - reserve;
+
+  const head: string[] = [`### reconcile plan: \`${p.stack}\` (${p.region}): ${changed.length || kept.length || p.blocked.length ? markdownSummary(p) : 'no changes'}`, ''];
+  if (p.mode === 'destroy') head.push('**This plan destroys everything the stack owns.**', '');
+  const push = (title: string, list: string[]) => head.push(title, ...list, '');
+  const fit = (items: { full: string; short: string; name: string }[], title: string) => {
+    const list = fitList(items, Math.max(200, budget - title.length - head.join('\n').length));
+    push(title, list);
+  };
+  if (p.blocked.length)
+    fit(
+      p.blocked.map((b) => ({ full: `- :no_entry: \`${b.address}\`: ${b.reason}`, short: `- :no_entry: \`${b.address}\``, name: `\`${b.address}\`` })),
+      `:no_entry: **Blocked: apply refuses this plan (exit 3)** (${p.blocked.length}):`,
     );
-  }
+  if (risky.length)
+    fit(
+      risky.map((c) => ({ full: `- \`${SYMBOL[c.action]}\` \`${c.address}\`${id(c)} ${VERB[c.action]}: ${c.reason}`, short: `- \`${SYMBOL[c.action]}\` \`${c.address}\``, name: `\`${c.address}\`` })),
+      `:warning: **Replacements and deletions** (${risky.length}):`,
+    );
+  if (kept.length)
+    fit(
+      kept.map((c) => ({ full: `- \`${c.address}\`${id(c)}`, short: `- \`${c.address}\``, name: `\`${c.address}\`` })),
+      `**No longer in the spec, kept** (prune is off; \`--prune\` or \`prune: true\` deletes them) (${kept.length}):`,
+    );
+  if (!changed.length && !kept.length) head.push(`No changes. \`${p.stack}\` matches the spec.`, '');
+
   let out = head.join('\n');
-  const cutNote = '\n\n_The plan is too long for a comment: the rest of the details are cut. See the JSON plan (`reconcile plan --json`) in the job\'s artifacts._\n';
-  for (const line of details) {
-    if (out.length + line.length + 1 + cutNote.length > maxChars) return out + cutNote;
-    out += '\n' + line;
+  budget = cap - reserve;
+  const details = [...changed].sort((a, b) => DETAIL_ORDER.indexOf(a.action) - DETAIL_ORDER.indexOf(b.action));
+  for (const [k, ch] of details.entries()) {
+    const body = [`# ${ch.reason}`, ...(ch.id ? [`# id: ${ch.id}`] : []), ...ch.fields.map((f) => fieldLine(f, ch.action, colors(false)).trimStart())];
+    // A fence longer than any run of backticks inside (user data may hold some).
+    const longest = Math.max(2, ...body.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((r) => r.length))));
+    const fence = '`'.repeat(longest + 1);
+    const block = [
+      `<details><summary>${code(SYMBOL[ch.action])} ${code(ch.address)} ${VERB[ch.action]}</summary>`,
+      '',
+      `${fence}diff`,
+      ...body,
+      fence,
+      '</details>',
+    ].join('\n');
+    if (out.length + block.length + 1 > budget) return out + cutNote(details.length - k);
+    out += '\n' + block;
   }
-  if (!p.changes.some((x) => !['noop', 'read', 'keep'].includes(x.action))) out += '\nNo changes.';
   return out + '\n';
 }
 
