@@ -1,0 +1,208 @@
+// `reconcile policy` proven with moto's IAM enforcement (INITIAL_NO_AUTH_ACTION_COUNT): after the
+// setup calls, every request is checked against the caller's IAM policies. A user holding exactly
+// the printed policy applies, re-plans and destroys an example (with the stack lock); a user missing
+// one action fails with a message naming it; and errors that cannot succeed on retry (AccessDenied,
+// validation) are attempted once.
+//
+// moto checks no signatures before enforcement starts, so the setup talks to moto's IAM query API
+// with plain fetch (there is no @aws-sdk/client-iam in the dependencies).
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateSecurityGroupCommand, DescribeImagesCommand, DescribeVpcsCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { join } from 'node:path';
+import { Aws } from '../../src/aws/clients.js';
+import { explainAwsError } from '../../src/aws/errors.js';
+import { limiterStats, resetLimiters } from '../../src/aws/limiter.js';
+import { specPolicy, type PolicyDocument } from '../../src/commands/policy.js';
+import { loadSpec } from '../../src/spec/load.js';
+import { startMoto, type Moto } from '../helpers/moto.js';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+const EXAMPLE = 'examples/pipeline-single-node.yaml';
+const LOCK_BUCKET = 'policy-test-locks';
+const REMOVED = 'ec2:RunInstances';
+/** Requests made before enforcement starts: 2 x (CreateUser, CreateAccessKey, PutUserPolicy) + CreateBucket. */
+const SETUP_CALLS = 7;
+
+interface Key {
+  id: string;
+  secret: string;
+}
+
+let moto: Moto;
+let policy: PolicyDocument;
+let full: Key;
+let missingOne: Key;
+
+function cli(args: string[], key?: Key) {
+  const creds = key ? { AWS_ACCESS_KEY_ID: key.id, AWS_SECRET_ACCESS_KEY: key.secret } : {};
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...moto.env, ...creds }, input: '', timeout: 90_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+async function iam(params: Record<string, string>): Promise<string> {
+  const r = await fetch(`${moto.endpoint}/`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      // Routes the request to moto's IAM; the signature is not checked before enforcement starts.
+      authorization: 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body: new URLSearchParams({ ...params, Version: '2010-05-08' }),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`IAM ${params.Action}: HTTP ${r.status} ${text}`);
+  return text;
+}
+
+/**
+ * moto names CloudWatch actions after the service's signing name ("monitoring:DescribeAlarms"), AWS
+ * IAM after its action prefix ("cloudwatch:DescribeAlarms"): the user gets each cloudwatch action
+ * under both names. Nothing else is added.
+ */
+const forMoto = (doc: PolicyDocument): PolicyDocument => ({
+  ...doc,
+  Statement: doc.Statement.map((s) => ({ ...s, Action: [...s.Action, ...s.Action.filter((a) => a.startsWith('cloudwatch:')).map((a) => a.replace('cloudwatch:', 'monitoring:'))] })),
+});
+
+async function userWithPolicy(name: string, doc: PolicyDocument): Promise<Key> {
+  await iam({ Action: 'CreateUser', UserName: name });
+  const k = await iam({ Action: 'CreateAccessKey', UserName: name });
+  await iam({ Action: 'PutUserPolicy', UserName: name, PolicyName: 'reconcile', PolicyDocument: JSON.stringify(forMoto(doc)) });
+  return { id: /<AccessKeyId>([^<]+)/.exec(k)![1], secret: /<SecretAccessKey>([^<]+)/.exec(k)![1] };
+}
+
+/** The SDK reads credentials from the environment when a client first signs: swap them for `fn`. */
+async function as<T>(key: Key, fn: (aws: Aws) => Promise<T>): Promise<T> {
+  const saved = [process.env.AWS_ACCESS_KEY_ID, process.env.AWS_SECRET_ACCESS_KEY];
+  process.env.AWS_ACCESS_KEY_ID = key.id;
+  process.env.AWS_SECRET_ACCESS_KEY = key.secret;
+  const aws = new Aws({ region: 'us-east-1', endpoint: moto.endpoint });
+  try {
+    return await fn(aws);
+  } finally {
+    aws.destroy();
+    [process.env.AWS_ACCESS_KEY_ID, process.env.AWS_SECRET_ACCESS_KEY] = saved;
+  }
+}
+
+beforeAll(async () => {
+  moto = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: String(SETUP_CALLS) });
+  // The policy comes from the CLI, as a user gets it (offline: it makes no AWS call, counts nothing).
+  const printed = cli(['policy', EXAMPLE, '--json', '--lock-bucket', LOCK_BUCKET]);
+  expect(printed.code, printed.err).toBe(0);
+  policy = JSON.parse(printed.out) as PolicyDocument;
+  const reduced: PolicyDocument = {
+    ...policy,
+    Statement: policy.Statement.map((s) => ({ ...s, Action: s.Action.filter((a) => a !== REMOVED) })).filter((s) => s.Action.length),
+  };
+  expect(JSON.stringify(reduced)).not.toContain(REMOVED);
+  full = await userWithPolicy('reconcile-ci', policy);
+  missingOne = await userWithPolicy('reconcile-ci-missing-one', reduced);
+  const admin = new Aws({ region: 'us-east-1', endpoint: moto.endpoint });
+  await (await admin.s3()).send(new CreateBucketCommand({ Bucket: LOCK_BUCKET }));
+  admin.destroy();
+});
+afterAll(async () => moto?.stop());
+
+describe('reconcile policy', () => {
+  it('is derived from the kinds in the spec: every phase of theirs, reads of the rest, watch, and the lock', async () => {
+    const r = loadSpec(EXAMPLE);
+    if (!r.ok) throw new Error('example invalid');
+    const actions = (p: PolicyDocument) => p.Statement.flatMap((s) => s.Action);
+    const p = (await specPolicy(r.loaded, { lockBucket: LOCK_BUCKET })).document;
+    expect(actions(p)).toEqual(expect.arrayContaining(['ec2:RunInstances', 'ec2:CreateSecurityGroup', 'sns:CreateTopic', 'sns:Subscribe', 'ec2:TerminateInstances']));
+    // The default VPC is only looked up: read, never created or deleted.
+    expect(actions(p)).toContain('ec2:DescribeVpcs');
+    expect(actions(p)).not.toContain('ec2:CreateVpc');
+    expect(actions(p)).not.toContain('ec2:DeleteVpc');
+    // Kinds the spec lacks are read (destroy finds what the stack owns by tags), never written.
+    expect(actions(p)).toContain('elasticloadbalancing:DescribeLoadBalancers');
+    expect(actions(p)).not.toContain('elasticloadbalancing:CreateLoadBalancer');
+    // watch's alert rule, and the lock object only.
+    expect(actions(p)).toEqual(expect.arrayContaining(['cloudwatch:GetMetricData', 'sns:Publish']));
+    expect(p.Statement.find((s) => s.Sid === 'StackLock')).toEqual({
+      Sid: 'StackLock',
+      Effect: 'Allow',
+      Action: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'],
+      Resource: `arn:aws:s3:::${LOCK_BUCKET}/reconcile-locks/pipeline-single-node.json`,
+    });
+    // No bucket in the spec: no S3 action on any bucket beyond listing them and the lock's.
+    const s3 = p.Statement.filter((s) => s.Action.some((a) => a.startsWith('s3:')));
+    expect(s3.filter((s) => s.Resource === '*').flatMap((s) => s.Action)).toEqual(['s3:ListAllMyBuckets']);
+    // Sids are unique; the CLI printed the same document.
+    expect(new Set(p.Statement.map((s) => s.Sid)).size).toBe(p.Statement.length);
+    expect(policy).toEqual(p);
+  });
+
+  it('narrows S3 to the spec\'s buckets', async () => {
+    const r = loadSpec('examples/webserver-s3-image.yaml');
+    if (!r.ok) throw new Error('example invalid');
+    const bucket = r.loaded.resources.find((x) => x.kind === 's3-bucket')!.body as { bucketName: string };
+    const p = (await specPolicy(r.loaded)).document;
+    const s = p.Statement.find((x) => x.Sid === 'S3Buckets')!;
+    expect(s.Resource).toEqual([`arn:aws:s3:::${bucket.bucketName}`, `arn:aws:s3:::${bucket.bucketName}/*`]);
+    expect(s.Action).toEqual(expect.arrayContaining(['s3:CreateBucket', 's3:PutObject', 's3:DeleteBucket', 's3:GetBucketTagging']));
+    expect(p.Statement.find((x) => x.Sid === 'StackLock')).toBeUndefined();
+  });
+
+  it('prints a readable summary with the document', () => {
+    const r = cli(['policy', EXAMPLE]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('IAM policy for stack "pipeline-single-node" (plan, apply, watch, destroy)');
+    expect(r.out).toContain('No lock bucket');
+    expect(r.out).toContain('"Version": "2012-10-17"');
+  });
+});
+
+describe('under IAM enforcement (moto)', () => {
+  it('a user with exactly the printed policy applies, re-plans clean and destroys the example, with the stack lock', () => {
+    const apply = cli(['apply', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET], full);
+    expect(apply.code, apply.err).toBe(0);
+    expect(apply.out).toContain('Apply complete');
+    const plan = cli(['plan', EXAMPLE, '--detailed-exitcode'], full);
+    expect(plan.code, plan.out + plan.err).toBe(0);
+    const destroy = cli(['destroy', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET], full);
+    expect(destroy.code, destroy.err).toBe(0);
+    expect(cli(['plan', EXAMPLE], full).out).toContain('Plan: 3 to add');
+  });
+
+  it(`without ${REMOVED}, apply fails with a message naming it, and the lock is released`, () => {
+    const r = cli(['apply', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET], missingOne);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`AWS refused ${REMOVED}`);
+    expect(r.err).toContain(`grant ${REMOVED} to the caller`);
+    expect(r.err).toContain('reconcile policy SPEC');
+    expect(r.err).not.toMatch(/\n\s+at /);
+    // The lock was released: the full user takes it at once and cleans up.
+    const d = cli(['destroy', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET, '--lock-timeout', '0s'], full);
+    expect(d.code, d.err).toBe(0);
+  });
+
+  it('never retries what cannot succeed: AccessDenied and a validation error are attempted once', async () => {
+    resetLimiters();
+    await as(missingOne, async (aws) => {
+      const ec2 = await aws.ec2();
+      const denied = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 1, MaxCount: 1 })).catch((e) => e);
+      expect(denied.name).toBe('AccessDenied');
+      expect(denied.message).toContain(`not authorized to perform: ${REMOVED}`);
+      expect(denied.$metadata.attempts).toBe(1);
+      expect(explainAwsError(denied)).toMatchObject({ message: `AWS refused ${REMOVED} (AccessDenied)`, terminal: true });
+      await expect(ec2.send(new DescribeVpcsCommand({}))).resolves.toBeDefined();
+    });
+    await as(full, async (aws) => {
+      const ec2 = await aws.ec2();
+      const missing = await ec2.send(new CreateSecurityGroupCommand({ GroupName: '', Description: '' })).catch((e) => e);
+      expect(missing.name).toBe('MissingParameter');
+      const malformed = await ec2.send(new DescribeImagesCommand({ ImageIds: ['not-an-ami'] })).catch((e) => e);
+      expect(malformed.name).toBe('InvalidAMIID.Malformed');
+      for (const e of [missing, malformed]) {
+        expect(e.$metadata.attempts).toBe(1);
+        expect(explainAwsError(e)).toMatchObject({ message: expect.stringContaining('AWS rejected a parameter'), terminal: true });
+      }
+    });
+    // One token per attempt: the two EC2 writes went out once each.
+    expect(limiterStats()['ec2:write'].taken).toBe(2);
+  });
+});
