@@ -1,4 +1,5 @@
 // What every AWS-facing command shares: options, loading the spec, building the context.
+import { writeFileSync } from 'node:fs';
 import { Aws } from '../aws/clients.js';
 import { UserError } from '../engine/errors.js';
 import type { Ctx, EngineEvent } from '../engine/types.js';
@@ -38,7 +39,50 @@ export function loadOrThrow(file: string): LoadedSpec {
 export function makeCtx(loaded: LoadedSpec, g: GlobalOptions, onEvent: (e: EngineEvent) => void): Ctx {
   const region = g.region ?? loaded.spec.region;
   const aws = new Aws({ region, profile: g.profile, endpoint: g.endpointUrl });
+  logCallsAtExit(aws);
   return { stack: loaded.spec.stack, region, aws, emit: onEvent };
+}
+
+const logged: Aws[] = [];
+let firstCallMs: number | undefined;
+const spans: [number, number][] = [];
+
+/** The most calls that were in flight at once. */
+function peakInFlight(): number {
+  const edges = spans.flatMap(([a, b]): [number, number][] => [[a, 1], [b, -1]]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+  let now = 0;
+  let peak = 0;
+  for (const [, d] of edges) peak = Math.max(peak, (now += d));
+  return peak;
+}
+
+/**
+ * RECONCILE_CALL_LOG=<file>: at exit, write the AWS calls this process made (reads, writes, by
+ * operation), when the first one started (ms since process start), the most in flight at once and
+ * the peak RSS, as JSON.
+ * Used by `npm run bench`; handy for call budgets in CI too.
+ */
+function logCallsAtExit(aws: Aws): void {
+  const file = process.env.RECONCILE_CALL_LOG;
+  if (!file) return;
+  aws.onCall((c) => {
+    const end = performance.now();
+    firstCallMs = Math.min(firstCallMs ?? end - c.ms, end - c.ms);
+    spans.push([end - c.ms, end]);
+  });
+  if (!logged.length)
+    process.once('exit', () => {
+      const total = { reads: 0, writes: 0, byOperation: {} as Record<string, number> };
+      for (const a of logged) {
+        const c = a.counts();
+        total.reads += c.reads;
+        total.writes += c.writes;
+        for (const [op, n] of Object.entries(c.byOperation)) total.byOperation[op] = (total.byOperation[op] ?? 0) + n;
+      }
+      const firstCall = firstCallMs === undefined ? null : Math.round(firstCallMs);
+      writeFileSync(file, JSON.stringify({ ...total, firstCallMs: firstCall, peakInFlight: peakInFlight(), maxRssKb: process.resourceUsage().maxRSS }) + '\n');
+    });
+  logged.push(aws);
 }
 
 /** Renders engine events as progress lines. */
