@@ -222,4 +222,64 @@ program
     }),
   );
 
+const intOption = (flags: string, description: string) => new Option(flags, description).argParser((v) => Number.parseInt(v, 10));
+
+lockOptions(
+  program
+    .command('watch')
+    .description(
+      'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step, exit 0.',
+    )
+    .argument('<spec>', 'spec file (re-read every cycle; an invalid edit is reported and the last valid spec is kept)')
+    .option('--interval <duration>', 'time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`)', '60s')
+    .addOption(new Option('--mode <mode>', 'apply: change AWS back to the spec; detect: only report drift (log, metric, notify.drift topics)').choices(['apply', 'detect']).default('apply'))
+    .addOption(intOption('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)').default(9464))
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--once', 'run one cycle (every alert rule evaluated) and exit: 0 when it succeeded, 1 otherwise')
+    .option('--no-notify', 'evaluate alert rules without publishing (and without keeping their state)')
+    .option('--state-file <file>', 'alert state file, for rules whose state is not kept in S3 (default: $XDG_STATE_HOME/reconcile/<stack>-alerts.json)')
+    .addOption(intOption('--max-deletes <n>', 'never apply a plan that deletes or replaces more than n resources'))
+    .addOption(intOption('--concurrency <n>', 'resources worked on at once when healing').default(8))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .addOption(new Option('--log-format <format>', 'json lines, or pretty (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty'])),
+).action(
+  run(async (g, io) => {
+    const cmd = program.commands.find((c) => c.name() === 'watch')!;
+    const { watchCommand } = await import('./src/commands/watch.js');
+    return watchCommand(cmd.args[0], cmd.opts(), g, io);
+  }),
+);
+
+program
+  .command('check')
+  .description(
+    'Evaluate every alert rule once and notify what is due, as watch would (for cron or CI). Exit 0: all OK, 2: any target in ALARM, 1: an error (including a rule that matched no instance or a failed notification).',
+  )
+  .argument('<spec>', 'spec file')
+  .option('--no-notify', 'evaluate without publishing (and without keeping the state)')
+  .option('--state-file <file>', 'alert state file, for rules whose state is not kept in S3 (default: $XDG_STATE_HOME/reconcile/<stack>-alerts.json)')
+  .option('--json', 'the evaluation as JSON')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'check')!;
+      const { checkCommand } = await import('./src/commands/check.js');
+      return checkCommand(cmd.args[0], cmd.opts(), g, io);
+    }),
+  );
+
+program
+  .command('status')
+  .description(
+    'A table of each resource: in sync, drifted or missing; for instances their state, CPUUtilization, NetworkIn and NetworkOut over the last 5 minutes; and the state of every alert rule target. Changes nothing.',
+  )
+  .argument('<spec>', 'spec file')
+  .option('--json', 'as JSON')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'status')!;
+      const { statusCommand } = await import('./src/commands/status.js');
+      return statusCommand(cmd.args[0], cmd.opts(), g, io);
+    }),
+  );
+
 await program.parseAsync(process.argv);

@@ -293,6 +293,17 @@ export class AlertEvaluator {
         } else log?.debug(fields, `${r.name}: ${t.id} ${s.record.state}`);
         if (s.notify) pending.push({ rule: r.name, body: r.body, target: t, kind: s.notify, evaluation: s.evaluation, since: s.record.since, report: tr });
       }
+      if (list.length) {
+        const counts = ['ALARM', 'OK', 'INSUFFICIENT_DATA'].map((st) => [st, report.targets.filter((t) => t.state === st).length] as const).filter(([, n]) => n);
+        const sample = report.targets
+          .slice(0, 5)
+          .map((t) => `${t.name ? `${t.name} ` : ''}${t.id} ${t.state} ${t.evaluation.value ?? 'no data'}`)
+          .join('; ');
+        log?.info(
+          { rule: r.name, targets: list.length, alarm: report.targets.filter((t) => t.state === 'ALARM').length },
+          `${r.name}: ${list.length} target(s), ${counts.map(([st, n]) => `${n} ${st}`).join(', ')} (${r.body.metric} ${r.body.statistic}, alarm when ${r.body.comparison} ${r.body.threshold}): ${sample}${list.length > 5 ? '; ...' : ''}`,
+        );
+      }
       const ids = new Set(list.map((t) => t.id));
       for (const [id, rec] of records) {
         if (ids.has(id)) continue;

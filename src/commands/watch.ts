@@ -1,0 +1,103 @@
+// `reconcile watch SPEC`: the controller service. Every --interval: load the spec, plan, heal
+// (apply mode) or report (detect mode) the drift, evaluate the alert rules that are due. Serves
+// /healthz, /readyz and /metrics on --port. Logs JSON lines (readable on a terminal). SIGTERM or
+// SIGINT: the current step finishes, then it returns 0; a second signal ends the process at once.
+import { UserError } from '../engine/errors.js';
+import type { LockFlags } from '../lock/config.js';
+import { parseDuration } from '../spec/common.js';
+import { loadSpec } from '../spec/load.js';
+import { startHttp, type HttpEndpoint } from '../watch/http.js';
+import { makeLogger } from '../watch/logger.js';
+import { Watcher } from '../watch/loop.js';
+import { WatchMetrics } from '../watch/metrics.js';
+import { formatDiagnostics, type GlobalOptions, type Io } from './common.js';
+
+export interface WatchCommandOptions extends LockFlags {
+  interval?: string;
+  mode?: 'apply' | 'detect';
+  port?: number;
+  host?: string;
+  once?: boolean;
+  /** false with --no-notify. */
+  notify?: boolean;
+  stateFile?: string;
+  logLevel?: string;
+  logFormat?: 'json' | 'pretty';
+  maxDeletes?: number;
+  concurrency?: number;
+}
+
+export function parseInterval(flag: string, v: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(v.trim());
+  } catch {
+    throw new UserError(`${flag} ${v} is not a duration`, 'write a number and a unit: 30s, 5m, 1h');
+  }
+  if (ms < 1000) throw new UserError(`${flag} ${v} is too short`, 'use 1s or more (60s is a good start)');
+  return ms;
+}
+
+export async function watchCommand(file: string, opts: WatchCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
+  const intervalMs = parseInterval('--interval', opts.interval ?? '60s');
+  const mode = opts.mode ?? 'apply';
+  // A spec that is invalid from the start is an error now; later, the last valid one is kept.
+  const first = loadSpec(file);
+  if (!first.ok) {
+    const errors = first.diagnostics.filter((d) => d.severity === 'error').length;
+    throw new UserError(`${file} is not a valid spec (${errors} error${errors === 1 ? '' : 's'}):\n${formatDiagnostics(first.diagnostics)}`, `run \`reconcile validate ${file}\` while you fix it`);
+  }
+  const logger = makeLogger({ level: opts.logLevel, format: opts.logFormat, color: io.color });
+  const metrics = new WatchMetrics();
+  const watcher = new Watcher({
+    ...opts,
+    specFile: file,
+    mode,
+    intervalMs,
+    notify: opts.notify !== false,
+    region: g.region,
+    profile: g.profile,
+    endpointUrl: g.endpointUrl,
+    logger,
+    metrics,
+  });
+
+  let http: HttpEndpoint | undefined;
+  if (!opts.once) {
+    http = await startHttp({ port: opts.port ?? 9464, host: opts.host ?? '0.0.0.0', health: () => watcher.health(), registry: metrics.registry });
+    logger.info({ port: http.port, host: http.host }, `serving /healthz, /readyz and /metrics on http://${http.host}:${http.port}`);
+  }
+  logger.info(
+    { spec: file, mode, interval: opts.interval ?? '60s', notify: opts.notify !== false, stack: first.loaded.spec.stack },
+    `watching ${file} (stack ${first.loaded.spec.stack}, ${mode} mode, every ${opts.interval ?? '60s'}${opts.notify === false ? ', --no-notify' : ''})`,
+  );
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal: sig }, 'second signal: stopping now');
+      removeHandlers();
+      process.kill(process.pid, sig); // the default action ends the process
+      return;
+    }
+    logger.info({ signal: sig }, `${sig}: stopping once the current step is done`);
+    watcher.stop();
+  };
+  const removeHandlers = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const last = await watcher.run({ once: opts.once });
+    if (opts.once) return last?.ok ? 0 : 1;
+    logger.info('stopped');
+    return 0;
+  } finally {
+    removeHandlers();
+    await http?.close();
+    logger.flush();
+  }
+}

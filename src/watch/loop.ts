@@ -1,0 +1,434 @@
+// The controller loop. Level-based (controller-runtime's idea): every cycle re-reads the spec and
+// live AWS instead of replaying events, through the same engine as `plan` and `apply`:
+//   1. load the spec (an invalid new spec is reported once and the last valid one is used);
+//   2. makePlan: observe and diff;
+//   3. apply mode: heal the drift with applyPlan, under the stack lock when one is configured;
+//      detect mode: report it (log, metric, and a message to the topics of rules with notify.drift);
+//   4. evaluate the alert rules that are due (evaluate.ts).
+// A step that fails does not skip the next (alerts still run when healing failed); the cycle then
+// counts as failed. No error ends the loop: transient ones (throttling, 5xx, endpoint down) are
+// retried with exponential backoff up to a cap, the rest (permissions, credentials) at the normal
+// interval, since only a person can fix them. stop() lets the current step finish, then returns.
+import { Aws } from '../aws/clients.js';
+import { explainAwsError } from '../aws/errors.js';
+import { applyPlan } from '../engine/apply.js';
+import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
+import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '../engine/plan.js';
+import { UNKNOWN, type Ctx, type EngineEvent } from '../engine/types.js';
+import { acquireStackLock, type Lease } from '../lock/lock.js';
+import { resolveLock, type LockFlags } from '../lock/config.js';
+import { loadSpec } from '../spec/load.js';
+import type { SpecOf } from '../spec/schema.js';
+import type { LoadedSpec } from '../spec/types.js';
+import { AlertEvaluator, AlertStepError, type RuleReport } from './evaluate.js';
+import type { Health } from './http.js';
+import type { Logger } from './logger.js';
+import type { WatchMetrics } from './metrics.js';
+import { callerAccount, cleanSubject, publish, topicArnOf } from './notifier.js';
+
+export interface WatchOptions extends LockFlags {
+  specFile: string;
+  mode: 'apply' | 'detect';
+  intervalMs: number;
+  /** Fraction of the interval added or removed at random (default 0.1). */
+  jitter?: number;
+  /** Publish notifications (false: --no-notify; state is then not persisted either). */
+  notify: boolean;
+  region?: string;
+  profile?: string;
+  endpointUrl?: string;
+  logger: Logger;
+  metrics: WatchMetrics;
+  stateFile?: string;
+  /** The clock of alert evaluation (tests drive it; default Date.now). */
+  now?: () => number;
+  /** First retry delay after a transient failure (default min(5 s, interval)). */
+  retryBaseMs?: number;
+  /** Longest retry delay (default 5 min). */
+  retryCapMs?: number;
+  /** A successful cycle older than this makes /readyz fail (default 2 x interval + 60 s). */
+  readyStaleMs?: number;
+  concurrency?: number;
+  maxDeletes?: number;
+}
+
+export interface CycleResult {
+  ok: boolean;
+  /** Errors of the steps that failed, in words. */
+  errors: { step: string; message: string; hint?: string; terminal: boolean }[];
+  /** Resources that differed from the spec. */
+  drift: Change[];
+  /** Changes applied (apply mode). */
+  applied: number;
+  alerts: RuleReport[];
+  /** True when stop() cut the cycle short between steps. */
+  stopped?: boolean;
+}
+
+const DRIFT_ACTIONS = new Set(['create', 'update', 'replace', 'delete', 'adopt']);
+
+/** A stable text of what differs, so the same drift is announced once. */
+export function driftFingerprint(changes: Change[]): string {
+  return JSON.stringify(changes.map((c) => [c.address, c.action, c.fields.map((f) => f.path).sort()]).sort());
+}
+
+export function driftMessage(stack: string, changes: Change[], now: number, mode: string): { subject: string; message: string } {
+  const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (!changes.length)
+    return { subject: cleanSubject(`DRIFT RESOLVED ${stack}: AWS matches the spec again`), message: `Stack ${stack}: every resource matches the spec again.\nTime: ${at}\n\nSent by reconcile watch (${mode} mode).` };
+  const lines = changes.map((c) => `  ${c.action.padEnd(8)} ${c.address}${c.id ? ` (${c.id})` : ''}${c.fields.length ? `: ${c.fields.map((f) => f.path).join(', ')}` : ''}`);
+  return {
+    subject: cleanSubject(`DRIFT ${stack}: ${changes.length} resource${changes.length === 1 ? '' : 's'} differ from the spec`),
+    message: [
+      `Stack ${stack}: ${changes.length} resource(s) differ from the spec. watch runs in ${mode} mode: they are not changed back.`,
+      '',
+      ...lines,
+      '',
+      `Time: ${at}`,
+      'Run `reconcile plan` to see every field, `reconcile apply` to put AWS back as the spec says.',
+      '',
+      'Sent by reconcile watch.',
+    ].join('\n'),
+  };
+}
+
+export class Watcher {
+  readonly evaluator: AlertEvaluator;
+  private lastGood?: LoadedSpec;
+  private lastSpecProblem?: string;
+  private lastWarnings?: string;
+  private lastDrift = '[]';
+  private announcedDrift = '[]';
+  private lockWarned = false;
+  private lastCycle?: { ok: boolean; at: number; errors: CycleResult['errors'] };
+  private lastSuccessAt?: number;
+  private failures = 0;
+  private stopping = false;
+  private wake?: () => void;
+  private account?: { id: string; partition: string };
+
+  constructor(readonly opts: WatchOptions) {
+    this.evaluator = new AlertEvaluator({ logger: opts.logger, metrics: opts.metrics, stateFile: opts.stateFile });
+  }
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  /** What /readyz says. */
+  health(): Health {
+    const staleMs = this.opts.readyStaleMs ?? 2 * this.opts.intervalMs + 60_000;
+    const c = this.lastCycle;
+    let ready = false;
+    let reason: string;
+    if (!c) reason = 'starting: no cycle has finished yet';
+    else if (!c.ok) reason = `the last cycle failed: ${c.errors.map((e) => e.message).join('; ')}`;
+    else if (Date.now() - (this.lastSuccessAt ?? 0) > staleMs) reason = `the last successful cycle ended ${Math.round((Date.now() - this.lastSuccessAt!) / 1000)}s ago`;
+    else {
+      ready = true;
+      reason = 'ok';
+    }
+    this.opts.metrics.ready.set(ready ? 1 : 0);
+    return {
+      ready,
+      reason,
+      mode: this.opts.mode,
+      spec: this.opts.specFile,
+      lastCycleAt: c ? new Date(c.at).toISOString() : null,
+      lastSuccessAt: this.lastSuccessAt ? new Date(this.lastSuccessAt).toISOString() : null,
+      consecutiveFailures: this.failures,
+    };
+  }
+
+  /** Ask the loop to stop: the current step finishes, the next does not start. */
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
+  /** The delay before the next cycle: the interval (with jitter), or a backoff after a transient failure. */
+  nextDelay(r: Pick<CycleResult, 'ok' | 'errors'>): number {
+    const interval = this.opts.intervalMs;
+    const j = this.opts.jitter ?? 0.1;
+    const withJitter = (ms: number) => Math.max(0, Math.round(ms * (1 - j + Math.random() * 2 * j)));
+    if (r.ok || r.errors.every((e) => e.terminal)) return withJitter(interval);
+    const base = this.opts.retryBaseMs ?? Math.min(5_000, interval);
+    const cap = this.opts.retryCapMs ?? 300_000;
+    return withJitter(Math.min(cap, base * 2 ** Math.min(30, this.failures - 1)));
+  }
+
+  private loadSpec(): LoadedSpec | undefined {
+    const log = this.opts.logger;
+    const r = loadSpec(this.opts.specFile);
+    if (r.ok) {
+      this.opts.metrics.specValid.set(1);
+      if (this.lastGood?.hash !== r.loaded.hash)
+        log.info({ spec: this.opts.specFile, stack: r.loaded.spec.stack, resources: r.loaded.resources.length, hash: r.loaded.hash.slice(0, 12) }, this.lastGood ? 'the spec changed: using the new one' : 'spec loaded');
+      const warnings = r.loaded.warnings.map((w) => `${w.file}:${w.line}:${w.col} ${w.message}`).join('\n');
+      if (warnings && warnings !== this.lastWarnings) for (const w of r.loaded.warnings) log.warn({ file: w.file, line: w.line, col: w.col, hint: w.hint }, w.message);
+      this.lastWarnings = warnings;
+      this.lastSpecProblem = undefined;
+      this.lastGood = r.loaded;
+      return r.loaded;
+    }
+    this.opts.metrics.specValid.set(0);
+    this.opts.metrics.specErrors.inc();
+    const text = r.diagnostics.map((d) => `${d.file}:${d.line}:${d.col} ${d.severity} ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`).join('\n');
+    if (text !== this.lastSpecProblem) {
+      for (const d of r.diagnostics.filter((x) => x.severity === 'error')) log.error({ file: d.file, line: d.line, col: d.col, hint: d.hint }, `spec: ${d.message}`);
+      log.error(
+        { spec: this.opts.specFile },
+        this.lastGood ? 'the spec on disk is invalid: still using the last valid one (fix it; `reconcile validate` shows the same errors)' : 'the spec is invalid and there is no valid one to use yet',
+      );
+    }
+    this.lastSpecProblem = text;
+    return this.lastGood;
+  }
+
+  private makeCtx(loaded: LoadedSpec): Ctx {
+    const region = this.opts.region ?? loaded.spec.region;
+    const aws = new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl });
+    aws.onCall(this.opts.metrics.onCall);
+    const log = this.opts.logger;
+    return {
+      stack: loaded.spec.stack,
+      region,
+      aws,
+      emit: (e: EngineEvent) => {
+        const fields = e.address ? { address: e.address } : {};
+        if (e.type === 'warning') log.warn(fields, e.message);
+        else log.info(fields, e.message);
+      },
+    };
+  }
+
+  /** One cycle. Never throws. */
+  async cycle(): Promise<CycleResult> {
+    const started = Date.now();
+    const log = this.opts.logger;
+    const result: CycleResult = { ok: true, errors: [], drift: [], applied: 0, alerts: [] };
+    const fail = (step: string, e: unknown) => {
+      let message: string;
+      let hint: string | undefined;
+      let terminal: boolean;
+      if (e instanceof AlertStepError) ({ message, hint, terminal } = e);
+      else if (e instanceof ApplyError) {
+        message = `apply failed: ${e.failed.map((f) => `${f.address}: ${f.message}`).join('; ')}`;
+        hint = e.failed.find((f) => f.hint)?.hint;
+        terminal = false;
+      } else if (e instanceof UserError) {
+        // A safety rule, the lock held by another run: a person (or the other run) has to act.
+        ({ message, hint } = e);
+        terminal = true;
+      } else ({ message, hint, terminal } = explainAwsError(e));
+      result.ok = false;
+      result.errors.push({ step, message, hint, terminal });
+      log.error({ step, hint, terminal }, `${step}: ${message}`);
+    };
+
+    const loaded = this.loadSpec();
+    if (!loaded) {
+      result.ok = false;
+      result.errors.push({ step: 'spec', message: `${this.opts.specFile} is not a valid spec`, hint: `run \`reconcile validate ${this.opts.specFile}\``, terminal: true });
+      return this.finish(result, started);
+    }
+    const ctx = this.makeCtx(loaded);
+    const knownTopics = new Map<string, string>();
+    try {
+      // 2-3. Plan, then heal or report.
+      try {
+        const first = await makePlan(loaded, ctx, { prune: loaded.spec.prune, maxDeletes: this.opts.maxDeletes });
+        const { plan, state } = first;
+        for (const r of loaded.resources)
+          if (r.kind === 'sns-topic') {
+            const arn = state.outputs.get(r.name)?.arn ?? state.live.get(r.address)?.outputs.arn;
+            if (arn && arn !== UNKNOWN) knownTopics.set(r.name, arn);
+          }
+        result.drift = plan.changes.filter((c) => DRIFT_ACTIONS.has(c.action));
+        this.opts.metrics.driftResources.set(result.drift.length);
+        this.opts.metrics.driftFound.inc(result.drift.length);
+        this.logDrift(result.drift);
+        if (this.opts.mode === 'apply' && hasChanges(plan) && !this.stopping) {
+          result.applied = await this.heal(loaded, ctx, first, knownTopics);
+        } else if (this.opts.mode === 'detect' && !this.stopping) {
+          await this.reportDrift(loaded, ctx, result.drift, knownTopics);
+        }
+      } catch (e) {
+        fail(this.opts.mode === 'apply' ? 'reconcile' : 'plan', e);
+      }
+      if (this.stopping) {
+        result.stopped = true;
+        return this.finish(result, started);
+      }
+      // 4. Alert rules.
+      try {
+        const run = await this.evaluator.run(loaded, ctx.aws, {
+          now: this.now(),
+          notify: this.opts.notify,
+          persist: this.opts.notify,
+          knownTopics,
+          awsFor: (region) => new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl }),
+        });
+        result.alerts = run.rules;
+        for (const r of run.rules) if (r.error) fail(`alert rule ${r.rule}`, new AlertStepError(r.error.message, r.error.hint, false, undefined));
+      } catch (e) {
+        fail('alerts', e);
+      }
+    } finally {
+      ctx.aws.destroy();
+    }
+    return this.finish(result, started);
+  }
+
+  private finish(result: CycleResult, started: number): CycleResult {
+    const outcome = result.ok ? 'ok' : 'error';
+    const end = Date.now();
+    this.opts.metrics.cycles.inc({ outcome });
+    this.opts.metrics.cycleDuration.observe({ outcome }, (end - started) / 1000);
+    this.lastCycle = { ok: result.ok, at: end, errors: result.errors };
+    if (result.ok) {
+      this.failures = 0;
+      this.lastSuccessAt = end;
+      this.opts.metrics.lastSuccess.set(end / 1000);
+    } else this.failures++;
+    this.health();
+    this.opts.logger[result.ok ? 'info' : 'warn'](
+      {
+        outcome,
+        ms: end - started,
+        drift: result.drift.length,
+        applied: result.applied,
+        alarms: result.alerts.reduce((n, r) => n + r.targets.filter((t) => t.state === 'ALARM').length, 0),
+      },
+      result.ok ? 'cycle done' : `cycle failed (${result.errors.map((e) => e.step).join(', ')})`,
+    );
+    return result;
+  }
+
+  private logDrift(drift: Change[]): void {
+    const log = this.opts.logger;
+    const fp = driftFingerprint(drift);
+    if (fp === this.lastDrift) {
+      if (drift.length) log.debug({ drift: drift.length }, 'drift unchanged');
+      return;
+    }
+    this.lastDrift = fp;
+    for (const c of drift)
+      log.warn(
+        { address: c.address, action: c.action, id: c.id, fields: c.fields.map((f) => f.path) },
+        `drift: ${c.address} ${c.action}${c.fields.length ? ` (${c.fields.map((f) => f.path).join(', ')})` : ''}: ${c.reason}`,
+      );
+    if (!drift.length) log.info('no drift: AWS matches the spec');
+  }
+
+  /** Applies the plan, under the stack lock when one is configured (planning again once it is held). */
+  private async heal(loaded: LoadedSpec, ctx: Ctx, first: { plan: Plan; state: PlanState }, knownTopics: Map<string, string>): Promise<number> {
+    const log = this.opts.logger;
+    const planOpts = { prune: loaded.spec.prune, maxDeletes: this.opts.maxDeletes };
+    const refuseBlocked = (p: Plan) => {
+      if (!p.blocked.length) return;
+      throw new SafetyError(
+        `the plan is blocked, not healing: ${p.blocked.map((b) => `${b.address} ${b.reason}`).join('; ')}`,
+        'a safety rule (protect, --max-deletes) stops watch from applying this plan; apply it by hand if it is meant',
+      );
+    };
+    refuseBlocked(first.plan);
+    const decision = resolveLock(loaded.spec, this.opts);
+    let lease: Lease | undefined;
+    if (decision.lock) {
+      lease = await acquireStackLock(ctx, {
+        bucket: decision.lock.bucket,
+        region: decision.lock.region,
+        // watch does not queue behind a long apply: it tries again at the next cycle.
+        timeoutMs: this.opts.lockTimeout !== undefined ? decision.lock.timeoutMs : 10_000,
+        command: `watch ${this.opts.specFile}`,
+        signals: false,
+      });
+    } else if (!this.lockWarned) {
+      this.lockWarned = true;
+      log.warn(decision.warning);
+    }
+    try {
+      let { plan, state } = first;
+      if (lease) {
+        // Under the lock, plan again: a run that held it before us may have changed the stack.
+        ({ plan, state } = await makePlan(loaded, ctx, planOpts));
+        refuseBlocked(plan);
+        if (!hasChanges(plan)) return 0;
+      }
+      log.info({ changes: plan.changes.filter((c) => DRIFT_ACTIONS.has(c.action)).length }, 'healing drift: applying the plan');
+      const r = await applyPlan(plan, state, ctx, { concurrency: this.opts.concurrency });
+      for (const d of r.done) this.opts.metrics.changesApplied.inc({ action: d.action });
+      for (const [name, o] of Object.entries(r.outputs))
+        if (o.arn && o.arn !== UNKNOWN && loaded.resources.some((x) => x.name === name && x.kind === 'sns-topic')) knownTopics.set(name, o.arn);
+      log.info({ applied: r.done.length }, `healed: ${r.done.length} change(s) applied`);
+      this.lastDrift = '[]';
+      return r.done.length;
+    } finally {
+      await lease?.release();
+    }
+  }
+
+  /** detect mode: tell the topics of rules with notify.drift when the drift changes or clears. */
+  private async reportDrift(loaded: LoadedSpec, ctx: Ctx, drift: Change[], knownTopics: Map<string, string>): Promise<void> {
+    const fp = driftFingerprint(drift);
+    if (fp === this.announcedDrift) return;
+    const topics = loaded.resources
+      .filter((r) => r.kind === 'alert-rule' && (r.body as SpecOf<'alert-rule'>).notify?.drift)
+      .map((r) => ({ rule: r.name, topic: (r.body as SpecOf<'alert-rule'>).notify!.topic }));
+    if (!topics.length || !this.opts.notify) {
+      this.announcedDrift = fp;
+      return;
+    }
+    const log = this.opts.logger;
+    const msg = driftMessage(loaded.spec.stack, drift, this.now(), this.opts.mode);
+    let allSent = true;
+    const arns = new Set<string>();
+    for (const t of topics) {
+      try {
+        if (!t.topic.startsWith('arn:') && !knownTopics.has(t.topic)) this.account ??= await callerAccount(ctx.aws);
+        arns.add(topicArnOf(loaded, t.topic, this.account ?? { id: '', partition: 'aws' }, ctx.region, knownTopics));
+      } catch (e) {
+        allSent = false;
+        log.error({ rule: t.rule }, `cannot name the drift topic of rule ${t.rule}: ${explainAwsError(e).message}`);
+      }
+    }
+    for (const arn of arns) {
+      try {
+        await publish(ctx.aws, arn, msg);
+        this.opts.metrics.notifications.inc({ rule: '(drift)', kind: 'DRIFT' });
+        log.info({ topic: arn, drift: drift.length }, `notified ${arn}: ${msg.subject}`);
+      } catch (e) {
+        allSent = false;
+        const pe = e as { message: string; hint?: string; reason?: string };
+        this.opts.metrics.notificationFailures.inc({ rule: '(drift)', reason: pe.reason ?? 'Error' });
+        log.error({ topic: arn, hint: pe.hint }, `NOTIFICATION FAILED (drift): ${pe.message}${pe.hint ? ` -- ${pe.hint}` : ''}`);
+      }
+    }
+    if (allSent) this.announcedDrift = fp;
+  }
+
+  /** Cycles until stop(): the interval (with jitter) after a success, a backoff after a failure. */
+  async run(opts: { once?: boolean } = {}): Promise<CycleResult | undefined> {
+    let last: CycleResult | undefined;
+    while (!this.stopping) {
+      last = await this.cycle();
+      if (opts.once || this.stopping) break;
+      const delay = this.nextDelay(last);
+      if (!last.ok) this.opts.logger.info({ retryInMs: delay, consecutiveFailures: this.failures }, `next cycle in ${(delay / 1000).toFixed(1)}s`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    return last;
+  }
+}
