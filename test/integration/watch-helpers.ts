@@ -99,7 +99,7 @@ export function parsePrometheus(text: string): { samples: Sample[]; types: Map<s
       continue;
     }
     if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|NaN|Inf))$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? ([-+]?(?:[0-9.eE+-]+|[Nn]a[Nn]|[Ii]nf))$/i.exec(line);
     if (!m) throw new Error(`not a sample line: ${line}`);
     const labels: Record<string, string> = {};
     if (m[3]) {
@@ -113,7 +113,7 @@ export function parsePrometheus(text: string): { samples: Sample[]; types: Map<s
     }
     const family = m[1].replace(/_(bucket|sum|count)$/, '');
     if (!types.has(m[1]) && !types.has(family)) throw new Error(`sample without # TYPE: ${line}`);
-    samples.push({ name: m[1], labels, value: Number(m[4].replace('Inf', 'Infinity')) });
+    samples.push({ name: m[1], labels, value: /nan/i.test(m[4]) ? NaN : /inf/i.test(m[4]) ? (m[4].startsWith('-') ? -Infinity : Infinity) : Number(m[4]) });
   }
   return {
     samples,

@@ -1,0 +1,150 @@
+// `reconcile watch` as a service (the compiled CLI in a child process) against moto through a TCP
+// proxy the test takes down and brings back -- moto keeps its state, so a drift made while watch
+// cannot reach AWS is there to heal when it can again. It keeps running, /healthz stays up,
+// /readyz fails and then recovers, the drift is healed, /metrics tells the story, and SIGTERM
+// ends it with exit code 0.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { AuthorizeSecurityGroupIngressCommand, DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { parsePrometheus, TcpProxy, waitFor } from './watch-helpers.js';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+const SPEC = `apiVersion: reconcile/v1
+stack: resilient
+region: us-east-1
+resources:
+  default-vpc: { kind: vpc, lookup: default }
+  web:
+    kind: security-group
+    vpc: default-vpc
+    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
+`;
+
+let moto: Moto;
+let dir: string;
+let ec2: EC2Client;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  moto = await startMoto();
+  dir = mkdtempSync(join(tmpdir(), 'reconcile-watch-svc-'));
+  ec2 = new EC2Client({ region: 'us-east-1', endpoint: moto.endpoint });
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  ec2?.destroy();
+  await moto?.stop();
+});
+
+const env = (endpoint: string) => ({ ...process.env, ...moto.env, AWS_ENDPOINT_URL: endpoint });
+
+async function ingressOf(stack: string): Promise<string[]> {
+  const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: [stack] }] }));
+  return (r.SecurityGroups?.[0]?.IpPermissions ?? []).map((p) => `${p.IpProtocol} ${p.FromPort} ${p.IpRanges?.map((x) => x.CidrIp).join(',')}`).sort();
+}
+
+describe('reconcile watch as a service', () => {
+  it('survives AWS going away: keeps serving, /readyz fails then recovers, heals drift made meanwhile, exits 0 on SIGTERM', async () => {
+    const proxy = new TcpProxy(moto.port);
+    await proxy.start();
+    const spec = join(dir, 'spec.yaml');
+    writeFileSync(spec, SPEC);
+    const child = spawn(
+      process.execPath,
+      [CLI, 'watch', spec, '--interval', '1s', '--port', '0', '--host', '127.0.0.1', '--log-format', 'json', '--state-file', join(dir, 'state.json')],
+      { env: env(`http://127.0.0.1:${proxy.port}`), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    const logs: Record<string, unknown>[] = [];
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += String(d)));
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      try {
+        logs.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        logs.push({ msg: l, notJson: true });
+      }
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+
+    const port = await waitFor('the http endpoint', async () => logs.find((l) => typeof l.port === 'number')?.port as number | undefined);
+    const base = `http://127.0.0.1:${port}`;
+    const readyz = async () => {
+      const r = await fetch(`${base}/readyz`);
+      return { status: r.status, body: (await r.json()) as { ready: boolean; reason: string } };
+    };
+    const metrics = async () => parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+
+    await waitFor('ready', async () => (await readyz()).status === 200);
+    expect(await ingressOf('resilient')).toEqual(['tcp 443 0.0.0.0/0']);
+    expect((await metrics()).get('reconcile_ready')).toBe(1);
+
+    // AWS goes away.
+    await proxy.stop();
+    const down = await waitFor('not ready', async () => {
+      const r = await readyz();
+      return r.status === 503 ? r : undefined;
+    });
+    expect(down.body.reason).toContain('cannot reach the AWS endpoint');
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    // Meanwhile someone changes the security group by hand.
+    const sg = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: ['resilient'] }] }))).SecurityGroups![0];
+    await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: sg.IpPermissions }));
+    await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
+    // It keeps trying (and failing) without ending.
+    await waitFor('a second failed cycle', async () => ((await metrics()).get('reconcile_cycles_total', { outcome: 'error' }) ?? 0) >= 2);
+    expect(child.exitCode).toBeNull();
+    expect((await metrics()).get('reconcile_ready')).toBe(0);
+
+    // AWS comes back on the same address.
+    await proxy.start();
+    await waitFor('ready again', async () => (await readyz()).status === 200, 60_000);
+    expect(await ingressOf('resilient')).toEqual(['tcp 443 0.0.0.0/0']);
+    const m = await metrics();
+    expect(m.get('reconcile_changes_applied_total', { action: 'update' })).toBeGreaterThanOrEqual(1);
+    expect(m.get('reconcile_aws_calls_total', { service: 'ec2', operation: 'DescribeSecurityGroups', outcome: 'error' })).toBeGreaterThan(0);
+    expect(m.get('reconcile_aws_calls_total', { service: 'ec2', operation: 'DescribeSecurityGroups', outcome: 'ok' })).toBeGreaterThan(0);
+    expect(m.get('reconcile_last_success_timestamp_seconds')).toBeGreaterThan(0);
+    expect(m.types.get('process_resident_memory_bytes')).toBe('gauge');
+
+    const messages = logs.map((l) => String(l.msg));
+    expect(messages.some((x) => x.startsWith('plan: cannot reach the AWS endpoint') || x.startsWith('reconcile: cannot reach the AWS endpoint'))).toBe(true);
+    expect(messages.some((x) => /^next cycle in \d/.test(x))).toBe(true);
+    expect(messages).toContain('healed: 1 change(s) applied');
+    expect(logs.every((l) => !l.notJson)).toBe(true);
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(logs.map((l) => String(l.msg))).toContain('stopped');
+    expect(stderr).toBe('');
+  });
+
+  it('--once: one cycle; exit 0 when it succeeded, 1 when AWS cannot be reached', () => {
+    const spec = join(dir, 'once.yaml');
+    writeFileSync(spec, SPEC.replace('stack: resilient', 'stack: once'));
+    const args = [CLI, 'watch', spec, '--once', '--log-format', 'json', '--state-file', join(dir, 'once-state.json')];
+    const ok = spawnSync(process.execPath, args, { env: env(moto.endpoint), encoding: 'utf8', timeout: 60_000 });
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('"msg":"cycle done"');
+    const bad = spawnSync(process.execPath, [...args, '--endpoint-url', 'http://127.0.0.1:1'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('cannot reach the AWS endpoint');
+  });
+
+  it('refuses to start on an invalid spec or a bad flag, with the positions and a hint', () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, SPEC.replace('port: 443', 'port: 99999'));
+    const r = spawnSync(process.execPath, [CLI, 'watch', bad], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:9:23\s+error/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const flag = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'spec.yaml'), '--interval', 'soon'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
+    expect(flag.status).toBe(1);
+    expect(flag.stderr).toContain('--interval soon is not a duration');
+  });
+});
