@@ -327,3 +327,121 @@ describe('markdown plan for pull request comments (pure)', () => {
     expect(md).toContain('\n`````\n</details>');
   });
 });
+
+describe('examples/github-actions/reconcile.yml', () => {
+  type Step = { uses?: string; with?: Record<string, string>; env?: Record<string, string>; if?: string; id?: string };
+  type Job = { if?: string; needs?: string; permissions: Record<string, string>; concurrency?: { group: string; 'cancel-in-progress': boolean }; steps: Step[] };
+  const text = readFileSync(join(ROOT, 'examples/github-actions/reconcile.yml'), 'utf8');
+  const wf = parse(text) as { on: Record<string, unknown>; permissions: Record<string, string>; jobs: Record<string, Job> };
+  const ours = (j: Job) => j.steps.filter((s) => s.uses?.startsWith('your-org/reconcile@'));
+
+  it('validates on every push, plans on pull requests, applies on main', () => {
+    expect(wf.on).toEqual({ push: { branches: ['**'] }, pull_request: null });
+    expect(ours(wf.jobs.validate).map((s) => s.with!.command)).toEqual(['validate']);
+    expect(wf.jobs.plan.if).toContain("github.event_name == 'pull_request'");
+    expect(ours(wf.jobs.plan).map((s) => s.with!.command)).toEqual(['plan']);
+    expect(wf.jobs.apply.if).toContain("github.ref == 'refs/heads/main'");
+    expect(wf.jobs.apply.if).toContain("github.event_name == 'push'");
+    expect(ours(wf.jobs.apply).map((s) => s.with!.command)).toEqual(['apply']);
+    for (const j of [wf.jobs.plan, wf.jobs.apply]) expect(j.needs).toBe('validate');
+  });
+
+  it('every input it passes to the action exists, and every required one is given', () => {
+    for (const job of Object.values(wf.jobs))
+      for (const s of ours(job)) {
+        for (const k of Object.keys(s.with ?? {})) expect(action.inputs, k).toHaveProperty(k);
+        for (const [k, d] of Object.entries(action.inputs)) if (d.required) expect(s.with, k).toHaveProperty(k);
+      }
+  });
+
+  it('AWS credentials come from GitHub OIDC and one role ARN; never keys', () => {
+    expect(text).not.toMatch(/aws-access-key-id|aws-secret-access-key|AWS_SECRET|secrets\./i);
+    for (const name of ['plan', 'apply']) {
+      const job = wf.jobs[name];
+      expect(job.permissions['id-token']).toBe('write');
+      const creds = job.steps.find((s) => s.uses?.startsWith('aws-actions/configure-aws-credentials@'));
+      expect(creds?.with?.['role-to-assume']).toBe('${{ vars.RECONCILE_ROLE_ARN }}');
+      // Credentials before the action that needs them.
+      expect(job.steps.indexOf(creds!)).toBeLessThan(job.steps.indexOf(ours(job)[0]));
+    }
+    expect(wf.jobs.validate.permissions['id-token']).toBeUndefined();
+  });
+
+  it('one apply per stack at a time, never cancelled; the plan artifact is the one the comment names', () => {
+    expect(wf.jobs.apply.concurrency).toEqual({ group: 'reconcile-apply-${{ matrix.stack }}', 'cancel-in-progress': false });
+    const upload = wf.jobs.plan.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
+    expect(upload.with!.name).toBe(ours(wf.jobs.plan)[0].with!['plan-artifact']);
+    expect(upload.with!.path).toContain(ours(wf.jobs.plan)[0].with!['plan-file']);
+    expect(wf.jobs.plan.permissions['pull-requests']).toBe('write');
+  });
+
+  it('posts one comment per stack and updates it in place on the next push', async () => {
+    const step = wf.jobs.plan.steps.find((s) => s.uses?.startsWith('actions/github-script@'))!;
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-comment-'));
+    writeFileSync(join(dir, 'reconcile-plan.md'), '### reconcile plan: `pipeline-single-node` (us-east-1): 1 to add\n');
+    const comments: { id: number; body: string; user: { type: string } }[] = [{ id: 1, body: 'LGTM', user: { type: 'User' } }];
+    const calls: string[] = [];
+    const github = {
+      paginate: async (_fn: unknown, _args: unknown) => comments.map((c) => ({ ...c })),
+      rest: {
+        issues: {
+          listComments: () => undefined,
+          createComment: async ({ body }: { body: string }) => {
+            calls.push('create');
+            comments.push({ id: comments.length + 1, body, user: { type: 'Bot' } });
+          },
+          updateComment: async ({ comment_id, body }: { comment_id: number; body: string }) => {
+            calls.push(`update ${comment_id}`);
+            comments.find((c) => c.id === comment_id)!.body = body;
+          },
+        },
+      },
+    };
+    const context = { repo: { owner: 'acme', repo: 'infra' }, issue: { number: 7 } };
+    const cwd = process.cwd();
+    const envBefore = process.env.STACK;
+    const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...a: string[]) => (...v: unknown[]) => Promise<void>;
+    const script = new AsyncFunction('require', 'github', 'context', step.with!.script);
+    try {
+      process.chdir(dir);
+      process.env.STACK = step.env!.STACK === '${{ matrix.stack }}' ? 'pipeline-single-node' : 'unexpected';
+      const { createRequire } = await import('node:module');
+      const req = createRequire(import.meta.url);
+      await script(req, github, context);
+      writeFileSync(join(dir, 'reconcile-plan.md'), '### reconcile plan: `pipeline-single-node` (us-east-1): no changes\n');
+      await script(req, github, context);
+    } finally {
+      process.chdir(cwd);
+      if (envBefore === undefined) delete process.env.STACK;
+      else process.env.STACK = envBefore;
+    }
+    expect(calls).toEqual(['create', 'update 2']);
+    expect(comments).toHaveLength(2);
+    expect(comments[1].body).toBe('<!-- reconcile-plan: pipeline-single-node -->\n### reconcile plan: `pipeline-single-node` (us-east-1): no changes\n');
+  });
+});
+
+describe('.pre-commit-hooks.yaml', () => {
+  const hooks = parse(readFileSync(join(ROOT, '.pre-commit-hooks.yaml'), 'utf8')) as { id: string; entry: string; language: string; files: string }[];
+
+  it('runs `reconcile validate` (the package bin) on spec files only, and fails the commit on errors', () => {
+    expect(hooks.map((h) => h.id)).toEqual(['reconcile-validate']);
+    const [h] = hooks;
+    expect(h.language).toBe('node');
+    const [bin, ...args] = h.entry.split(' ');
+    expect(Object.keys(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).bin)).toContain(bin);
+    const re = new RegExp(h.files);
+    expect(['infra/app.yaml', 'deploy/stacks/web.yml', 'reconcile/db.yaml', 'prod.reconcile.yaml'].filter((f) => !re.test(f))).toEqual([]);
+    expect(['.github/workflows/ci.yml', 'docker-compose.yaml', 'infra.yaml', 'infra/notes.md'].filter((f) => re.test(f))).toEqual([]);
+    // As pre-commit runs it: the entry with the matching staged files appended.
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-precommit-'));
+    mkdirSync(join(dir, 'infra'));
+    writeFileSync(join(dir, 'infra/ok.yaml'), SPEC());
+    writeFileSync(join(dir, 'infra/bad.yaml'), SPEC().replace('vpc: main', 'vpc: mian'));
+    const hook = (files: string[]) => spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), ...args, ...files], { cwd: dir, encoding: 'utf8' });
+    expect(hook(['infra/ok.yaml']).status).toBe(0);
+    const bad = hook(['infra/ok.yaml', 'infra/bad.yaml']);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('infra/bad.yaml:10:10  error  vpc refers to vpc "mian", which is not in this spec');
+  });
+});
