@@ -4,7 +4,7 @@
 //
 // diff must stay pure and synchronous, so observe resolves the AMI of every desired resource first
 // (resolveAmi) and diff reads the result back with resolvedAmi(desired).
-import { DescribeImagesCommand, type Filter, type Image } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, type Filter, type Image } from './sdk/ec2.js';
 import type { Aws } from './clients.js';
 
 /** The spec's `ami`: an id, or a query for the newest image matching a name from an owner. */

@@ -1,6 +1,6 @@
 // The one place AWS clients are made: region, credentials (standard chain), endpoint, retries,
-// timeouts and call counting. SDK modules are imported lazily, so a command loads only the clients
-// the spec needs (and `validate` loads none).
+// timeouts and call counting. SDK modules are loaded lazily, so a command loads only the clients
+// the spec needs (and `validate` loads none), and with require() (see ./sdk/load.ts).
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -9,6 +9,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import { attachRateLimiter } from './limiter.js';
+import { requireSdk } from './sdk/load.js';
 
 export interface AwsOptions {
   region: string;
@@ -68,25 +69,25 @@ export class Aws {
     this.listeners.push(fn);
   }
 
-  ec2 = (o?: ClientOptions) => this.get<EC2Client>('ec2', o, async (cfg) => new (await import('@aws-sdk/client-ec2')).EC2Client(cfg));
+  ec2 = (o?: ClientOptions) => this.get<EC2Client>('ec2', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2').EC2Client)(cfg));
   autoscaling = (o?: ClientOptions) =>
-    this.get<AutoScalingClient>('autoscaling', o, async (cfg) => new (await import('@aws-sdk/client-auto-scaling')).AutoScalingClient(cfg));
+    this.get<AutoScalingClient>('autoscaling', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-auto-scaling')>('@aws-sdk/client-auto-scaling').AutoScalingClient)(cfg));
   elbv2 = (o?: ClientOptions) =>
     this.get<ElasticLoadBalancingV2Client>(
       'elbv2',
       o,
-      async (cfg) => new (await import('@aws-sdk/client-elastic-load-balancing-v2')).ElasticLoadBalancingV2Client(cfg),
+      async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-elastic-load-balancing-v2')>('@aws-sdk/client-elastic-load-balancing-v2').ElasticLoadBalancingV2Client)(cfg),
     );
   cloudwatch = (o?: ClientOptions) =>
-    this.get<CloudWatchClient>('cloudwatch', o, async (cfg) => new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(cfg));
-  sns = (o?: ClientOptions) => this.get<SNSClient>('sns', o, async (cfg) => new (await import('@aws-sdk/client-sns')).SNSClient(cfg));
+    this.get<CloudWatchClient>('cloudwatch', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-cloudwatch')>('@aws-sdk/client-cloudwatch').CloudWatchClient)(cfg));
+  sns = (o?: ClientOptions) => this.get<SNSClient>('sns', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-sns')>('@aws-sdk/client-sns').SNSClient)(cfg));
   s3 = (o?: ClientOptions) =>
     this.get<S3Client>('s3', o, async (cfg) => {
-      const { S3Client } = await import('@aws-sdk/client-s3');
+      const { S3Client } = requireSdk<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
       // Path-style against a custom endpoint (moto, MinIO); virtual-hosted against AWS.
       return new S3Client({ ...cfg, forcePathStyle: !!this.endpoint() });
     });
-  sts = (o?: ClientOptions) => this.get<STSClient>('sts', o, async (cfg) => new (await import('@aws-sdk/client-sts')).STSClient(cfg));
+  sts = (o?: ClientOptions) => this.get<STSClient>('sts', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts').STSClient)(cfg));
 
   /**
    * Checked before every call; a guard that throws refuses the call before it reaches AWS (the stack

@@ -1,5 +1,5 @@
 // Tag updates for EC2 resources (vpc, subnet, igw, eip, nat, rtb, pcx, sg, instance, lt, key pair).
-import { CreateTagsCommand, DeleteTagsCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DeleteTagsCommand } from './sdk/ec2.js';
 import type { Ctx, FieldChange } from '../engine/types.js';
 import { tagUpdates, tagsToList } from './tags.js';
 

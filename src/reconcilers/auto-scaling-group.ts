@@ -34,7 +34,7 @@ import {
   type NotificationConfiguration,
   type ScalingPolicy,
   type UpdateAutoScalingGroupCommandInput,
-} from '@aws-sdk/client-auto-scaling';
+} from '../aws/sdk/autoscaling.js';
 import type { Aws } from '../aws/clients.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagUpdates, tagsFromList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';

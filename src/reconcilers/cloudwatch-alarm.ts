@@ -19,7 +19,7 @@ import {
   type MetricAlarm,
   type PutMetricAlarmCommandInput,
   type Statistic,
-} from '@aws-sdk/client-cloudwatch';
+} from '../aws/sdk/cloudwatch.js';
 import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';

@@ -1,7 +1,7 @@
 // elastic-ip: an Elastic IP address in the VPC domain (AWS allows 5 per region by default). Only its
 // tags can change. Delete releases it; while a NAT gateway being deleted still holds it, the release
 // is retried (bounded).
-import { AllocateAddressCommand, DescribeAddressesCommand, ReleaseAddressCommand, type Address, type Filter } from '@aws-sdk/client-ec2';
+import { AllocateAddressCommand, DescribeAddressesCommand, ReleaseAddressCommand, type Address, type Filter } from '../aws/sdk/ec2.js';
 import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';

@@ -6,7 +6,7 @@ import {
   DescribeTagsCommand,
   RemoveTagsCommand,
   type LoadBalancer,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
+} from '../aws/sdk/elbv2.js';
 import type { Aws } from '../aws/clients.js';
 import { TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import type { Ctx, FieldChange } from '../engine/types.js';

@@ -27,7 +27,7 @@ import {
   type Filter,
   type Instance,
   type RunInstancesCommandInput,
-} from '@aws-sdk/client-ec2';
+} from '../aws/sdk/ec2.js';
 import { amiStillMatches, resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';

@@ -14,7 +14,7 @@ import {
   ImportKeyPairCommand,
   type Filter,
   type KeyPairInfo,
-} from '@aws-sdk/client-ec2';
+} from '../aws/sdk/ec2.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';

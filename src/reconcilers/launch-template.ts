@@ -25,7 +25,7 @@ import {
   type RequestLaunchTemplateData,
   type ResponseLaunchTemplateData,
   type Tag,
-} from '@aws-sdk/client-ec2';
+} from '../aws/sdk/ec2.js';
 import { resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';

@@ -14,7 +14,7 @@ import {
   ModifyListenerCommand,
   type Action,
   type Listener,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
+} from '../aws/sdk/elbv2.js';
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';

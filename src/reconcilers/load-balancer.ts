@@ -12,8 +12,8 @@ import {
   SetSecurityGroupsCommand,
   SetSubnetsCommand,
   type LoadBalancer,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
-import { DescribeNetworkInterfacesCommand } from '@aws-sdk/client-ec2';
+} from '../aws/sdk/elbv2.js';
+import { DescribeNetworkInterfacesCommand } from '../aws/sdk/ec2.js';
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';

@@ -38,7 +38,7 @@ import {
   type Filter,
   type Route,
   type RouteTable,
-} from '@aws-sdk/client-ec2';
+} from '../aws/sdk/ec2.js';
 import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';

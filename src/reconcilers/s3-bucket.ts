@@ -49,7 +49,7 @@ import {
   type LifecycleRule,
   type S3Client,
   type ServerSideEncryption,
-} from '@aws-sdk/client-s3';
+} from '../aws/sdk/s3.js';
 import { contentHash, contentTypeOf, loadContent, type ContentHash } from '../aws/content.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';

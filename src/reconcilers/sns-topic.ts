@@ -25,7 +25,7 @@ import {
   TagResourceCommand,
   UnsubscribeCommand,
   UntagResourceCommand,
-} from '@aws-sdk/client-sns';
+} from '../aws/sdk/sns.js';
 import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';

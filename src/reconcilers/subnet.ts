@@ -7,7 +7,7 @@ import {
   ModifySubnetAttributeCommand,
   type Filter,
   type Subnet,
-} from '@aws-sdk/client-ec2';
+} from '../aws/sdk/ec2.js';
 import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';

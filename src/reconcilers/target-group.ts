@@ -10,7 +10,7 @@ import {
   DescribeTargetGroupsCommand,
   ModifyTargetGroupCommand,
   type TargetGroup,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
+} from '../aws/sdk/elbv2.js';
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, FieldChange, Observed, Outputs, Reconciler } from '../engine/types.js';

@@ -12,7 +12,7 @@ import {
   ModifyVpcAttributeCommand,
   type Filter,
   type Vpc,
-} from '@aws-sdk/client-ec2';
+} from '../aws/sdk/ec2.js';
 import { diffTags, tagsFromList } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
