@@ -138,6 +138,7 @@ export function renderDot(g: SpecGraph): string {
     `digraph ${dotString(g.stack)} {`,
     '  // An arrow goes from a resource to what it refers to; apply creates step 1 first.',
     '  rankdir=BT;',
+    '  graph [fontname="Helvetica"];',
     '  node [shape=box, fontname="Helvetica"];',
     '  edge [fontname="Helvetica", fontsize=10];',
   ];

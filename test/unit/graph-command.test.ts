@@ -80,7 +80,7 @@ function parseDot(text: string): Parsed {
     } else if ((m = /^ {4}"([^"]+)"(?: \[[^\]]*\])?;$/.exec(line))) {
       nodes.push(m[1]);
       cluster.set(m[1], current);
-    } else expect(line, 'an unexpected DOT line').toMatch(/^ {2}(\/\/|rankdir=|node \[|edge \[|subgraph cluster_\w+ \{$)|^ {4}style=\w+;$/);
+    } else expect(line, 'an unexpected DOT line').toMatch(/^ {2}(\/\/|rankdir=|graph \[|node \[|edge \[|subgraph cluster_\w+ \{$)|^ {4}style=\w+;$/);
   }
   return { nodes: nodes.sort(), edges: edges.sort(), labels, cluster };
 }
