@@ -71,3 +71,34 @@ export function explainAwsError(err: unknown): Explained {
   const status = e.$metadata?.httpStatusCode;
   return { message: `${name}${status ? ` (HTTP ${status})` : ''}: ${msg}`, terminal: status !== undefined && status < 500 };
 }
+
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'Throttled',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'SlowDown',
+  'PriorRequestNotComplete',
+]);
+const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/**
+ * True when trying the same call again can succeed: throttling, a 5xx answer, a broken or timed-out
+ * connection (the error itself or its cause). False for everything AWS refused on its merits
+ * (permissions, validation, quotas, "already exists") and for the tool's own errors.
+ */
+export function isRetryable(err: unknown): boolean {
+  for (let e = err as (AwsLikeError & { cause?: unknown; $retryable?: unknown }) | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    const name = e.name ?? e.Code ?? '';
+    if (THROTTLING.has(name) || THROTTLING.has(e.Code ?? '')) return true;
+    if (e.$retryable) return true;
+    if (NETWORK.has(e.code ?? '') || name === 'TimeoutError' || name === 'RequestTimeout' || /socket hang up/i.test(e.message ?? '')) return true;
+    const status = e.$metadata?.httpStatusCode;
+    if (status !== undefined && status >= 500) return true;
+    if (status !== undefined) return false;
+  }
+  return false;
+}

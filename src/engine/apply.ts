@@ -1,14 +1,15 @@
 // Applying a plan: deletes first (dependents before what they depend on), then creates and updates
 // along the dependency graph, each resource starting as soon as what it refers to is done.
-import { explainAwsError } from '../aws/errors.js';
+import { explainAwsError, isRetryable } from '../aws/errors.js';
 import { ownedBy } from '../aws/tags.js';
 import { reconcilerFor } from '../reconcilers/index.js';
 import { levels } from '../spec/graph.js';
 import type { KindName } from '../spec/schema.js';
 import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
 import { kindRank } from './order.js';
+import { forgetCreated, rememberCreated } from './recent.js';
 import { withoutIgnored, type Change, type Plan, type PlanState } from './plan.js';
-import type { Ctx, Observed, Outputs } from './types.js';
+import type { Ctx, Desired, Observed, Outputs, Reconciler } from './types.js';
 
 export interface ApplyResult {
   done: { address: string; action: Change['action']; id?: string; ms: number }[];
@@ -82,6 +83,7 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
             const r = await reconcilerFor(c.kind);
             await timed(c, c.action === 'replace' ? 'destroying (replace)' : 'destroying', async () => {
               await r.delete(ctx, live);
+              forgetCreated(ctx.stack, c.address);
               return live.id;
             });
           } catch (e) {
@@ -128,19 +130,12 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
       if (c.action === 'create' || c.action === 'replace') {
         let created: Observed | undefined;
         await timed(c, c.action === 'replace' ? 'creating (replace)' : 'creating', async () => {
-          try {
-            created = await r.create(ctx, d);
-          } catch (e) {
-            // The call may have reached AWS before failing (a cut connection, a timeout): look before
-            // creating a second one. The resource carries our tags from its create call.
-            created = (await r.observe(ctx, [d] as never)).find((o) => o.name === c.name && ownedBy(o.tags, ctx.stack));
-            if (!created) throw e;
-            ctx.emit({ type: 'info', address: c.address, message: `found ${created.id} created by the failed call; using it` });
-          }
+          created = await createOnce(ctx, r, d);
           return created.id;
         });
         state.outputs.set(c.name, created!.outputs);
         state.live.set(c.address, created!);
+        rememberCreated(ctx.stack, c.address, created!);
         return true;
       }
       // update / adopt / noop: diff again now that every reference is known (a noop whose dependency
@@ -170,6 +165,70 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
   await Promise.all(state.resources.map((r) => run(r.name)));
   if (failed.length) throw new ApplyError(failed, done.map((d) => d.address), skipped);
   return { done, outputs: Object.fromEntries(state.outputs) };
+}
+
+/** The engine's own retry of a create that failed with nothing made. Tests lower the delays. */
+export const createRetrySettings = { attempts: 4, minDelayMs: 1_000, maxDelayMs: 8_000 };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Creates a resource, never two. A create can fail after AWS executed it (the connection broke before
+ * the answer, a timeout, a 500 after the work was done), and an SDK retry of such a call makes a
+ * second resource: so reconcilers send creates that are not idempotent with SDK retries off
+ * (`aws.ec2({ retries: false })`), and after any failure this looks for the resource by the tags the
+ * create call set. What it finds is used, and finished with an in-place update (e.g. a VPC whose DNS
+ * setting failed after its create). When nothing was made and the error is one a retry can get past
+ * (throttling, 5xx, a broken connection), the create is tried again, bounded, with backoff; the look
+ * comes after the backoff, which gives an eventually consistent describe time to see the resource.
+ */
+export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<Observed> {
+  const lookFor = async (): Promise<Observed | undefined> => {
+    let lastError: unknown;
+    for (let i = 0; i < 3; i++) {
+      try {
+        return (await r.observe(ctx, [d] as never)).find((o) => o.name === d.name && o.management === 'owned' && ownedBy(o.tags, ctx.stack));
+      } catch (e) {
+        lastError = e;
+        if (!isRetryable(e)) break;
+        await sleep(createRetrySettings.minDelayMs * (i + 1));
+      }
+    }
+    const x = explainAwsError(lastError);
+    const err = new Error(`the create failed and AWS could not be read to see whether it was made (${x.message}): run again; the next plan sees it either way`, {
+      cause: lastError,
+    });
+    err.name = (lastError as Error)?.name ?? 'Error';
+    throw err;
+  };
+  const finish = async (found: Observed): Promise<Observed> => {
+    ctx.emit({ type: 'info', address: d.address, message: `found ${found.id}, made by the failed call: using it` });
+    const fields = withoutIgnored(r.diff(d as never, found), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+    const forced = fields.filter((f) => f.forcesReplace);
+    if (forced.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forced.map((f) => f.path).join(', ')} differ(s) from the spec: plan again`);
+    return fields.length ? r.update(ctx, d as never, found, fields) : found;
+  };
+  for (let attempt = 1; ; attempt++) {
+    let error: unknown;
+    try {
+      return await r.create(ctx, d);
+    } catch (e) {
+      error = e;
+    }
+    // An error a retry cannot get past (permissions, validation, quota) is reported as it is, unless the
+    // resource turns out to exist (an "already exists" answer to the SDK's own retry of a create).
+    const retryable = isRetryable(error);
+    if (retryable) await sleep(Math.min(createRetrySettings.maxDelayMs, createRetrySettings.minDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+    let found: Observed | undefined;
+    try {
+      found = await lookFor();
+    } catch (lookError) {
+      throw retryable ? lookError : error;
+    }
+    if (found) return finish(found);
+    if (!retryable || attempt >= createRetrySettings.attempts) throw error;
+    ctx.emit({ type: 'progress', address: d.address, message: `create failed (${explainAwsError(error).message}); nothing was made, trying again (${attempt + 1}/${createRetrySettings.attempts})` });
+  }
 }
 
 function findLive(state: PlanState, c: Change): Observed | undefined {

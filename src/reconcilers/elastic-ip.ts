@@ -44,7 +44,8 @@ const reconciler: Reconciler<'elastic-ip'> = {
   async create(ctx, desired) {
     const s = desired.spec;
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to allocate a new address)`);
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
+    const ec2 = await ctx.aws.ec2({ retries: false });
     let r;
     try {
       r = await ec2.send(new AllocateAddressCommand({ Domain: 'vpc', TagSpecifications: tagSpec('elastic-ip', desired.tags) }));

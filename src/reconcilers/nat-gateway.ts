@@ -111,7 +111,9 @@ const reconciler: Reconciler<'nat-gateway'> = {
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new NAT gateway)`);
     const subnet = refId(desired, s.subnet)!;
     const allocation = refId(desired, s.elasticIp)!;
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: AWS honours the ClientToken on a retry, moto and other stand-ins do not; the engine
+    // looks for the gateway by its tags before it tries again.
+    const ec2 = await ctx.aws.ec2({ retries: false });
     const token = natClientToken(ctx.stack, desired.name, subnet, allocation);
     const send = (ClientToken: string) =>
       ec2.send(

@@ -334,7 +334,8 @@ const reconciler: Reconciler<'route-table'> = {
     const s = desired.spec;
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new route table)`);
     const vpc = refId(desired, s.vpc)!;
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
+    const ec2 = await ctx.aws.ec2({ retries: false });
     let id: string;
     let before: RouteTableLive;
     let liveTags: Record<string, string>;

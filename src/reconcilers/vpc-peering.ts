@@ -89,7 +89,8 @@ const reconciler: Reconciler<'vpc-peering'> = {
   async create(ctx, desired) {
     const s = desired.spec;
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new peering connection)`);
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
+    const ec2 = await ctx.aws.ec2({ retries: false });
     const r = await ec2.send(
       new CreateVpcPeeringConnectionCommand({
         VpcId: refId(desired, s.vpc),

@@ -134,7 +134,8 @@ const reconciler: Reconciler<'vpc'> = {
       return lookupObserved(def, desired.name);
     }
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new VPC)`);
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
+    const ec2 = await ctx.aws.ec2({ retries: false });
     const r = await ec2.send(new CreateVpcCommand({ CidrBlock: s.cidr, TagSpecifications: tagSpec('vpc', desired.tags) }));
     const id = r.Vpc!.VpcId!;
     // A new VPC has DNS support on and DNS hostnames off: change only what differs.
