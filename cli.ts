@@ -117,6 +117,19 @@ program
     }),
   );
 
+program
+  .command('completion')
+  .description('Print a shell completion script for bash or zsh, e.g. source <(reconcile completion bash)')
+  .argument('<shell>', 'bash or zsh')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'completion')!;
+      const { completionScript } = await import('./src/commands/completion.js');
+      io.out(completionScript(cmd.args[0], program));
+      return 0;
+    }),
+  );
+
 const planOptions = (c: Command) =>
   c
     .option('--prune', 'also delete resources the stack owns that are no longer in the spec')
