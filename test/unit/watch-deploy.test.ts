@@ -4,7 +4,10 @@
 // /readyz, non-root, one replica), and the Prometheus and Grafana files checked against the metric
 // names watch really exports. Every watch flag they use must be one the CLI defines.
 import { describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadSpecText } from '../../src/spec/load.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
@@ -186,6 +189,17 @@ describe('deploy/reconcile.service', () => {
     // State on the one writable path.
     expect(s.StateDirectory).toEqual(['reconcile']);
     expect(exec[exec.indexOf('--state-file') + 1]).toMatch(/^\/var\/lib\/reconcile\//);
+  });
+
+  // systemd's own check, where the machine has it: any complaint (unknown key, bad value) fails.
+  const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!analyze)('systemd-analyze verify has nothing to say about it', () => {
+    const verify = (f: string) => spawnSync('systemd-analyze', ['verify', f], { encoding: 'utf8' });
+    const r = verify('deploy/reconcile.service');
+    expect(r.stderr + r.stdout).toBe('');
+    const bad = join(mkdtempSync(join(tmpdir(), 'unit-')), 'bad.service');
+    writeFileSync(bad, '[Service]\nExecStart=/usr/bin/node x\nRestart=sometimes\n');
+    expect(verify(bad).stderr).toContain('sometimes');
   });
 
   it('the parser refuses what is not INI', () => {
