@@ -88,14 +88,32 @@ export function kindsToObserve(resources: LoadedResource[], all: boolean): KindN
 }
 
 /**
+ * For a plan (never for destroy, which reads every kind): the EC2 kinds the spec does not use are
+ * described only if the stack has something tagged of that kind -- one DescribeTags for all of them
+ * instead of one describe each (src/reconcilers/ec2-inventory.ts). undefined: nothing to save.
+ */
+export function unusedKindCheck(ctx: Ctx, kinds: KindName[], desiredByKind: Map<KindName, Desired[]>): ((k: KindName) => Promise<boolean>) | undefined {
+  const unused = kinds.filter((k) => KIND_SERVICE[k] === 'ec2' && !desiredByKind.has(k));
+  if (unused.length < 2) return undefined;
+  let tagged: Promise<Set<KindName>> | undefined;
+  return async (k) => {
+    if (!unused.includes(k)) return true;
+    tagged ??= import('../reconcilers/ec2-inventory.js').then((m) => m.ec2KindsTagged(ctx, unused));
+    return (await tagged).has(k);
+  };
+}
+
+/**
  * Reads every kind in parallel (a kind that declares observeAfter waits for those kinds). While
  * observing, `outputs` holds what has been observed so far, so such a kind can resolve its refs.
+ * A kind `needed` says no to is not read (it has nothing of the stack's).
  */
 export async function observeAll(
   ctx: Ctx,
   kinds: KindName[],
   desiredByKind: Map<KindName, Desired[]>,
   outputs?: Map<string, Outputs>,
+  needed?: (k: KindName) => Promise<boolean>,
 ): Promise<Map<KindName, Observed[]>> {
   const out = new Map<KindName, Observed[]>();
   const running = new Map<KindName, Promise<void>>();
@@ -104,6 +122,10 @@ export async function observeAll(
     let p = running.get(k);
     if (!p) {
       p = (async () => {
+        if (needed && !(await needed(k))) {
+          out.set(k, []);
+          return;
+        }
         const r = await reconcilerFor(k);
         await Promise.all((r.observeAfter ?? []).filter((a) => wanted.has(a)).map(start));
         const list = await r.observe(ctx, (desiredByKind.get(k) ?? []) as never);
@@ -156,7 +178,7 @@ export async function makePlan(loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions =
   const kinds = kindsToObserve(resources, !!opts.destroy || prune);
   // References in desired views are resolved lazily, so lookups (adopt ids, default VPC) need outputs of
   // their own refs only where a reconciler asks; observe does not resolve references.
-  const observed = await observeAll(ctx, kinds, desiredByKind, outputs);
+  const observed = await observeAll(ctx, kinds, desiredByKind, outputs, opts.destroy ? undefined : unusedKindCheck(ctx, kinds, desiredByKind));
   outputs.clear();
   observing = false;
 

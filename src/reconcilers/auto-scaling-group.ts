@@ -35,7 +35,9 @@ import {
   type ScalingPolicy,
   type UpdateAutoScalingGroupCommandInput,
 } from '../aws/sdk/autoscaling.js';
+import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { Aws } from '../aws/clients.js';
+import { isRetryable } from '../aws/errors.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagUpdates, tagsFromList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
@@ -209,13 +211,22 @@ function markUnsupported(ctx: Ctx, op: string): void {
 /** Notification configurations by group; undefined when the endpoint does not implement the call. */
 async function describeNotifications(ctx: Ctx, names: string[]): Promise<Map<string, Notification[]> | undefined> {
   if (isUnsupported(ctx, 'DescribeNotificationConfigurations')) return undefined;
-  const as = await ctx.aws.autoscaling();
-  let all: NotificationConfiguration[];
-  try {
-    all = await describeAll(async (NextToken) => {
+  const read = (as: AutoScalingClient) =>
+    describeAll(async (NextToken) => {
       const r = await as.send(new DescribeNotificationConfigurationsCommand({ AutoScalingGroupNames: names, NextToken, MaxRecords: 100 }));
       return { items: r.NotificationConfigurations, next: r.NextToken };
     });
+  let all: NotificationConfiguration[];
+  try {
+    // Asked first without SDK retries: an endpoint that does not implement the call (moto) answers a
+    // bare 500, which the SDK would retry four times with backoff (~0.6 s of every plan) before we
+    // could tell. Any other failure a retry can get past is asked again with retries.
+    try {
+      all = await read(await ctx.aws.autoscaling({ retries: false }));
+    } catch (e) {
+      if (isNotImplemented(e) || !isRetryable(e)) throw e;
+      all = await read(await ctx.aws.autoscaling());
+    }
   } catch (e) {
     if (!isNotImplemented(e)) throw e;
     markUnsupported(ctx, 'DescribeNotificationConfigurations');
@@ -409,7 +420,9 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} names no Auto Scaling group in ${ctx.region} (remove adopt: to create one)`);
     const w = wantedGroup(desired);
     assertKnown(desired.address, w);
-    const as = await ctx.aws.autoscaling();
+    // One attempt: AWS answers a repeated create AlreadyExists, but moto replaces the group (its first
+    // instances are left running outside any group); the engine looks for the group before a retry.
+    const as = await ctx.aws.autoscaling({ retries: false });
     try {
       await as.send(
         new CreateAutoScalingGroupCommand({
