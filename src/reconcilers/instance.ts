@@ -382,7 +382,9 @@ const reconciler: Reconciler<'instance'> = {
     const w = wanted(desired);
     assertKnown(desired.address, w);
     const input = runInstancesInput(desired, w, w.publicIp !== undefined && w.subnet === undefined ? await defaultSubnet(ctx) : undefined);
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: AWS returns the first instance for a retried ClientToken, moto launches a second;
+    // the engine looks for the instance by its tags before it tries again.
+    const ec2 = await ctx.aws.ec2({ retries: false });
     // AWS keeps a token for at least 24 hours after its instance is terminated and answers with that
     // instance: after a destroy (or a replacement back to an earlier spec) salt the token with the
     // terminated instance's id, which is again deterministic for a retry, and ask once more.

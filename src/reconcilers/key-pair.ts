@@ -5,7 +5,8 @@
 // observe: one DescribeKeyPairs by stack tag; one more (every key pair of the region, matched here)
 // when a desired key pair is `existing: true` or `adopt:`s one. DescribeKeyPairs has no pagination.
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { access, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   CreateKeyPairCommand,
@@ -15,6 +16,7 @@ import {
   type Filter,
   type KeyPairInfo,
 } from '../aws/sdk/ec2.js';
+import { isRetryable } from '../aws/errors.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
@@ -75,6 +77,29 @@ const privateKeyPath = (d: Desired<'key-pair'>): string | undefined => {
   if (!f) return undefined;
   return isAbsolute(f) ? f : resolve(d.specDir, f);
 };
+
+/**
+ * Whether the PEM file at `path` is the private key of a key pair with this fingerprint. AWS's
+ * fingerprint of a key pair it created is the SHA-1 of the private key as PKCS#8 DER; moto's is the
+ * SHA-1 of the public key: either matches.
+ */
+export async function fileHoldsKey(path: string, fingerprint: string | undefined): Promise<boolean> {
+  if (!fingerprint) return false;
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch {
+    return false;
+  }
+  try {
+    const key = createPrivateKey(pem);
+    const sha1 = (der: Buffer) => createHash('sha1').update(der).digest('hex').replace(/(..)(?!$)/g, '$1:');
+    const mine = [sha1(key.export({ type: 'pkcs8', format: 'der' })), sha1(createPublicKey(key).export({ type: 'spki', format: 'der' }))];
+    return mine.includes(fingerprint.trim().toLowerCase());
+  } catch {
+    return false;
+  }
+}
 
 const exists = (p: string) =>
   access(p, constants.F_OK).then(
@@ -170,9 +195,26 @@ const reconciler: Reconciler<'key-pair'> = {
         `${desired.address}: key pair "${keyName}" does not exist in ${ctx.region}; existing: true only reuses a key pair (create it, import it, or remove existing: to let the stack create one)`,
       );
     if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} names no key pair in ${ctx.region} (remove adopt: to create one)`);
-    const ec2 = await ctx.aws.ec2();
+    // One attempt: a created key pair's private key comes only in the create's answer. When that answer
+    // is lost, the key pair made is deleted again (deleteUnusable) and created anew.
+    const ec2 = await ctx.aws.ec2({ retries: false });
     const TagSpecifications = tagSpec('key-pair', desired.tags);
-    try {
+    const path = privateKeyPath(desired);
+    /**
+     * Deletes our key pair of this name when its private key was to be written to a file that does not
+     * hold it: an attempt whose answer (the only copy of the private key) was lost made it. Nobody can
+     * use it.
+     */
+    const deleteUnusable = async (): Promise<boolean> => {
+      if (s.publicKey || !path) return false;
+      const k = await describeByName(ctx, keyName);
+      const tags = tagsFromList(k?.Tags);
+      if (!k || tags[TAG_STACK] !== ctx.stack || tags[TAG_ID] !== desired.name || (await fileHoldsKey(path, k.KeyFingerprint))) return false;
+      await (await ctx.aws.ec2()).send(new DeleteKeyPairCommand({ KeyName: keyName }));
+      ctx.emit({ type: 'info', address: desired.address, message: `deleted key pair ${keyName} again: the answer with its private key was lost` });
+      return true;
+    };
+    const make = async (): Promise<Observed> => {
       if (s.publicKey) {
         const r = await ec2.send(
           new ImportKeyPairCommand({ KeyName: keyName, PublicKeyMaterial: Buffer.from(s.publicKey.trim(), 'utf8'), TagSpecifications }),
@@ -180,15 +222,21 @@ const reconciler: Reconciler<'key-pair'> = {
         const live: KeyPairLive = { keyName, keyPairId: r.KeyPairId!, fingerprint: r.KeyFingerprint, publicKey: normalizePublicKey(s.publicKey) };
         return { id: keyName, name: desired.name, management: 'owned', live, tags: tagsOr(r.Tags, desired.tags), outputs: outputsOf(live) };
       }
-      const path = privateKeyPath(desired);
-      const r = await ec2.send(new CreateKeyPairCommand({ KeyName: keyName, KeyType: 'rsa', KeyFormat: 'pem', TagSpecifications }));
+      let r;
+      try {
+        r = await ec2.send(new CreateKeyPairCommand({ KeyName: keyName, KeyType: 'rsa', KeyFormat: 'pem', TagSpecifications }));
+      } catch (e) {
+        // Made, perhaps, but its private key is lost with the answer: then it must not stay.
+        if (isRetryable(e)) await deleteUnusable();
+        throw e;
+      }
       const live: KeyPairLive = { keyName, keyPairId: r.KeyPairId!, keyType: 'rsa', fingerprint: r.KeyFingerprint };
       if (path) {
         try {
           await writePrivateKey(path, r.KeyMaterial ?? '');
         } catch (e) {
           // A key nobody can use: take it back, so the next apply creates it again.
-          await ec2.send(new DeleteKeyPairCommand({ KeyName: keyName }));
+          await (await ctx.aws.ec2()).send(new DeleteKeyPairCommand({ KeyName: keyName }));
           throw new Error(`${desired.address}: cannot write the private key to ${path} (${(e as Error).message}); the key pair was deleted again`);
         }
         ctx.emit({ type: 'info', address: desired.address, message: `private key of ${keyName} written to ${path} (mode 0600)` });
@@ -200,9 +248,14 @@ const reconciler: Reconciler<'key-pair'> = {
         });
       }
       return { id: keyName, name: desired.name, management: 'owned', live, tags: tagsOr(r.Tags, desired.tags), outputs: outputsOf(live) };
+    };
+    try {
+      return await make();
     } catch (e) {
       if (errorCode(e) !== 'InvalidKeyPair.Duplicate') throw e;
-      // The name is taken: ours (an earlier create whose answer was lost) is reused, anything else is refused.
+      // The name is taken. Ours, when its private key was to be written: deleted, and made once more.
+      if (await deleteUnusable()) return make();
+      // Ours otherwise (an earlier create whose answer was lost) is reused, anything else is refused.
       const k = await describeByName(ctx, keyName);
       const tags = tagsFromList(k?.Tags);
       if (k && tags[TAG_STACK] === ctx.stack && tags[TAG_ID] === desired.name) return observedOf(k, desired.name, 'owned');

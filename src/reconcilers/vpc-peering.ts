@@ -19,6 +19,7 @@ import {
   assertApplicable,
   describeAll,
   describeSettings,
+  errorCode,
   ignoreNotFound,
   observeTagged,
   refId,
@@ -54,8 +55,16 @@ const outputsOf = (p: VpcPeeringConnection) => ({
 
 async function accept(ctx: Ctx, address: string, id: string): Promise<VpcPeeringConnection | undefined> {
   const ec2 = await ctx.aws.ec2();
-  const r = await afterCreate(ctx, address, `accept ${id}`, () => ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: id })));
-  return r.VpcPeeringConnection;
+  try {
+    const r = await afterCreate(ctx, address, `accept ${id}`, () => ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: id })));
+    return r.VpcPeeringConnection;
+  } catch (e) {
+    // A retried accept whose first attempt went through (its answer was lost) finds it accepted.
+    if (errorCode(e) !== 'InvalidStateTransition') throw e;
+    const p = (await describePcx(ctx, [{ Name: 'vpc-peering-connection-id', Values: [id] }]))[0];
+    if (p && ['active', 'provisioning'].includes(p.Status?.Code ?? '')) return p;
+    throw e;
+  }
 }
 
 const reconciler: Reconciler<'vpc-peering'> = {
