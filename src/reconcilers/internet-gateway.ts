@@ -49,8 +49,11 @@ async function attach(ctx: Ctx, id: string, vpc: string): Promise<void> {
   try {
     await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: id, VpcId: vpc }));
   } catch (e) {
-    // A retried attach that already went through.
-    if (errorCode(e) === 'Resource.AlreadyAssociated' && (e as Error).message.includes(vpc)) return;
+    // A retried attach that already went through (its answer was lost): attached to this VPC is success.
+    if (errorCode(e) !== 'Resource.AlreadyAssociated') throw e;
+    if ((e as Error).message.includes(vpc)) return;
+    const [igw] = await describeIgws(ctx, [{ Name: 'internet-gateway-id', Values: [id] }]);
+    if ((igw?.Attachments ?? []).some((a) => a.VpcId === vpc && a.State !== 'detaching' && a.State !== 'detached')) return;
     throw e;
   }
 }
