@@ -17,6 +17,7 @@ import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '..
 import { UNKNOWN, type Ctx, type EngineEvent } from '../engine/types.js';
 import { acquireStackLock, type Lease } from '../lock/lock.js';
 import { resolveLock, type LockFlags } from '../lock/config.js';
+import { parseDuration } from '../spec/common.js';
 import { loadSpec } from '../spec/load.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
@@ -171,6 +172,12 @@ export class Watcher {
       const warnings = r.loaded.warnings.map((w) => `${w.file}:${w.line}:${w.col} ${w.message}`).join('\n');
       if (warnings && warnings !== this.lastWarnings) for (const w of r.loaded.warnings) log.warn({ file: w.file, line: w.line, col: w.col, hint: w.hint }, w.message);
       this.lastWarnings = warnings;
+      if (this.lastGood?.hash !== r.loaded.hash)
+        for (const a of r.loaded.resources.filter((x) => x.kind === 'alert-rule')) {
+          const every = (a.body as SpecOf<'alert-rule'>).every;
+          if (parseDuration(every) < this.opts.intervalMs)
+            log.warn({ rule: a.name }, `alert rule ${a.name} asks to run every ${every}, but watch wakes every ${this.opts.intervalMs / 1000}s: lower --interval to evaluate it that often`);
+        }
       this.lastSpecProblem = undefined;
       this.lastGood = r.loaded;
       return r.loaded;
@@ -272,6 +279,7 @@ export class Watcher {
           persist: this.opts.notify,
           knownTopics,
           awsFor: (region) => new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl }),
+          slackMs: this.opts.intervalMs / 2,
         });
         result.alerts = run.rules;
         for (const r of run.rules) if (r.error) fail(`alert rule ${r.rule}`, new AlertStepError(r.error.message, r.error.hint, false, undefined));

@@ -16,6 +16,7 @@ import {
   RunInstancesCommand,
   DescribeImagesCommand,
 } from '@aws-sdk/client-ec2';
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
@@ -180,6 +181,60 @@ resources:
     await w.cycle();
     expect(logs.messages(50).filter((l) => l.startsWith('the spec on disk is invalid'))).toHaveLength(1);
     expect(w.health().ready).toBe(true);
+  });
+
+  it('apply mode heals under the stack lock: held by another run, healing waits for the next cycle', async () => {
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: 'watch-locks' }));
+    const spec = join(dir, 'locked.yaml');
+    writeFileSync(
+      spec,
+      `apiVersion: reconcile/v1
+stack: locked
+region: us-east-1
+lock: { bucket: watch-locks }
+resources:
+  default-vpc: { kind: vpc, lookup: default }
+  web:
+    kind: security-group
+    vpc: default-vpc
+    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
+`,
+    );
+    const Key = 'reconcile-locks/locked.json';
+    const now = Date.now();
+    // A CI apply holds the lock (a live lease).
+    const record = {
+      formatVersion: 1,
+      stack: 'locked',
+      holder: { id: 'ci-runner:4242:abc', host: 'ci-runner', pid: 4242 },
+      command: 'apply locked.yaml',
+      started: new Date(now).toISOString(),
+      renewed: new Date(now).toISOString(),
+      expires: new Date(now + 3_600_000).toISOString(),
+      leaseSeconds: 3600,
+    };
+    await s3.send(new PutObjectCommand({ Bucket: 'watch-locks', Key, Body: JSON.stringify(record) }));
+    const { w } = watcher(spec, fakeClock(), { lockTimeout: '1s' });
+    const blocked = await w.cycle();
+    expect(blocked.ok).toBe(false);
+    expect(blocked.applied).toBe(0);
+    expect(blocked.errors[0]).toMatchObject({ step: 'reconcile', terminal: true });
+    expect(blocked.errors[0].message).toContain('is locked by');
+    expect(blocked.errors[0].message).toContain('ci-runner');
+    expect(w.nextDelay(blocked)).toBeGreaterThanOrEqual(0.9 * 5 * MIN); // the normal interval, not a fast retry
+    // The other run ends: the next cycle takes the lock, heals, and releases it.
+    await s3.send(new DeleteObjectCommand({ Bucket: 'watch-locks', Key }));
+    const healed = await w.cycle();
+    expect(healed.errors).toEqual([]);
+    expect(healed.applied).toBe(1);
+    await expect(s3.send(new GetObjectCommand({ Bucket: 'watch-locks', Key }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    // Nothing to heal: the lock is not even asked for, so a CI apply holding it does not matter.
+    await s3.send(new PutObjectCommand({ Bucket: 'watch-locks', Key, Body: JSON.stringify(record) }));
+    const calm = await w.cycle();
+    expect(calm.errors).toEqual([]);
+    expect(calm.applied).toBe(0);
+    s3.destroy();
   });
 
   it('detect mode: drift is logged, counted and announced once per change, and once when it is gone', async () => {
