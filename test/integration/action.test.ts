@@ -444,4 +444,13 @@ describe('.pre-commit-hooks.yaml', () => {
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain('infra/bad.yaml:10:10  error  vpc refers to vpc "mian", which is not in this spec');
   });
+
+  it('installs under pre-commit: npm pack must print only the tarball name, so the prepare script runs in the background', () => {
+    // pre-commit (language: node) runs `npm install`, then takes `npm pack`'s stdout as the tarball's
+    // file name; npm pack runs `prepare` in the foreground by default, and its banner ends up in that
+    // name. Checked by hand with pre-commit 3.0.4 try-repo: fails without this line, passes with it.
+    const npmrc = readFileSync(join(ROOT, '.npmrc'), 'utf8');
+    expect(npmrc).toMatch(/^foreground-scripts=false$/m);
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepare).toBeTruthy();
+  });
 });
