@@ -118,6 +118,7 @@ export async function observeAll(
   const out = new Map<KindName, Observed[]>();
   const running = new Map<KindName, Promise<void>>();
   const wanted = new Set(kinds);
+  ctx = { ...ctx, shared: new Map() };
   const start = (k: KindName): Promise<void> => {
     let p = running.get(k);
     if (!p) {

@@ -73,6 +73,12 @@ export interface Ctx {
   aws: Aws;
   /** The engine emits; the CLI renders. Reconcilers report waits and warnings through it. */
   emit(e: EngineEvent): void;
+  /**
+   * Set by the plan for the observes of one plan only: a read that several kinds need (the region's
+   * load balancers and target groups with their tags) is made once per plan (see onePerPlan).
+   * Absent anywhere else, so a later observe always reads AWS again.
+   */
+  shared?: Map<string, Promise<unknown>>;
 }
 
 export interface Permissions {

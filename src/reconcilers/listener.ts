@@ -103,7 +103,7 @@ const reconciler: Reconciler<'listener'> = {
 
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
-    const lbs = new Set((await stackLoadBalancers(ctx.aws, ctx.stack)).map((t) => t.lb.LoadBalancerArn!));
+    const lbs = new Set((await stackLoadBalancers(ctx)).map((t) => t.lb.LoadBalancerArn!));
     // Listeners of the stack may sit on a load balancer it does not own (an ARN in the spec, or
     // one adopted and already observed).
     for (const d of desired) {

@@ -2,7 +2,9 @@
 //
 // observe: every load balancer of the region, ceil(n / 400) DescribeLoadBalancers, then tags for
 // ceil(n / 20) DescribeTags (run concurrently); those tagged reconcile:stack=<stack> are owned, one
-// whose ARN or name an `adopt:` gives is adopted. No per-resource read.
+// whose ARN or name an `adopt:` gives is adopted. No per-resource read. In a plan, one read serves
+// load balancers, target groups and listeners, and the tags of load balancers and target groups
+// come in the same DescribeTags calls (elbv2-shared.ts).
 // In place: subnets (SetSubnets), security groups (SetSecurityGroups), tags. Replace: name, scheme.
 // An empty securityGroups list means "AWS's choice" (the VPC's default group): not compared.
 import {
@@ -17,7 +19,7 @@ import { DescribeNetworkInterfacesCommand } from '../aws/sdk/ec2.js';
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';
-import { elbTags, listLoadBalancers, syncElbTags } from './elbv2-shared.js';
+import { elbTags, loadBalancers, syncElbTags } from './elbv2-shared.js';
 import {
   adoptions,
   assertApplicable,
@@ -111,7 +113,7 @@ const reconciler: Reconciler<'load-balancer'> = {
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
     const out: Observed[] = [];
-    for (const { lb, tags } of await listLoadBalancers(ctx.aws)) {
+    for (const { lb, tags } of await loadBalancers(ctx)) {
       const who = identify(tags, ctx.stack, adopted, [lb.LoadBalancerArn, lb.LoadBalancerName]);
       if (who) out.push(toObserved(lb, tags, who));
     }

@@ -6,8 +6,9 @@
 // GetBucketTagging for every bucket of the region (concurrently, 10 at a time) -- that is what lets a
 // bucket that left the spec, or was renamed in it, be found and pruned. For each owned or adopted
 // bucket: 5 reads (versioning, encryption, public access block, lifecycle, policy) and, per object
-// (named in the spec or uploaded by us before), HeadObject + GetObjectAcl. Total for B buckets in
-// the region, N of them ours with K objects: 1 + B + 5N + 2K reads. Desired object content is
+// (named in the spec or uploaded by us before), HeadObject, plus GetObjectAcl where an ACL can make
+// it public (not in a bucket that ignores public ACLs and is to keep doing so). Total for B buckets
+// in the region, N of them ours with K objects: 1 + B + 5N + K reads (+ K with public objects allowed). Desired object content is
 // loaded here too (files read, URLs fetched) so diff can compare hashes.
 //
 // Objects: uploaded with the metadata entry sha256 (hex sha256 of the content) and re-uploaded only
@@ -237,7 +238,23 @@ async function setting<T>(fn: () => Promise<T>, absent: string): Promise<T | und
   }
 }
 
-async function readObject(s3: S3Client, bucket: string, key: string): Promise<BucketObjectLive | undefined> {
+/** Whether an object's ACL makes it readable by anyone (false when the key is gone or ACLs are off). */
+async function publicByAcl(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    const acl = await s3.send(new GetObjectAclCommand({ Bucket: bucket, Key: key }));
+    return (acl.Grants ?? []).some((g) => g.Grantee?.URI?.endsWith('/global/AllUsers') && (g.Permission === 'READ' || g.Permission === 'FULL_CONTROL'));
+  } catch (e) {
+    // Gone (or not there at all), or ACLs not readable on this bucket: not public through an ACL.
+    if (!isError(e, 'NoSuchKey', 'NotFound', 'AccessControlListNotSupported')) throw e;
+    return false;
+  }
+}
+
+/**
+ * An object's hashes, content type and public ACL: HeadObject, then (if it exists and `readAcl`)
+ * GetObjectAcl. Without `readAcl` the ACL is taken as not public: the caller knows it cannot matter.
+ */
+async function readObject(s3: S3Client, bucket: string, key: string, readAcl: boolean): Promise<BucketObjectLive | undefined> {
   let head;
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
@@ -245,18 +262,9 @@ async function readObject(s3: S3Client, bucket: string, key: string): Promise<Bu
     if (isError(e, 'NotFound', 'NoSuchKey')) return undefined;
     throw e;
   }
+  const isPublic = readAcl && (await publicByAcl(s3, bucket, key));
   const etag = (head.ETag ?? '').replace(/"/g, '');
   const kms = head.ServerSideEncryption?.startsWith('aws:kms') || !!head.SSECustomerAlgorithm;
-  let isPublic = false;
-  try {
-    const acl = await s3.send(new GetObjectAclCommand({ Bucket: bucket, Key: key }));
-    isPublic = (acl.Grants ?? []).some(
-      (g) => g.Grantee?.URI?.endsWith('/global/AllUsers') && (g.Permission === 'READ' || g.Permission === 'FULL_CONTROL'),
-    );
-  } catch (e) {
-    // Gone since the HEAD, or ACLs not readable on this bucket: not public through an ACL.
-    if (!isError(e, 'NoSuchKey', 'NotFound', 'AccessControlListNotSupported')) throw e;
-  }
   const out: BucketObjectLive = { public: isPublic };
   if (head.Metadata?.sha256) out.sha256 = head.Metadata.sha256;
   if (!kms && /^[0-9a-f]{32}$/.test(etag)) out.md5 = etag;
@@ -280,12 +288,16 @@ async function readBucket(
     setting(() => s3.send(new GetBucketPolicyCommand({ Bucket: bucket })), 'NoSuchBucketPolicy'),
   ]);
   const keys = [...new Set([...(d?.spec.objects.map((o) => o.key) ?? []), ...inventoryFrom(rawTags)])];
+  const flags = pab?.PublicAccessBlockConfiguration;
+  // Object ACLs are read only where they can matter: a bucket that ignores public ACLs now and is to
+  // keep doing so (the spec's publicAccessBlock: true) never makes an object public through one, and
+  // a bucket no longer in the spec is never diffed. One GetObjectAcl per object saved on private buckets.
+  const readAcl = !!d && !(d.spec.publicAccessBlock && flags?.IgnorePublicAcls);
   const objects: Record<string, BucketObjectLive> = {};
-  const found = await mapLimit(keys, (k) => readObject(s3, bucket, k));
+  const found = await mapLimit(keys, (k) => readObject(s3, bucket, k, readAcl));
   keys.forEach((k, i) => {
     if (found[i]) objects[k] = found[i]!;
   });
-  const flags = pab?.PublicAccessBlockConfiguration;
   const f = {
     blockPublicAcls: !!flags?.BlockPublicAcls,
     ignorePublicAcls: !!flags?.IgnorePublicAcls,

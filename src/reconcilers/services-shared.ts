@@ -104,6 +104,21 @@ export function sharedInFlight<K extends object, T>(fn: (key: K) => Promise<T>):
   };
 }
 
+/**
+ * A read several kinds need, made once per plan: within the observes of one plan (ctx.shared, set
+ * by the engine) every caller with the same key gets the same read; anywhere else `read` runs.
+ * Unlike sharedInFlight, the count of calls does not depend on when each observe starts.
+ */
+export function onePerPlan<T>(ctx: Ctx, key: string, read: () => Promise<T>): Promise<T> {
+  if (!ctx.shared) return read();
+  let p = ctx.shared.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = read();
+    ctx.shared.set(key, p);
+  }
+  return p;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Names and ownership
 

@@ -2,7 +2,8 @@
 //
 // observe: every target group of the region, ceil(n / 400) DescribeTargetGroups, then tags for
 // ceil(n / 20) DescribeTags (run concurrently); tagged reconcile:stack=<stack>: owned; named by an
-// `adopt:` ARN or name: adopted. No per-resource read.
+// `adopt:` ARN or name: adopted. No per-resource read. In a plan, read together with the load
+// balancers, their tags in the same DescribeTags calls (elbv2-shared.ts).
 // In place: healthCheck.* (ModifyTargetGroup), tags. Replace: name, protocol, port, vpc, targetType.
 import {
   CreateTargetGroupCommand,
@@ -14,10 +15,9 @@ import {
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, FieldChange, Observed, Outputs, Reconciler } from '../engine/types.js';
-import { elbPageSize, elbTags, syncElbTags } from './elbv2-shared.js';
+import { elbTags, syncElbTags, targetGroups } from './elbv2-shared.js';
 import {
   adoptions,
-  allPages,
   assertApplicable,
   assertKnown,
   changesUnder,
@@ -120,19 +120,8 @@ const reconciler: Reconciler<'target-group'> = {
 
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
-    const elb = await ctx.aws.elbv2();
-    const groups = await allPages(async (Marker) => {
-      const r = await elb.send(new DescribeTargetGroupsCommand({ Marker, PageSize: elbPageSize.value }));
-      return { items: r.TargetGroups, next: r.NextMarker };
-    });
-    const tags = await elbTags(
-      ctx.aws,
-      groups.map((g) => g.TargetGroupArn!),
-    );
     const out: Observed[] = [];
-    for (const g of groups) {
-      const t = tags.get(g.TargetGroupArn!);
-      if (!t) continue; // deleted meanwhile
+    for (const { tg: g, tags: t } of await targetGroups(ctx)) {
       const who = identify(t, ctx.stack, adopted, [g.TargetGroupArn, g.TargetGroupName]);
       if (who) out.push(toObserved(g, t, who));
     }
