@@ -70,8 +70,8 @@ const program = new Command('reconcile')
   .addHelpText(
     'after',
     `
-Exit codes: 0 success / no changes, 1 error, 2 plan has changes (with --detailed-exitcode),
-3 a safety rule (protect, --max-deletes) blocked the plan.
+Exit codes: 0 success / no changes, 1 error, 2 plan has changes (with --detailed-exitcode;
+for check: a target in ALARM), 3 a safety rule (protect, --max-deletes) blocked the plan.
 
 Examples:
   reconcile validate examples/*.yaml                 check specs offline (no AWS, no credentials)
@@ -80,6 +80,8 @@ Examples:
   reconcile apply spec.yaml                          show the plan, ask, then change AWS
   reconcile apply plan.json                          apply a saved plan (refused if AWS changed since)
   reconcile destroy spec.yaml --yes                  delete everything the stack owns
+  reconcile watch spec.yaml                          heal drift every minute, run alert rules, /metrics on :9464
+  reconcile check spec.yaml                          alert rules once, for cron: exit 0 OK, 2 ALARM, 1 error
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 reconcile plan spec.yaml   against a local moto server`,
   );
 
@@ -237,31 +239,33 @@ program
 
 const intOption = (flags: string, description: string) => new Option(flags, description).argParser((v) => Number.parseInt(v, 10));
 
-lockOptions(
-  program
-    .command('watch')
-    .description(
-      'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step, exit 0.',
-    )
-    .argument('<spec>', 'spec file (re-read every cycle; an invalid edit is reported and the last valid spec is kept)')
-    .option('--interval <duration>', 'time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`)', '60s')
-    .addOption(new Option('--mode <mode>', 'apply: change AWS back to the spec; detect: only report drift (log, metric, notify.drift topics)').choices(['apply', 'detect']).default('apply'))
-    .addOption(intOption('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)').default(9464))
-    .option('--host <address>', 'address to listen on', '0.0.0.0')
-    .option('--once', 'run one cycle (every alert rule evaluated) and exit: 0 when it succeeded, 1 otherwise')
-    .option('--no-notify', 'evaluate alert rules without publishing (and without keeping their state)')
-    .option('--state-file <file>', 'alert state file, for rules whose state is not kept in S3 (default: $XDG_STATE_HOME/reconcile/<stack>-alerts.json)')
-    .addOption(intOption('--max-deletes <n>', 'never apply a plan that deletes or replaces more than n resources'))
-    .addOption(intOption('--concurrency <n>', 'resources worked on at once when healing').default(8))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .addOption(new Option('--log-format <format>', 'json lines, or pretty (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty'])),
-).action(
-  run(async (g, io) => {
-    const cmd = program.commands.find((c) => c.name() === 'watch')!;
-    const { watchCommand } = await import('./src/commands/watch.js');
-    return watchCommand(cmd.args[0], cmd.opts(), g, io);
-  }),
-);
+program
+  .command('watch')
+  .description(
+    'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step, exit 0.',
+  )
+  .argument('<spec>', 'spec file (re-read every cycle; an invalid edit is reported and the last valid spec is kept)')
+  .option('--interval <duration>', 'time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`)', '60s')
+  .addOption(new Option('--mode <mode>', 'apply: change AWS back to the spec; detect: only report drift (log, metric, notify.drift topics)').choices(['apply', 'detect']).default('apply'))
+  .addOption(intOption('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)').default(9464))
+  .option('--host <address>', 'address to listen on', '0.0.0.0')
+  .option('--once', 'run one cycle (every alert rule evaluated) and exit: 0 when it succeeded, 1 otherwise')
+  .option('--no-notify', 'evaluate alert rules without publishing (and without keeping their state)')
+  .option('--state-file <file>', 'alert state file, for rules whose state is not kept in S3 (default: $XDG_STATE_HOME/reconcile/<stack>-alerts.json)')
+  .addOption(intOption('--max-deletes <n>', 'never apply a plan that deletes or replaces more than n resources'))
+  .addOption(intOption('--concurrency <n>', 'resources worked on at once when healing').default(8))
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .addOption(new Option('--log-format <format>', 'json lines, or pretty (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty']))
+  .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock, taken around each healing apply (default: lock.bucket in the spec; with neither, watch heals unlocked and says so once)')
+  .option('--lock-timeout <duration>', 'how long a healing cycle waits while another run holds the lock before trying again at the next cycle (default: 10s)')
+  .option('--no-lock', 'heal without the stack lock (unsafe while another run may change the stack)')
+  .action(
+    run(async (g, io) => {
+      const cmd = program.commands.find((c) => c.name() === 'watch')!;
+      const { watchCommand } = await import('./src/commands/watch.js');
+      return watchCommand(cmd.args[0], cmd.opts(), g, io);
+    }),
+  );
 
 program
   .command('check')

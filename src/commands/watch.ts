@@ -3,7 +3,7 @@
 // /healthz, /readyz and /metrics on --port. Logs JSON lines (readable on a terminal). SIGTERM or
 // SIGINT: the current step finishes, then it returns 0; a second signal ends the process at once.
 import { UserError } from '../engine/errors.js';
-import type { LockFlags } from '../lock/config.js';
+import { parseDurationFlag, type LockFlags } from '../lock/config.js';
 import { parseDuration } from '../spec/common.js';
 import { loadSpec } from '../spec/load.js';
 import { startHttp, type HttpEndpoint } from '../watch/http.js';
@@ -40,6 +40,7 @@ export function parseInterval(flag: string, v: string): number {
 
 export async function watchCommand(file: string, opts: WatchCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
   const intervalMs = parseInterval('--interval', opts.interval ?? '60s');
+  if (opts.lockTimeout !== undefined) parseDurationFlag('--lock-timeout', opts.lockTimeout);
   const mode = opts.mode ?? 'apply';
   // A spec that is invalid from the start is an error now; later, the last valid one is kept.
   const first = loadSpec(file);
