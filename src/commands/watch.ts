@@ -65,7 +65,12 @@ export async function watchCommand(file: string, opts: WatchCommandOptions, g: G
 
   let http: HttpEndpoint | undefined;
   if (!opts.once) {
-    http = await startHttp({ port: opts.port ?? 9464, host: opts.host ?? '0.0.0.0', health: () => watcher.health(), registry: metrics.registry });
+    const port = opts.port ?? 9464;
+    http = await startHttp({ port, host: opts.host ?? '0.0.0.0', health: () => watcher.health(), registry: metrics.registry }).catch((e: NodeJS.ErrnoException) => {
+      if (e?.code === 'EADDRINUSE') throw new UserError(`port ${port} is already in use: cannot serve /healthz, /readyz and /metrics`, 'pass another --port (0: any free port)');
+      if (e?.code === 'EACCES') throw new UserError(`not allowed to listen on port ${port}`, 'use a port above 1023');
+      throw e;
+    });
     logger.info({ port: http.port, host: http.host }, `serving /healthz, /readyz and /metrics on http://${http.host}:${http.port}`);
   }
   logger.info(

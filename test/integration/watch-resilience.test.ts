@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { AuthorizeSecurityGroupIngressCommand, DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import { startMoto, type Moto } from '../helpers/moto.js';
@@ -146,5 +147,19 @@ describe('reconcile watch as a service', () => {
     const flag = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'spec.yaml'), '--interval', 'soon'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
     expect(flag.status).toBe(1);
     expect(flag.stderr).toContain('--interval soon is not a duration');
+  });
+
+  it('a port already in use is said plainly, exit 1', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+    const port = String((busy.address() as { port: number }).port);
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'spec.yaml'), '--port', port, '--host', '127.0.0.1'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`error: port ${port} is already in use`);
+      expect(r.stderr).toContain('hint: pass another --port');
+    } finally {
+      busy.close();
+    }
   });
 });
