@@ -155,6 +155,10 @@ export class Aws {
               return out;
             } catch (e) {
               this.record({ service, operation, outcome: 'error', error: (e as Error).name, ms: Date.now() - start });
+              // The call that failed, for explainAwsError (S3 says only "Access Denied", nothing of what).
+              const input = (args as { input?: { Bucket?: string; Key?: string } }).input;
+              const resource = input?.Bucket ? `arn:aws:s3:::${input.Bucket}${input.Key ? `/${input.Key}` : ''}` : undefined;
+              if (e && typeof e === 'object') Object.assign(e, { $call: { service, operation, ...(resource ? { resource } : {}) } });
               throw e;
             }
           },

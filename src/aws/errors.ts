@@ -14,6 +14,14 @@ interface AwsLikeError {
   $metadata?: { httpStatusCode?: number };
   $fault?: string;
   Code?: string;
+  Error?: { Code?: string };
+  /** Set by src/aws/clients.ts on every error of a call: which call failed. */
+  $call?: { service: string; operation: string; resource?: string };
+  /** Node network errors. */
+  hostname?: string;
+  address?: string;
+  port?: number;
+  cause?: unknown;
 }
 
 const QUOTA_HINTS: Record<string, string> = {
@@ -22,67 +30,159 @@ const QUOTA_HINTS: Record<string, string> = {
   InstanceLimitExceeded: 'the account reached its instance quota in this region: ask AWS Support (Service Quotas) for more.',
   VcpuLimitExceeded: 'the account reached its vCPU quota for this instance family: request more in Service Quotas.',
   RulesPerSecurityGroupLimitExceeded: 'a security group holds at most 60 inbound and 60 outbound rules by default.',
+  SecurityGroupLimitExceeded: 'AWS allows 2,500 security groups per region by default: delete unused ones or request more in Service Quotas.',
+  InternetGatewayLimitExceeded: 'AWS allows 5 internet gateways per region by default (one per VPC): delete one or request more in Service Quotas.',
   NatGatewayLimitExceeded: 'AWS allows 5 NAT gateways per AZ by default.',
-  TooManyBuckets: 'the account reached its bucket quota (100 by default).',
+  RouteTableLimitExceeded: 'AWS allows 200 route tables per VPC by default.',
+  SubnetLimitExceeded: 'AWS allows 200 subnets per VPC by default.',
+  TooManyBuckets: 'the account reached its bucket quota (100 by default): delete unused buckets or request more in Service Quotas.',
+  TooManyLoadBalancers: 'AWS allows 50 Application Load Balancers per region by default: request more in Service Quotas.',
+  TooManyTargetGroups: 'AWS allows 3,000 target groups per region by default: request more in Service Quotas.',
+  TopicLimitExceeded: 'AWS allows 100,000 SNS topics per account by default.',
 };
 
-/** Turns any error from an AWS call (or from reaching AWS) into a plain message and a hint. */
-export function explainAwsError(err: unknown): Explained {
-  const e = (err ?? {}) as AwsLikeError & { cause?: { code?: string } };
-  const name = e.name ?? e.Code ?? e.code ?? 'Error';
-  const msg = (e.message ?? String(err)).trim();
-  const netCode = (e as { code?: string }).code ?? e.cause?.code;
+/** The IAM service prefix of each client (the action is `<prefix>:<Operation>`, S3 reads aside). */
+const IAM_PREFIX: Record<string, string> = {
+  ec2: 'ec2',
+  autoscaling: 'autoscaling',
+  elbv2: 'elasticloadbalancing',
+  cloudwatch: 'cloudwatch',
+  sns: 'sns',
+  s3: 's3',
+  sts: 'sts',
+};
+/** S3 operations whose IAM action has another name. */
+const S3_ACTIONS: Record<string, string> = {
+  HeadObject: 's3:GetObject',
+  HeadBucket: 's3:ListBucket',
+  ListObjects: 's3:ListBucket',
+  ListObjectsV2: 's3:ListBucket',
+  ListObjectVersions: 's3:ListBucketVersions',
+  ListBuckets: 's3:ListAllMyBuckets',
+  DeleteObjects: 's3:DeleteObject',
+  GetBucketLifecycleConfiguration: 's3:GetLifecycleConfiguration',
+  PutBucketLifecycleConfiguration: 's3:PutLifecycleConfiguration',
+  DeleteBucketLifecycle: 's3:PutLifecycleConfiguration',
+  GetBucketEncryption: 's3:GetEncryptionConfiguration',
+  PutBucketEncryption: 's3:PutEncryptionConfiguration',
+  DeleteBucketEncryption: 's3:PutEncryptionConfiguration',
+  GetPublicAccessBlock: 's3:GetBucketPublicAccessBlock',
+  PutPublicAccessBlock: 's3:PutBucketPublicAccessBlock',
+  DeletePublicAccessBlock: 's3:PutBucketPublicAccessBlock',
+  DeleteBucketPolicy: 's3:DeleteBucketPolicy',
+  DeleteBucketTagging: 's3:PutBucketTagging',
+};
 
-  if (name === 'CredentialsProviderError' || /Could not load credentials|credential/i.test(msg) && /load|provider/i.test(msg))
+/** The IAM action of a call, e.g. ec2:CreateVpc. */
+export function iamActionOf(call: { service: string; operation: string } | undefined): string | undefined {
+  if (!call) return undefined;
+  if (call.service === 's3' && S3_ACTIONS[call.operation]) return S3_ACTIONS[call.operation];
+  const prefix = IAM_PREFIX[call.service];
+  return prefix ? `${prefix}:${call.operation}` : undefined;
+}
+
+const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
+/** AWS's message without the encoded authorization blob (decoded with sts:DecodeAuthorizationMessage). */
+const withoutBlob = (s: string) => oneLine(s.replace(/\s*Encoded authorization failure message:\s*\S+/i, ''));
+const clip = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** An error code without the SDK's class suffix: ThrottledException -> Throttled. */
+const base = (code: string) => code.replace(/(Exception|Fault)$/, '');
+const THROTTLING_NAMES = new Set(['Throttling', 'Throttled', 'RequestLimitExceeded', 'RequestThrottled', 'TooManyRequests', 'SlowDown', 'EC2Throttled', 'ProvisionedThroughputExceeded']);
+const DENIED = new Set(['AccessDenied', 'UnauthorizedOperation', 'AuthorizationError', 'UnauthorizedAccess', 'Forbidden']);
+const EXPIRED = new Set(['ExpiredToken', 'TokenRefreshRequired']);
+const REJECTED_CREDENTIALS = new Set(['InvalidClientTokenId', 'UnrecognizedClient', 'AuthFailure', 'InvalidAccessKeyId', 'InvalidToken', 'IncompleteSignature']);
+const CLOCK = new Set(['RequestExpired', 'RequestTimeTooSkewed', 'RequestInTheFuture']);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN']);
+/** A hostname of an AWS regional endpoint: <service>.<region>.amazonaws.com. */
+const AWS_HOST = /^(?:[a-z0-9-]+\.)*?([a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d+)\.amazonaws\.com(?:\.cn)?$/;
+
+/** Turns any error from an AWS call (or from reaching AWS) into one line of plain words and a hint. */
+export function explainAwsError(err: unknown): Explained {
+  const e = (err ?? {}) as AwsLikeError;
+  const cause = (e.cause ?? {}) as AwsLikeError;
+  // The code AWS sent (the SDK may name the error after its modelled class: AuthorizationError arrives
+  // as AuthorizationErrorException, LimitExceeded as LimitExceededFault): shown, and matched without
+  // such a suffix.
+  const name = e.Code ?? e.Error?.Code ?? (e.name && e.name !== 'Error' ? e.name : (e.code ?? e.name ?? 'Error'));
+  const key = base(name);
+  const msg = oneLine(e.message ?? String(err));
+  const netCode = e.code ?? cause.code;
+  const call = e.$call ?? cause.$call;
+  const action = iamActionOf(call);
+  const during = call ? ` (${action ?? `${call.service}:${call.operation}`})` : '';
+
+  if (name === 'CredentialsProviderError' || name === 'TokenProviderError' || (/Could not load credentials|credential/i.test(msg) && /load|provider/i.test(msg))) {
+    if (/expired|refresh/i.test(msg))
+      return { message: `the AWS login has expired: ${clip(msg)}`, hint: 'log in again (e.g. `aws sso login --profile <name>`) and run again', terminal: true };
     return {
       message: 'no AWS credentials found',
       hint: 'set AWS_PROFILE (or pass --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`',
       terminal: true,
     };
-  if (name === 'ExpiredToken' || name === 'ExpiredTokenException' || name === 'RequestExpired')
-    return { message: 'the AWS credentials have expired', hint: 'refresh them (e.g. `aws sso login`) and run again', terminal: true };
-  if (name === 'InvalidClientTokenId' || name === 'UnrecognizedClientException' || name === 'AuthFailure' || name === 'SignatureDoesNotMatch')
+  }
+  if (EXPIRED.has(key) || (key === 'InvalidToken' && /expired/i.test(msg)))
+    return { message: `the AWS credentials have expired (${name})`, hint: 'refresh them (e.g. `aws sso login`, or new temporary keys) and run again', terminal: true };
+  if (CLOCK.has(key))
+    return { message: `the request's signing time is too far from AWS's clock (${name}): ${clip(msg)}`, hint: "the machine's clock is off: sync it (e.g. with NTP) and run again", terminal: true };
+  if (REJECTED_CREDENTIALS.has(key) || key === 'SignatureDoesNotMatch')
     return { message: `AWS rejected the credentials (${name})`, hint: 'check the access key / profile and the region', terminal: true };
-  if (name === 'AccessDenied' || name === 'AccessDeniedException' || name === 'UnauthorizedOperation' || name === 'AuthorizationError') {
-    const action = /(?:perform|authorized to perform):?\s*([a-z0-9-]+:[A-Za-z0-9]+)/.exec(msg)?.[1];
-    const resource = /on resource:?\s*(\S+)/.exec(msg)?.[1];
+  if (DENIED.has(key) || (e.$metadata?.httpStatusCode === 403 && /denied|not authorized/i.test(msg))) {
+    // "User: arn:... is not authorized to perform: ec2:CreateVpc on resource: arn:... because ..." --
+    // the action and resource AWS names; else (S3's bare "Access Denied") the call that was made.
+    const named = /authorized to perform:?\s*([A-Za-z0-9-]+:[A-Za-z0-9*]+)/.exec(msg)?.[1];
+    const refused = named ? `${named.split(':')[0].toLowerCase()}:${named.split(':')[1]}` : action;
+    const resource = /on resource:?\s*([^\s,;]+)/.exec(msg)?.[1]?.replace(/[.)]$/, '') ?? (named ? undefined : call?.resource);
+    const who = /User:\s*(arn:\S+)/.exec(msg)?.[1];
+    const explicit = /explicit deny/i.test(msg) ? ' (an explicit deny: a policy, permissions boundary or SCP forbids it)' : '';
+    const encoded = /Encoded authorization failure message/i.test(msg) ? '; `aws sts decode-authorization-message` decodes the details AWS attached' : '';
     return {
-      message: `AWS refused ${action ?? 'the call'}${resource ? ` on ${resource}` : ''} (${name})`,
-      hint: `grant ${action ?? 'the missing permission'} to the caller; \`reconcile policy SPEC\` prints the policy this spec needs`,
+      message: `AWS refused ${refused ?? 'the call'}${resource ? ` on ${resource}` : ''} (${name})${explicit}`,
+      hint: `grant ${refused ?? 'the missing permission'}${resource ? ` on ${resource}` : ''} to ${who ?? 'the identity reconcile runs as'}; \`reconcile policy SPEC\` prints the policy this spec needs${encoded}`,
       terminal: true,
     };
   }
-  if (QUOTA_HINTS[name]) return { message: `${name}: ${msg}`, hint: QUOTA_HINTS[name], terminal: true };
-  if (/LimitExceeded$/.test(name) && !/Request/.test(name)) return { message: `${name}: ${msg}`, hint: 'an AWS quota was reached: see Service Quotas', terminal: true };
-  if (['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'SlowDown'].includes(name))
-    return { message: `AWS is throttling requests (${name})`, hint: 'the account is busy; run again shortly, or lower concurrency', terminal: false };
-  if (netCode === 'ECONNREFUSED' || netCode === 'ENOTFOUND' || netCode === 'ETIMEDOUT' || netCode === 'ECONNRESET' || name === 'TimeoutError')
+  if (QUOTA_HINTS[key] || (/LimitExceeded$|^TooMany/.test(key) && !/Request/.test(key) && !THROTTLING_NAMES.has(key)))
     return {
-      message: `cannot reach the AWS endpoint (${netCode ?? name})`,
+      message: `an AWS quota is used up${during}: ${name}: ${clip(withoutBlob(msg))}`,
+      hint: QUOTA_HINTS[key] ?? 'see Service Quotas in the AWS console: free some up or request an increase',
+      terminal: true,
+    };
+  if (THROTTLING_NAMES.has(key))
+    return { message: `AWS is throttling ${action ?? 'requests'} (${name})`, hint: 'the account is busy; run again shortly, or lower --concurrency', terminal: false };
+  if (UNRESOLVED.has(netCode ?? '')) {
+    const host = e.hostname ?? cause.hostname ?? /ENOTFOUND\s+(\S+)/.exec(msg)?.[1];
+    const region = host ? AWS_HOST.exec(host)?.[1] : undefined;
+    if (region)
+      return {
+        message: `there is no AWS endpoint ${host}: is "${region}" a real AWS region? (${netCode})`,
+        hint: 'check --region and the spec\'s region: (e.g. us-east-1), and that this machine resolves DNS names',
+        terminal: netCode === 'ENOTFOUND',
+      };
+    return { message: `cannot reach the AWS endpoint ${host ?? ''}: the name does not resolve (${netCode})`.replace('  ', ' '), hint: 'check --endpoint-url / AWS_ENDPOINT_URL and the network (DNS)', terminal: false };
+  }
+  if (UNREACHABLE.has(netCode ?? '') || name === 'TimeoutError' || /socket hang up/i.test(msg)) {
+    const where = e.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : (e.hostname ?? '');
+    return {
+      message: `cannot reach the AWS endpoint${where ? ` ${where}` : ''} (${netCode ?? name})${during}`,
       hint: 'check the network, --endpoint-url / AWS_ENDPOINT_URL, and --region',
       terminal: false,
     };
-  if (/Region|region/.test(msg) && /(invalid|unknown|not supported|Region is missing)/i.test(msg))
-    return { message: `unknown or missing region: ${msg}`, hint: 'pass --region (e.g. us-east-1) or set region: in the spec', terminal: true };
-  if (name === 'DependencyViolation')
-    return { message: `AWS still sees something using this resource: ${msg}`, hint: 'delete what depends on it first, or run again once AWS has caught up', terminal: false };
-  if (/^Invalid|Validation|Malformed|MissingParameter/.test(name))
-    return { message: `AWS rejected a parameter (${name}): ${msg}`, hint: 'check the value in the spec', terminal: true };
+  }
+  if (/Region is missing|region.*(invalid|unknown|not supported|not valid)|(invalid|unknown) region/i.test(msg))
+    return { message: `unknown or missing region: ${clip(msg)}`, hint: 'pass --region (e.g. us-east-1) or set region: in the spec', terminal: true };
+  if (key === 'DependencyViolation')
+    return { message: `AWS still sees something using this resource: ${clip(msg)}`, hint: 'delete what depends on it first, or run again once AWS has caught up', terminal: false };
+  if (/^Invalid|Validation|Malformed|MissingParameter|^UnknownParameter|^Unsupported/.test(key))
+    return { message: `AWS rejected a parameter${during} (${name}): ${clip(withoutBlob(msg))}`, hint: 'check the value in the spec', terminal: true };
   const status = e.$metadata?.httpStatusCode;
-  return { message: `${name}${status ? ` (HTTP ${status})` : ''}: ${msg}`, terminal: status !== undefined && status < 500 };
+  if (status !== undefined && status >= 500)
+    return { message: `AWS had an internal error${during} (${name}, HTTP ${status}): ${clip(msg)}`, hint: 'a passing AWS fault: run again', terminal: false };
+  return { message: `${name}${status ? ` (HTTP ${status})` : ''}: ${clip(msg)}`, terminal: status !== undefined && status < 500 };
 }
 
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'Throttled',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'TooManyRequestsException',
-  'SlowDown',
-  'PriorRequestNotComplete',
-]);
+const PRIOR = 'PriorRequestNotComplete';
 const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
 
 /**
@@ -92,8 +192,8 @@ const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 
  */
 export function isRetryable(err: unknown): boolean {
   for (let e = err as (AwsLikeError & { cause?: unknown; $retryable?: unknown }) | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    const name = e.name ?? e.Code ?? '';
-    if (THROTTLING.has(name) || THROTTLING.has(e.Code ?? '')) return true;
+    if ([e.name, e.Code, e.Error?.Code].some((c) => c && (c === PRIOR || THROTTLING_NAMES.has(base(c))))) return true;
+    const name = e.name ?? '';
     if (e.$retryable) return true;
     if (NETWORK.has(e.code ?? '') || name === 'TimeoutError' || name === 'RequestTimeout' || /socket hang up/i.test(e.message ?? '')) return true;
     const status = e.$metadata?.httpStatusCode;
