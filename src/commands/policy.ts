@@ -14,6 +14,7 @@ import { KIND_NAMES, type KindName, type SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
 import { resolveLock } from '../lock/config.js';
 import { lockKey } from '../lock/lock.js';
+import { chooseStore } from '../watch/state-store.js';
 import { loadOrThrow, type GlobalOptions, type Io } from './common.js';
 
 export interface PolicyStatement {
@@ -34,11 +35,14 @@ export interface SpecPolicy {
   notes: string[];
 }
 
-/** What `watch` calls to evaluate one alert rule (src/watch evaluates them; keep the two in step). */
+/**
+ * What `watch` calls to evaluate one alert rule (src/watch; keep the two in step): one
+ * DescribeInstances resolves every rule's targets (a group's instances by their
+ * aws:autoscaling:groupName tag), GetMetricData reads the metric, Publish notifies. Its
+ * sts:GetCallerIdentity (the account of a topic ARN) needs no permission.
+ */
 export function alertRulePermissions(rule: SpecOf<'alert-rule'>): string[] {
-  const out = ['cloudwatch:GetMetricData'];
-  if (rule.targets.tags || rule.targets.instances) out.push('ec2:DescribeInstances');
-  if (rule.targets.autoScalingGroup) out.push('autoscaling:DescribeAutoScalingGroups', 'ec2:DescribeInstances');
+  const out = ['ec2:DescribeInstances', 'cloudwatch:GetMetricData'];
   if (rule.notify) out.push('sns:Publish');
   return out;
 }
@@ -102,8 +106,17 @@ export async function specPolicy(loaded: LoadedSpec, opts: { lockBucket?: string
     notes.push('The spec has no s3-bucket, so the policy allows no bucket reads: destroy and prune only list buckets (tags of buckets they may not read are treated as not this stack\'s).');
 
   const rules = loaded.resources.filter((r) => r.kind === 'alert-rule');
-  for (const r of rules)
+  for (const r of rules) {
     for (const action of alertRulePermissions(r.body as SpecOf<'alert-rule'>)) allow(`Watch${SID_NAME[service(action)] ?? ''}`, action, ['*']);
+    // Alert state kept in S3 (the rule's stateBucket, else the lock bucket of the spec): its object only.
+    const store = chooseStore(loaded, r.name);
+    if (store.kind === 's3') {
+      allow('WatchAlertState', 's3:GetObject', [`${arn}:s3:::${store.bucket}/${store.key}`]);
+      allow('WatchAlertState', 's3:PutObject', [`${arn}:s3:::${store.bucket}/${store.key}`]);
+      // So that state not written yet reads as 404, not 403.
+      allow('WatchAlertStateBucket', 's3:ListBucket', [`${arn}:s3:::${store.bucket}`]);
+    }
+  }
 
   const lock = resolveLock(spec, { lockBucket: opts.lockBucket }).lock;
   if (lock) {

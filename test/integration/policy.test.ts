@@ -9,8 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateSecurityGroupCommand, DescribeImagesCommand, DescribeVpcsCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Aws } from '../../src/aws/clients.js';
@@ -31,8 +32,8 @@ const REMOVED = 'ec2:RunInstances';
  * They run with RECONCILE_POLICY_EXAMPLES=all (about 40 s more).
  */
 const MORE_EXAMPLES = process.env.RECONCILE_POLICY_EXAMPLES === 'all' ? ['flask-cpu-alert', 'microblog-vpc', 'clock-app-ha', 'webserver-s3-image'] : [];
-/** Requests made before enforcement starts: 2 x (CreateUser, CreateAccessKey, PutUserPolicy), then CreateBucket. */
-const SETUP_CALLS = 7;
+/** Requests made before enforcement starts: 3 x (CreateUser, CreateAccessKey, PutUserPolicy), then CreateBucket. */
+const SETUP_CALLS = 10;
 
 interface Key {
   id: string;
@@ -43,6 +44,8 @@ let moto: Moto;
 let policy: PolicyDocument;
 let full: Key;
 let missingOne: Key;
+/** The test's own user: it feeds CPU datapoints (moto produces no metrics of its own). */
+let metrics: Key;
 let dir: string;
 
 function cli(args: string[], key?: Key, server: Moto = moto) {
@@ -113,6 +116,7 @@ beforeAll(async () => {
   expect(JSON.stringify(reduced)).not.toContain(REMOVED);
   full = await userWithPolicy('reconcile-ci', policy);
   missingOne = await userWithPolicy('reconcile-ci-missing-one', reduced);
+  metrics = await userWithPolicy('test-metrics', { Version: '2012-10-17', Statement: [{ Sid: 'Feed', Effect: 'Allow', Action: ['cloudwatch:PutMetricData'], Resource: '*' }] });
   const admin = new Aws({ region: 'us-east-1', endpoint: moto.endpoint });
   await (await admin.s3()).send(new CreateBucketCommand({ Bucket: LOCK_BUCKET }));
   admin.destroy();
@@ -160,6 +164,21 @@ describe('reconcile policy', () => {
     expect(p.Statement.find((x) => x.Sid === 'StackLock')).toBeUndefined();
   });
 
+  it('covers where watch keeps alert state: with a lock: block, the rule\'s object in the lock bucket', async () => {
+    const f = join(dir, 'with-lock.yaml');
+    writeFileSync(f, readFileSync(EXAMPLE, 'utf8').replace(/^resources:/m, `lock: { bucket: ${LOCK_BUCKET} }\nresources:`));
+    const r = loadSpec(f);
+    if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+    const p = (await specPolicy(r.loaded)).document;
+    expect(p.Statement.find((s) => s.Sid === 'WatchAlertState')).toEqual({
+      Sid: 'WatchAlertState',
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:PutObject'],
+      Resource: `arn:aws:s3:::${LOCK_BUCKET}/reconcile-state/pipeline-single-node/alerts/app-cpu.json`,
+    });
+    expect(p.Statement.find((s) => s.Sid === 'StackLock')?.Resource).toBe(`arn:aws:s3:::${LOCK_BUCKET}/reconcile-locks/pipeline-single-node.json`);
+  });
+
   it('prints a readable summary with the document', () => {
     const r = cli(['policy', EXAMPLE]);
     expect(r.code).toBe(0);
@@ -170,12 +189,32 @@ describe('reconcile policy', () => {
 });
 
 describe('under IAM enforcement (moto)', () => {
-  it('a user with exactly the printed policy applies, re-plans clean and destroys the example, with the stack lock', () => {
+  it('a user with exactly the printed policy applies, re-plans clean, evaluates the alert rule and notifies, and destroys the example, with the stack lock', async () => {
     const apply = cli(['apply', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET], full);
     expect(apply.code, apply.err).toBe(0);
     expect(apply.out).toContain('Apply complete');
     const plan = cli(['plan', EXAMPLE, '--detailed-exitcode'], full);
     expect(plan.code, plan.out + plan.err).toBe(0);
+    // What watch does for the alert rule: find the instance, read its CPU, publish the ALARM.
+    const id = (JSON.parse(cli(['output', EXAMPLE, '--json'], full).out) as Record<string, { id: string }>)['instance.app'].id;
+    await as(metrics, async (aws) =>
+      (await aws.cloudwatch()).send(
+        new PutMetricDataCommand({
+          Namespace: 'AWS/EC2',
+          MetricData: [2, 7].map((minutesAgo) => ({
+            MetricName: 'CPUUtilization',
+            Dimensions: [{ Name: 'InstanceId', Value: id }],
+            Timestamp: new Date(Date.now() - minutesAgo * 60_000),
+            Value: 97,
+            Unit: 'Percent',
+          })),
+        }),
+      ),
+    );
+    const check = cli(['check', EXAMPLE, '--state-file', join(dir, 'alerts.json')], full);
+    expect(check.code, check.out + check.err).toBe(2);
+    expect(check.out + check.err).toContain('ALARM');
+    expect(check.err).not.toMatch(/refused|AccessDenied/);
     const destroy = cli(['destroy', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET], full);
     expect(destroy.code, destroy.err).toBe(0);
     expect(cli(['plan', EXAMPLE], full).out).toContain('Plan: 3 to add');
@@ -204,7 +243,7 @@ describe('under IAM enforcement (moto)', () => {
     const r = cli(['apply', EXAMPLE, '--yes', '--lock-bucket', LOCK_BUCKET], missingOne);
     expect(r.code).toBe(1);
     expect(r.err).toContain(`AWS refused ${REMOVED}`);
-    expect(r.err).toContain(`grant ${REMOVED} to the caller`);
+    expect(r.err).toContain(`grant ${REMOVED} to`);
     expect(r.err).toContain('reconcile policy SPEC');
     expect(r.err).not.toMatch(/\n\s+at /);
     // The lock was released: the full user takes it at once and cleans up.
