@@ -146,7 +146,8 @@ const reconciler: Reconciler<'listener'> = {
   },
 
   async create(ctx, d) {
-    const elb = await ctx.aws.elbv2();
+    // One attempt: a retried create makes a second listener on moto; the engine looks first.
+    const elb = await ctx.aws.elbv2({ retries: false });
     const input = {
       LoadBalancerArn: lbArn(d),
       Protocol: d.spec.protocol,

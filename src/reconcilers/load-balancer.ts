@@ -134,7 +134,9 @@ const reconciler: Reconciler<'load-balancer'> = {
 
   async create(ctx, d) {
     const name = lbName(d);
-    const elb = await ctx.aws.elbv2();
+    // One attempt: moto makes a second load balancer of the same name on a retry (AWS returns the
+    // first); the engine looks for it by its tags before it tries again.
+    const elb = await ctx.aws.elbv2({ retries: false });
     // AWS returns the existing load balancer for a repeated create with the same settings: make
     // sure a load balancer of that name, if any, is this one's (an interrupted earlier create).
     const existing = await describeOne(ctx, { name });

@@ -157,7 +157,8 @@ const reconciler: Reconciler<'target-group'> = {
         );
       return toObserved(existing, tags, { name: d.name, management: 'owned' });
     }
-    const elb = await ctx.aws.elbv2();
+    // One attempt: the engine looks for the group by its tags before it tries again.
+    const elb = await ctx.aws.elbv2({ retries: false });
     const r = await elb.send(
       new CreateTargetGroupCommand({
         Name: name,
