@@ -173,12 +173,14 @@ describe('the limiter and retries on real SDK clients (fake EC2 endpoint: moto n
   });
 
   it('makes a caller past the burst wait for its token', async () => {
-    process.env.RECONCILE_RATE_SCALE = '0.1'; // EC2 reads: 1 per second, burst 5
+    process.env.RECONCILE_RATE_SCALE = '0.1'; // EC2 reads: 1 per second, a tenth of the burst
+    const { burst } = bucketFor('ec2', 'read')!.ceiling;
+    expect(burst).toBe(Math.round(DEFAULT_LIMITS.ec2.read.burst / 10));
     const ec2 = await client();
-    for (let i = 0; i < 5; i++) await ec2.send(new DescribeVpcsCommand({}));
+    for (let i = 0; i < burst; i++) await ec2.send(new DescribeVpcsCommand({}));
     expect(limiterStats()['ec2:read'].waitedMs).toBe(0);
     await ec2.send(new DescribeVpcsCommand({}));
     expect(limiterStats()['ec2:read'].waitedMs).toBeGreaterThan(0);
-    expect(requests).toBe(6);
+    expect(requests).toBe(burst + 1);
   });
 });
