@@ -80,6 +80,9 @@ Examples:
   reconcile apply spec.yaml                          show the plan, ask, then change AWS
   reconcile apply plan.json                          apply a saved plan (refused if AWS changed since)
   reconcile destroy spec.yaml --yes                  delete everything the stack owns
+  reconcile apply spec.yaml --yes --lock-bucket ci-locks --lock-timeout 10m   one apply of the stack at a time
+  reconcile unlock spec.yaml                         who holds the stack lock; remove it (asks first)
+  reconcile policy spec.yaml --json                  the IAM policy this spec needs, for the CI role
   reconcile watch spec.yaml                          heal drift every minute, run alert rules, /metrics on :9464
   reconcile check spec.yaml                          alert rules once, for cron: exit 0 OK, 2 ALARM, 1 error
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 reconcile plan spec.yaml   against a local moto server`,
