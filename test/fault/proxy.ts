@@ -62,6 +62,8 @@ export interface Injection {
 }
 
 export interface LogEntry extends RequestInfo {
+  /** When the request arrived (Date.now()). */
+  at: number;
   fault?: FaultKind | 'injected';
   /** What the client was sent (undefined for a cut or drop). */
   status?: number;
@@ -268,7 +270,7 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
     const body = Buffer.concat(chunks);
     const path = req.url ?? '/';
     const service = serviceOf(req.headers, path);
-    const info: LogEntry = { service, operation: operationOf(service, req.method ?? 'GET', path, req.headers, body.toString('utf8')), method: req.method ?? 'GET', path };
+    const info: LogEntry = { at: Date.now(), service, operation: operationOf(service, req.method ?? 'GET', path, req.headers, body.toString('utf8')), method: req.method ?? 'GET', path };
     log.push(info);
     try {
       const inj = injections.find((i) => i.left > 0 && i.match(info));
