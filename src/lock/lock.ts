@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Aws, isReadOperation } from '../aws/clients.js';
+import { isRetryable } from '../aws/errors.js';
 import { UserError } from '../engine/errors.js';
 import type { Ctx } from '../engine/types.js';
 
@@ -27,6 +28,8 @@ export const lockKey = (stack: string): string => `${LOCK_PREFIX}${stack}.json`;
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_LEASE_MS = 60_000;
+/** Transient S3 errors while taking the lock are retried for at least this long. */
+export const TRANSIENT_MS = 30_000;
 
 export interface LockHolder {
   /** host:pid:random -- unique per acquisition; what makes a retried put recognise its own write. */
@@ -273,54 +276,64 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
   let etag: string | undefined;
   let expiresAt = 0;
   let lastProgress = -Infinity;
+  // A transient failure (5xx, throttling, a broken connection) that outlasted the SDK's own retries
+  // is retried for as long as the wait may last, and at least TRANSIENT_MS: every step is safe to
+  // repeat (a put that landed is recognised by its holder id).
+  const transientUntil = started + Math.max(timeoutMs, TRANSIENT_MS);
   try {
     for (;;) {
-      const now = Date.now();
       try {
-        etag = await writeLock(aws, bucket, recordAt(now), { IfNoneMatch: '*' });
-        expiresAt = now + leaseMs;
-        break;
-      } catch (e) {
-        if (!isConflict(e)) throw e;
-      }
-      const current = await readLock(aws, bucket, ctx.stack);
-      if (!current) {
-        await sleep(jitter(100)); // released in between: try again
-        continue;
-      }
-      if (current.record.holder.id === holder.id) {
-        // Our own write, from an attempt whose answer was lost: we hold the lock.
-        etag = current.etag;
-        expiresAt = Date.parse(current.record.expires);
-        break;
-      }
-      const t = Date.now();
-      if (isExpired(current.record, t)) {
+        const now = Date.now();
         try {
-          etag = await writeLock(aws, bucket, recordAt(t), { IfMatch: current.etag });
-          expiresAt = t + leaseMs;
-          ctx.emit({ type: 'warning', message: `took over the stack lock of ${describeLock(current.record, t)}` });
+          etag = await writeLock(aws, bucket, recordAt(now), { IfNoneMatch: '*' });
+          expiresAt = now + leaseMs;
           break;
         } catch (e) {
-          if (!isConflict(e) && !isMissingKey(e)) throw e;
-          continue; // someone else renewed, released or took it over first: look again
+          if (!isConflict(e)) throw e;
         }
+        const current = await readLock(aws, bucket, ctx.stack);
+        if (!current) {
+          await sleep(jitter(100)); // released in between: try again
+          continue;
+        }
+        if (current.record.holder.id === holder.id) {
+          // Our own write, from an attempt whose answer was lost: we hold the lock.
+          etag = current.etag;
+          expiresAt = Date.parse(current.record.expires);
+          break;
+        }
+        const t = Date.now();
+        if (isExpired(current.record, t)) {
+          try {
+            etag = await writeLock(aws, bucket, recordAt(t), { IfMatch: current.etag });
+            expiresAt = t + leaseMs;
+            ctx.emit({ type: 'warning', message: `took over the stack lock of ${describeLock(current.record, t)}` });
+            break;
+          } catch (e) {
+            if (!isConflict(e) && !isMissingKey(e)) throw e;
+            continue; // someone else renewed, released or took it over first: look again
+          }
+        }
+        const waited = t - started;
+        if (waited >= timeoutMs)
+          throw new LockTimeoutError(
+            `stack "${ctx.stack}" is locked by ${describeLock(current.record, t)}; gave up after waiting ${formatDuration(waited)}`,
+            `let that run finish, or wait longer with --lock-timeout; if it died, its lease expires at ${current.record.expires} and the lock is taken over then (or remove it now with \`reconcile unlock\`)`,
+            current,
+          );
+        if (t - lastProgress >= progressMs) {
+          lastProgress = t;
+          ctx.emit({
+            type: 'progress',
+            message: `waiting for the stack lock (s3://${bucket}/${key}), held by ${describeLock(current.record, t)}; ${formatDuration(waited)} of ${formatDuration(timeoutMs)}`,
+          });
+        }
+        await sleep(Math.max(0, Math.min(jitter(pollMs), started + timeoutMs - Date.now())));
+      } catch (e) {
+        if (!isRetryable(e) || Date.now() >= transientUntil) throw e;
+        ctx.emit({ type: 'progress', message: `the stack lock: S3 answered ${errName(e) || 'an error'}; trying again` });
+        await sleep(jitter(pollMs));
       }
-      const waited = t - started;
-      if (waited >= timeoutMs)
-        throw new LockTimeoutError(
-          `stack "${ctx.stack}" is locked by ${describeLock(current.record, t)}; gave up after waiting ${formatDuration(waited)}`,
-          `let that run finish, or wait longer with --lock-timeout; if it died, its lease expires at ${current.record.expires} and the lock is taken over then (or remove it now with \`reconcile unlock\`)`,
-          current,
-        );
-      if (t - lastProgress >= progressMs) {
-        lastProgress = t;
-        ctx.emit({
-          type: 'progress',
-          message: `waiting for the stack lock (s3://${bucket}/${key}), held by ${describeLock(current.record, t)}; ${formatDuration(waited)} of ${formatDuration(timeoutMs)}`,
-        });
-      }
-      await sleep(Math.max(0, Math.min(jitter(pollMs), started + timeoutMs - Date.now())));
     }
   } catch (e) {
     aws.destroy();
@@ -364,7 +377,14 @@ function holdLease(
     } catch (e) {
       if (isConflict(e) || isMissingKey(e)) {
         // Our own renewal may have landed on an attempt whose answer was lost: look before giving up.
-        const current = await readLock(aws, bucket, ctx.stack).catch(() => undefined);
+        let current: LockState | undefined;
+        try {
+          current = await readLock(aws, bucket, ctx.stack);
+        } catch (re) {
+          if (Date.now() >= expiresAt) lose(`it could not be renewed before it expired (${(re as Error).message})`);
+          else ctx.emit({ type: 'warning', message: `could not renew the stack lock (${(re as Error).message}); trying again` });
+          return;
+        }
         if (current && current.record.holder.id === holder.id) {
           etag = current.etag;
           expiresAt = Date.parse(current.record.expires);
@@ -420,17 +440,26 @@ function holdLease(
       }
       await renewing?.catch(() => {});
       try {
-        if (!lostReason) {
-          const s3 = await aws.s3();
-          await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, IfMatch: etag }));
+        for (let attempt = 1; !lostReason; attempt++) {
+          try {
+            const s3 = await aws.s3();
+            await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, IfMatch: etag }));
+            break;
+          } catch (e) {
+            // 412: someone else holds it now; 404: already gone (perhaps by our own attempt whose
+            // answer was lost). A transient error: a few more tries. Else it expires by itself.
+            if (isConflict(e) || isMissingKey(e)) break;
+            if (isRetryable(e) && attempt < 4) {
+              await sleep(jitter(250 * attempt));
+              continue;
+            }
+            ctx.emit({
+              type: 'warning',
+              message: `could not release the stack lock s3://${bucket}/${key} (${(e as Error).message}); it expires by itself at ${new Date(expiresAt).toISOString()}, or remove it with \`reconcile unlock\``,
+            });
+            break;
+          }
         }
-      } catch (e) {
-        // 412: someone else holds it now; 404: already gone. Anything else: it expires by itself.
-        if (!isConflict(e) && !isMissingKey(e))
-          ctx.emit({
-            type: 'warning',
-            message: `could not release the stack lock s3://${bucket}/${key} (${(e as Error).message}); it expires by itself at ${new Date(expiresAt).toISOString()}, or remove it with \`reconcile unlock\``,
-          });
       } finally {
         aws.destroy();
       }

@@ -14,6 +14,7 @@ import { Aws } from '../../src/aws/clients.js';
 import { LockLostError, LockTimeoutError, acquireStackLock, breakLock, lockKey, readLock, type Lease, type LockRecord } from '../../src/lock/lock.js';
 import { UserError } from '../../src/engine/errors.js';
 import { testCtx } from '../helpers/aws.js';
+import { startFaultProxy } from '../fault/proxy.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 
 const BUCKET = 'reconcile-test-locks';
@@ -273,6 +274,46 @@ describe('acquireStackLock (in process)', () => {
     expect(err.message).toBe('the lock bucket no-such-lock-bucket does not exist');
     expect(err.hint).toContain('aws s3 mb s3://no-such-lock-bucket');
     ctx.aws.destroy();
+  });
+});
+
+describe('under the fault proxy (throttling, 500/503, answers lost after S3 executed the call, drops)', () => {
+  const SEEDS = Number(process.env.LOCK_FAULT_SEEDS ?? 3); // 30 seeds: about a minute
+
+  it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %s: three contenders each get the lock, one at a time, and leave nothing behind', async (seed) => {
+    const proxy = await startFaultProxy(moto.endpoint, {
+      seed,
+      rate: 0.3,
+      kinds: { throttle: 1, error500: 1, error503: 1, executed500: 3, latency: 1, cut: 4, drop: 1 },
+      maxFaults: 25,
+      maxInARow: 2,
+      maxLatencyMs: 50,
+      filter: (r) => r.service === 's3',
+    });
+    const stack = `faults-${seed}`;
+    let inside = 0;
+    const overlaps: string[] = [];
+    const run = async (who: string) => {
+      const ctx = testCtx(proxy.endpoint, stack);
+      try {
+        const lease = await acquireStackLock(ctx, { bucket: BUCKET, command: who, timeoutMs: 60_000, pollMs: 50, signals: false });
+        if (++inside > 1) overlaps.push(who);
+        expect((await lockOf(stack))!.record.holder.id).toBe(lease.holder.id);
+        await sleep(20);
+        inside--;
+        await lease.release();
+      } finally {
+        ctx.aws.destroy();
+      }
+    };
+    try {
+      await Promise.all(['a', 'b', 'c'].map(run));
+      expect(overlaps).toEqual([]);
+      expect(await lockOf(stack)).toBeUndefined();
+      expect(Object.values(proxy.faults()).reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
 
