@@ -21,6 +21,8 @@ import { makePlan, type Plan, type PlanOptions } from '../../src/engine/plan.js'
 import { applyPlan } from '../../src/engine/apply.js';
 import { SafetyError } from '../../src/engine/errors.js';
 import type { Ctx } from '../../src/engine/types.js';
+import { setClock } from '../../src/engine/recent.js';
+import { DeleteVpcCommand } from '@aws-sdk/client-ec2';
 
 const NETWORK = `apiVersion: reconcile/v1
 stack: net
@@ -227,5 +229,27 @@ describe('engine on the microblog network', () => {
     const main = await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'association.main', Values: ['true'] }, { Name: 'vpc-id', Values: [all.Vpcs!.find((v) => v.IsDefault)!.VpcId!] }] }));
     expect(main.RouteTables![0].Routes!.some((r) => r.DestinationCidrBlock === '10.0.0.0/16')).toBe(false);
     expect(main.RouteTables![0].Routes!.some((r) => r.DestinationCidrBlock === '172.31.0.0/16')).toBe(true);
+  });
+
+  it('waits for a resource it just created that AWS does not list yet, for a bounded grace period', async () => {
+    const small = 'apiVersion: reconcile/v1\nstack: net\nregion: us-east-1\nresources:\n  lonely: { kind: vpc, cidr: 10.7.0.0/16 }\n';
+    let t = 1_000_000;
+    setClock(() => t);
+    process.env.RECONCILE_CREATE_GRACE_MS = '30000';
+    try {
+      await apply(small);
+      // Make the new VPC invisible, as an eventually consistent describe right after the create would.
+      const [vpc] = await ownedVpcs();
+      await ec2.send(new DeleteVpcCommand({ VpcId: vpc.VpcId! }));
+      t += 5_000;
+      const waiting = await plan(small);
+      expect(waiting.plan.changes.map((c) => [c.address, c.action, c.reason])).toEqual([['vpc.lonely', 'noop', 'created 5s ago; AWS does not list it yet']]);
+      t += 30_000;
+      const later = await plan(small);
+      expect(later.plan.changes.map((c) => [c.address, c.action])).toEqual([['vpc.lonely', 'create']]);
+    } finally {
+      process.env.RECONCILE_CREATE_GRACE_MS = '0';
+      setClock(() => Date.now());
+    }
   });
 });
