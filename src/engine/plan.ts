@@ -187,8 +187,18 @@ export async function makePlan(loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions =
   const live = new Map<string, Observed>();
   const extra = new Map<string, Observed>();
   const changes: Change[] = [];
+  // Two resources claiming one name (a create still in flight when a run was killed, landing after
+  // the rerun looked): the one the rest of the stack uses -- whose id the other observed resources
+  // refer to most -- is kept; the other is planned for deletion below.
+  const everything = [...observed.values()].flat();
+  const usedBy = (id: string) => everything.filter((x) => x.id !== id && JSON.stringify(x.live).includes(id)).length;
+  const byUse = (list: Observed[]): Observed[] => {
+    const groups = new Map<string, Observed[]>();
+    for (const o of list) groups.set(o.name, [...(groups.get(o.name) ?? []), o]);
+    return [...groups.values()].flatMap((g) => (g.length < 2 ? g : [...g].sort((a, b) => usedBy(b.id) - usedBy(a.id))));
+  };
   for (const kind of kinds) {
-    for (const o of observed.get(kind) ?? []) {
+    for (const o of byUse(observed.get(kind) ?? [])) {
       const address = `${kind}.${o.name}`;
       const inSpec = byName.get(o.name)?.kind === kind;
       if (inSpec && !live.has(address)) {

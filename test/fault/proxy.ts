@@ -79,6 +79,8 @@ export interface FaultProxy {
   setFaults(plan: FaultPlan | undefined): void;
   inject(i: Injection): void;
   clearInjections(): void;
+  /** Resolves once every request received so far has been answered (or cut): moto is done with them. */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -203,6 +205,11 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
   let inARow = new Map<string, number>();
   let injections: (Injection & { left: number })[] = [];
   const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let waiters: (() => void)[] = [];
+  const settle = () => {
+    if (--inFlight === 0) for (const w of waiters.splice(0)) w();
+  };
 
   const total = () => Object.values(counts).reduce((a, b) => a + b, 0);
 
@@ -265,6 +272,17 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
   }
 
   const server = createServer(async (req, res) => {
+    inFlight++;
+    try {
+      await handle(req, res);
+    } catch {
+      // The client went away before its request was complete: nothing was forwarded.
+      req.socket.destroy();
+    } finally {
+      settle();
+    }
+  });
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
@@ -324,7 +342,7 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
       if (!res.headersSent) send(res, 502, { 'content-type': 'text/plain' }, `fault proxy: moto did not answer: ${(e as Error).message}`);
       else req.socket.destroy();
     }
-  });
+  }
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -352,6 +370,7 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
     clearInjections() {
       injections = [];
     },
+    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
     async stop() {
       for (const s of sockets) s.destroy();
       agent.destroy();
