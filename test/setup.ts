@@ -9,3 +9,7 @@ process.env.NO_COLOR = '1';
 // Tests reset moto between cases, which looks like "created a moment ago, not listed yet" to the
 // eventual-consistency grace of src/engine/recent.ts; the test of that grace turns it on itself.
 process.env.RECONCILE_CREATE_GRACE_MS = '0';
+// moto has no API rate limits; the limiter stays on (its buckets are exercised) at ten times AWS's
+// rates so that tests creating many resources are not paced like a real account. Tests of the limiter
+// set their own scale.
+process.env.RECONCILE_RATE_SCALE ??= '10';
