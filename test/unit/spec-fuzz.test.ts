@@ -16,7 +16,7 @@ import type { Diagnostic, LoadResult } from '../../src/spec/types.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const NAMES = ['flask-cpu-alert', 'microblog-vpc', 'clock-app-ha', 'webserver-s3-image', 'pipeline-single-node'];
 const EXAMPLES = NAMES.map((n) => ({ file: join(ROOT, 'examples', `${n}.yaml`), text: readFileSync(join(ROOT, 'examples', `${n}.yaml`), 'utf8') }));
-const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const tmp = mkdtempSync(join(tmpdir(), 'reconcile-fuzz-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

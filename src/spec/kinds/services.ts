@@ -266,7 +266,8 @@ export const alertRule = defineKind(
         .describe('Dimensions next to InstanceId, which is set per target (e.g. ImageId and InstanceType for CWAgent metrics).'),
       statistic: z.enum(['Average', 'Sum', 'Minimum', 'Maximum', 'SampleCount']).default('Average'),
       period: duration
-        .refine((d) => isMetricPeriod(parseDuration(d)), {
+        // zod runs this even when the format check above failed: only a well-formed duration is parsed.
+        .refine((d) => !/^\d+(ms|s|m|h|d)$/.test(d) || isMetricPeriod(parseDuration(d)), {
           message: 'a CloudWatch period is 1s, 5s, 10s, 30s or a whole number of minutes',
           params: { hint: 'for example period: 5m' },
         })
