@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startMoto, type Moto } from '../helpers/moto.js';
-import { startFaultProxy, type FaultPlan, type FaultProxy } from './proxy.js';
+import { isWrite, startFaultProxy, type FaultPlan, type FaultProxy } from './proxy.js';
 import { added, directClients, inventory, problems, type Clients } from './inventory.js';
 import { Aws } from '../../src/aws/clients.js';
 import { resetLimiters } from '../../src/aws/limiter.js';
@@ -29,13 +29,13 @@ const MAX_ROUNDS = 3;
 
 /**
  * Every kind of fault, cuts (the dangerous one) most often. FAULT_RATE sets the share of requests that
- * get one (CI: 0.12; each throttle costs the SDK's real backoff, so more faults mostly mean a longer run).
+ * get one (CI: 0.1; each throttle costs the SDK's real backoff, so more faults mostly mean a longer run).
  */
-const RATE = Number(process.env.FAULT_RATE ?? 0.12);
+const RATE = Number(process.env.FAULT_RATE ?? 0.1);
 export const faultMix = (seed: number): FaultPlan => ({
   seed,
   rate: RATE,
-  kinds: { throttle: 3, error500: 1, error503: 1, executed500: 2, latency: 2, cut: 4, drop: 1 },
+  kinds: { throttle: 2, error500: 1, error503: 1, executed500: 2, latency: 2, cut: 5, drop: 1 },
   maxFaults: 30,
   maxInARow: 2,
   maxLatencyMs: 150,
@@ -102,12 +102,17 @@ describe.each(EXAMPLES)('examples/%s.yaml under injected faults', (name) => {
     const before = await inventory(direct);
     try {
       proxy.setFaults(faultMix(seed * 7919 + name.length));
+      // However few calls a small stack makes, at least one answer is lost: the seed-th write is cut.
+      let writes = 0;
+      proxy.inject({ match: (q) => isWrite(q) && ++writes === 1 + (seed % 5), times: 1, cut: true });
+      const from = proxy.log.length;
       const { rounds, failures } = await converge(r.loaded, proxy.endpoint);
-      const injected = proxy.faults();
+      const hit = proxy.log.slice(from).filter((l) => l.fault && l.fault !== 'latency');
       proxy.setFaults(undefined);
+      proxy.clearInjections();
 
       // The faults happened (the test is not vacuous), and did not stop the stack from converging.
-      expect(injected.cut + injected.executed500 + injected.throttle + injected.error500 + injected.error503 + injected.drop, JSON.stringify(injected)).toBeGreaterThan(0);
+      expect(hit.length, JSON.stringify(proxy.faults())).toBeGreaterThan(0);
       expect(rounds, failures.join('\n')).toBeGreaterThanOrEqual(1);
 
       // Clean when planned without faults, straight against moto.
@@ -120,6 +125,7 @@ describe.each(EXAMPLES)('examples/%s.yaml under injected faults', (name) => {
       expect(problems(r.loaded, added(before, await inventory(direct)))).toEqual([]);
     } finally {
       proxy.setFaults(undefined);
+      proxy.clearInjections();
       // Destroy, without faults, leaves nothing behind.
       const d = ctxAt(moto.endpoint, r.loaded.spec.stack);
       const destroy = await makePlan(r.loaded, d, { destroy: true });
