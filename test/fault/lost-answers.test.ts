@@ -2,7 +2,8 @@
 // put...) reaches moto, moto executes it, and the connection is cut before the answer -- the first
 // time each operation is called. The SDK retries what it may, the engine looks before it creates
 // again, and one apply still leaves exactly the resources of the spec: nothing doubled, nothing
-// untagged, nothing missing. Then, without faults, the plan is clean and destroy leaves nothing.
+// untagged, nothing missing. Then, without faults, the plan is clean; and destroy, with the first
+// answer of every delete lost as well, leaves nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +62,7 @@ const ctxAt = (endpoint: string, stack: string, events: EngineEvent[] = []): Ctx
 });
 
 describe.each(EXAMPLES)('examples/%s.yaml', (name) => {
-  it('one apply with the first answer of every write operation lost leaves exactly the spec', async () => {
+  it('one apply (and one destroy) with the first answer of every write operation lost leaves exactly the spec (and then nothing)', async () => {
     const r = loadSpec(join(dir, `${name}.yaml`));
     if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
     const stack = r.loaded.spec.stack;
@@ -105,10 +106,25 @@ describe.each(EXAMPLES)('examples/%s.yaml', (name) => {
         expect(found.map((k) => k.KeyFingerprint)).toEqual([createHash('sha1').update(spki).digest('hex').replace(/(..)(?!$)/g, '$1:')]);
       }
     } finally {
-      const d = ctxAt(moto.endpoint, stack);
-      const x = await makePlan(r.loaded, d, { destroy: true });
-      await applyPlan(x.plan, x.state, d);
-      d.aws.destroy();
+      // Destroy with the first answer of every write operation lost too: one destroy removes everything.
+      const deleted = new Set<string>();
+      proxy.inject({
+        match: (q) => {
+          if (!isWrite(q) || deleted.has(`${q.service}:${q.operation}`)) return false;
+          deleted.add(`${q.service}:${q.operation}`);
+          return true;
+        },
+        cut: true,
+      });
+      const d = ctxAt(proxy.endpoint, stack);
+      try {
+        const x = await makePlan(r.loaded, d, { destroy: true });
+        await applyPlan(x.plan, x.state, d);
+      } finally {
+        d.aws.destroy();
+        proxy.clearInjections();
+      }
+      expect([...deleted].filter((op) => /:(Delete|Terminate|Release)/.test(op)).length).toBeGreaterThan(0);
     }
     expect(Object.entries(added(before, await inventory(direct))).filter(([, items]) => items.length)).toEqual([]);
   });
