@@ -281,7 +281,7 @@ export async function makePlan(loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions =
     const dupe = key.includes('#');
     if (opts.destroy || prune || dupe) {
       changes.push({
-        address: dupe ? `${address} (duplicate ${o.id})` : address,
+        address: dupe ? `${address} (duplicate)` : address,
         kind,
         name: o.name,
         action: 'delete',

@@ -83,7 +83,7 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
   });
 
   // 1. YAML, with positions. Syntax errors stop here: what follows would only be noise.
-  const doc: Document = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc: Document = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   // An error at the very end (an unclosed bracket) points at the end of the last line, not past it.
   const clamp = (offset: number) => (offset >= text.length && text.endsWith('\n') ? text.length - 1 : offset);
   for (const e of doc.errors) diags.push(at(positionAt(lc, clamp(e.pos[0])), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code, e.message)));
