@@ -158,7 +158,7 @@ describe('a duplicate left by a create that landed late', () => {
 
       const plan = cli(['plan', spec, '--detailed-exitcode']);
       expect(plan.code, plan.out + plan.err).toBe(2);
-      expect(plan.out.match(/\(duplicate [a-z]+-[0-9a-f]+\).* will be destroyed/g), plan.out).toHaveLength(4);
+      expect(plan.out.match(/\(duplicate\) \([a-z]+-[0-9a-f]+\) will be destroyed/g), plan.out).toHaveLength(4);
       expect(plan.out).toContain('Plan: 0 to add, 0 to change, 0 to replace, 4 to destroy.');
 
       const healed = cli(['apply', spec, '--yes']);
