@@ -1,8 +1,9 @@
 // Helpers the EC2 network reconcilers share: the stack filter, a NextToken loop, management and
 // naming of observed resources, AWS error classification, and bounded waits (p-retry) that report
 // progress through ctx.emit.
+import * as waits from './waits.js';
+import type { Probe } from './waits.js';
 import { createHash } from 'node:crypto';
-import pRetry, { AbortError } from 'p-retry';
 import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
 import { TAG_ID, TAG_STACK, ownedBy, tagsFromList, tagsToList } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management, type Observed } from '../engine/types.js';
@@ -180,87 +181,27 @@ export const changesOf = (changes: FieldChange[], top: string): FieldChange[] =>
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
-class NotYet extends Error {
-  constructor(readonly status: string) {
-    super(status);
-  }
-}
-
-export type Probe<T> = { done: true; value: T } | { done: false; status: string } | { failed: string };
-
-const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
+export type { Probe } from './waits.js';
 
 /**
  * Polls `probe` until it says done, at most waitSettings.maxWaitMs. "failed" stops at once.
  * Each unsuccessful attempt is reported as progress.
  */
-export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> {
-  const start = Date.now();
-  let last = 'not checked yet';
-  try {
-    return await pRetry(
-      async () => {
-        const r = await probe();
-        if ('failed' in r) throw new AbortError(`${what}: ${r.failed}`);
-        if (!r.done) throw new NotYet(r.status);
-        return r.value;
-      },
-      {
-        retries: 1000,
-        minTimeout: waitSettings.minDelayMs,
-        maxTimeout: waitSettings.maxDelayMs,
-        factor: 1.5,
-        maxRetryTime: maxWaitMs,
-        shouldRetry: ({ error }) => error instanceof NotYet,
-        onFailedAttempt: ({ error }) => {
-          if (!(error instanceof NotYet)) return;
-          last = error.status;
-          ctx.emit({ type: 'progress', address, message: `waiting for ${what} (${error.status}, ${secs(Date.now() - start)})` });
-        },
-      },
-    );
-  } catch (e) {
-    if (e instanceof NotYet) throw new Error(`${address}: gave up after ${secs(Date.now() - start)} waiting for ${what} (last seen: ${last})`);
-    throw e;
-  }
-}
+export const waitFor = <T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> =>
+  waits.waitFor(waitSettings, ctx, address, what, probe, maxWaitMs);
 
 /**
  * Runs a write, retrying while AWS answers with an error `transient` accepts (a dependency still
  * going away, a resource not visible yet after its create), at most `maxWaitMs`.
  */
-export async function retryWhile<T>(
+export const retryWhile = <T>(
   ctx: Ctx,
   address: string,
   what: string,
   fn: () => Promise<T>,
   transient: (e: unknown) => boolean,
   maxWaitMs = waitSettings.maxWaitMs,
-): Promise<T> {
-  const start = Date.now();
-  try {
-    return await pRetry(fn, {
-      retries: 1000,
-      minTimeout: waitSettings.minDelayMs,
-      maxTimeout: waitSettings.maxDelayMs,
-      factor: 1.5,
-      maxRetryTime: maxWaitMs,
-      shouldRetry: ({ error }) => transient(error),
-      onFailedAttempt: ({ error }) => {
-        if (transient(error))
-          ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });
-      },
-    });
-  } catch (e) {
-    if (transient(e)) {
-      // Keeps the AWS error name, so the engine's plain-words explanation still applies.
-      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${(e as Error).message}`, { cause: e });
-      err.name = errorCode(e) || 'Error';
-      throw err;
-    }
-    throw e;
-  }
-}
+): Promise<T> => waits.retryWhile(waitSettings, ctx, address, what, fn, transient, maxWaitMs);
 
 /** A write right after the create of its resource: tolerate "not found" for a short grace period. */
 export const afterCreate = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>): Promise<T> =>

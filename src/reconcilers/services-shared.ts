@@ -1,8 +1,9 @@
 // Helpers shared by the load-balancing, storage, notification and alarm reconcilers
 // (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): error
 // classification, bounded concurrency, bounded waits that report progress, AWS names, ownership.
+import * as waits from './waits.js';
+import type { Probe } from './waits.js';
 import { createHash } from 'node:crypto';
-import pRetry, { AbortError } from 'p-retry';
 import { TAG_ID, TAG_STACK } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management } from '../engine/types.js';
 import type { KindName } from '../spec/schema.js';
@@ -213,69 +214,12 @@ export const waitSettings = {
   maxRetryMs: 120_000,
 };
 
-class NotYet extends Error {
-  constructor(readonly status: string) {
-    super(status);
-  }
-}
-
-export type Probe<T> = { done: true; value: T } | { done: false; status: string } | { failed: string };
-
-const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
+export type { Probe } from './waits.js';
 
 /** Polls `probe` until done, at most `maxWaitMs`; each unsuccessful attempt is reported as progress. */
-export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> {
-  const start = Date.now();
-  let last = 'not checked yet';
-  try {
-    return await pRetry(
-      async () => {
-        const r = await probe();
-        if ('failed' in r) throw new AbortError(`${address}: ${what}: ${r.failed}`);
-        if (!r.done) throw new NotYet(r.status);
-        return r.value;
-      },
-      {
-        retries: 10_000,
-        minTimeout: waitSettings.minDelayMs,
-        maxTimeout: waitSettings.maxDelayMs,
-        factor: 1.5,
-        maxRetryTime: maxWaitMs,
-        shouldRetry: ({ error }) => error instanceof NotYet,
-        onFailedAttempt: ({ error }) => {
-          if (!(error instanceof NotYet)) return;
-          last = error.status;
-          ctx.emit({ type: 'progress', address, message: `waiting for ${what} (${error.status}, ${secs(Date.now() - start)})` });
-        },
-      },
-    );
-  } catch (e) {
-    if (e instanceof NotYet) throw new Error(`${address}: gave up after ${secs(Date.now() - start)} waiting for ${what} (last seen: ${last})`);
-    throw e;
-  }
-}
+export const waitFor = <T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> =>
+  waits.waitFor(waitSettings, ctx, address, what, probe, maxWaitMs);
 
 /** Runs `fn`, retrying (bounded, with progress) while it fails with an error `transient` accepts. */
-export async function retryWhile<T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>, transient: (e: unknown) => boolean, maxWaitMs = waitSettings.maxRetryMs): Promise<T> {
-  const start = Date.now();
-  try {
-    return await pRetry(fn, {
-      retries: 10_000,
-      minTimeout: waitSettings.minDelayMs,
-      maxTimeout: waitSettings.maxDelayMs,
-      factor: 1.5,
-      maxRetryTime: maxWaitMs,
-      shouldRetry: ({ error }) => transient(error),
-      onFailedAttempt: ({ error }) => {
-        if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });
-      },
-    });
-  } catch (e) {
-    if (transient(e)) {
-      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${errorCode(e)}: ${(e as Error).message}`);
-      (err as Error & { cause?: unknown }).cause = e;
-      throw err;
-    }
-    throw e;
-  }
-}
+export const retryWhile = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>, transient: (e: unknown) => boolean, maxWaitMs = waitSettings.maxRetryMs): Promise<T> =>
+  waits.retryWhile(waitSettings, ctx, address, what, fn, transient, maxWaitMs);

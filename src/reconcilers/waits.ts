@@ -1,0 +1,101 @@
+// Bounded waits and retries for reconcilers, with progress: one implementation, used with each
+// family's own timing (ec2-shared and services-shared keep their waitSettings, which tests lower).
+import pRetry, { AbortError } from 'p-retry';
+import type { Ctx } from '../engine/types.js';
+
+export interface WaitTiming {
+  /** Delay before the second attempt (the first is immediate). */
+  minDelayMs: number;
+  maxDelayMs: number;
+}
+
+export type Probe<T> = { done: true; value: T } | { done: false; status: string } | { failed: string };
+
+class NotYet extends Error {
+  constructor(readonly status: string) {
+    super(status);
+  }
+}
+
+const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
+
+/** The AWS error code of an SDK error (its Code, code or name). */
+const codeOf = (e: unknown): string => {
+  const err = e as { name?: string; Code?: string; code?: string } | undefined;
+  return err?.Code ?? err?.code ?? err?.name ?? '';
+};
+
+/**
+ * Polls `probe` until it says done, at most `maxWaitMs`. "failed" stops at once. Each unsuccessful
+ * attempt is reported as progress; giving up names what was awaited and the last state seen.
+ * `timing` is read at every call, so a test can lower it.
+ */
+export async function waitFor<T>(timing: WaitTiming, ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs: number): Promise<T> {
+  const start = Date.now();
+  let last = 'not checked yet';
+  try {
+    return await pRetry(
+      async () => {
+        const r = await probe();
+        if ('failed' in r) throw new AbortError(`${address}: ${what}: ${r.failed}`);
+        if (!r.done) throw new NotYet(r.status);
+        return r.value;
+      },
+      {
+        retries: 10_000,
+        minTimeout: timing.minDelayMs,
+        maxTimeout: timing.maxDelayMs,
+        factor: 1.5,
+        maxRetryTime: maxWaitMs,
+        shouldRetry: ({ error }) => error instanceof NotYet,
+        onFailedAttempt: ({ error }) => {
+          if (!(error instanceof NotYet)) return;
+          last = error.status;
+          ctx.emit({ type: 'progress', address, message: `waiting for ${what} (${error.status}, ${secs(Date.now() - start)})` });
+        },
+      },
+    );
+  } catch (e) {
+    if (e instanceof NotYet) throw new Error(`${address}: gave up after ${secs(Date.now() - start)} waiting for ${what} (last seen: ${last})`);
+    throw e;
+  }
+}
+
+/**
+ * Runs a write, retrying while AWS answers with an error `transient` accepts (a dependency still
+ * going away, a resource not visible yet after its create), at most `maxWaitMs`. The error it finally
+ * throws keeps the AWS error name, so the engine's plain-words explanation still applies.
+ */
+export async function retryWhile<T>(
+  timing: WaitTiming,
+  ctx: Ctx,
+  address: string,
+  what: string,
+  fn: () => Promise<T>,
+  transient: (e: unknown) => boolean,
+  maxWaitMs: number,
+): Promise<T> {
+  const start = Date.now();
+  try {
+    return await pRetry(fn, {
+      retries: 10_000,
+      minTimeout: timing.minDelayMs,
+      maxTimeout: timing.maxDelayMs,
+      factor: 1.5,
+      maxRetryTime: maxWaitMs,
+      shouldRetry: ({ error }) => transient(error),
+      onFailedAttempt: ({ error }) => {
+        if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${codeOf(error) || error.message}, retrying (${secs(Date.now() - start)})` });
+      },
+    });
+  } catch (e) {
+    if (transient(e)) {
+      const code = codeOf(e);
+      const msg = (e as Error).message ?? '';
+      const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${code && !msg.startsWith(code) ? `${code}: ` : ''}${msg}`, { cause: e });
+      err.name = code || 'Error';
+      throw err;
+    }
+    throw e;
+  }
+}
