@@ -39,6 +39,7 @@ import { desired, testCtx } from '../helpers/aws.js';
 import type { Ctx, Desired, EngineEvent, FieldChange, Observed, Outputs, Reconciler } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { waitFor, waitSettings } from '../../src/reconcilers/services-shared.js';
+import { elbTags } from '../../src/reconcilers/elbv2-shared.js';
 import lbR from '../../src/reconcilers/load-balancer.js';
 import tgR from '../../src/reconcilers/target-group.js';
 import listenerR from '../../src/reconcilers/listener.js';
@@ -232,6 +233,13 @@ describe('load balancing', () => {
     expect(seen.every((o) => o.management === 'owned')).toBe(true);
     // 23 load balancers: one page, two DescribeTags.
     expect(callsSince(mark).sort()).toEqual(['elbv2:DescribeLoadBalancers', 'elbv2:DescribeTags', 'elbv2:DescribeTags']);
+    // The elbv2-shared helper reads the tags of any list of ARNs in chunks of 20, keyed by ARN.
+    const arns = seen.map((o) => o.id);
+    const before = ctx.aws.calls.length;
+    const tags = await elbTags(ctx.aws, arns);
+    expect([...tags.keys()].sort()).toEqual([...arns].sort());
+    expect([...tags.values()].every((t) => t['reconcile:stack'] === 'test')).toBe(true);
+    expect(ctx.aws.calls.length - before).toBe(2);
 
     // `adopt:` takes over one that is not the stack's.
     const hand = (await elb.send(new CreateLoadBalancerCommand({ Name: 'adopt-me', Subnets: subnets.slice(0, 2), Type: 'application' }))).LoadBalancers![0];
