@@ -17,7 +17,7 @@
 // on the time within a few seconds (NTP), far below the lease (60 s by default).
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
 import { Aws, isReadOperation } from '../aws/clients.js';
 import { isRetryable } from '../aws/errors.js';
 import { UserError } from '../engine/errors.js';

@@ -7,7 +7,7 @@
 // query's buckets line up with the range's end. A query for N periods of P seconds reads the N
 // buckets before the end: a rolling window ("the last 5 minutes"), as the Lambda it replaces did.
 // Queries whose periods have no small common multiple (7 min and 11 min) go in separate calls.
-import { GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import { GetMetricDataCommand, type MetricDataQuery } from '../aws/sdk/cloudwatch.js';
 import type { Aws } from '../aws/clients.js';
 
 export const MAX_QUERIES_PER_CALL = 500;

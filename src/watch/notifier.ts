@@ -1,7 +1,7 @@
 // Notifications: the text (pure), the topic's ARN, and the SNS publish -- whose failure is reported
 // with the missing permission named, never swallowed.
-import { PublishCommand } from '@aws-sdk/client-sns';
-import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { PublishCommand } from '../aws/sdk/sns.js';
+import { GetCallerIdentityCommand } from '../aws/sdk/sts.js';
 import type { Aws } from '../aws/clients.js';
 import { explainAwsError } from '../aws/errors.js';
 import { isExternalId } from '../spec/common.js';

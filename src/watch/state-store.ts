@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
 import type { Aws } from '../aws/clients.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';

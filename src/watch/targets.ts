@@ -6,7 +6,7 @@
 // and ONE paginated DescribeInstances per cycle serves every rule: filtered by the tag key all
 // selections share (tag:<key> = the union of their values), else by the keys they use (tag-key),
 // else by state only; each instance is then matched exactly, in memory.
-import { DescribeInstancesCommand, type Filter, type Instance } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type Filter, type Instance } from '../aws/sdk/ec2.js';
 import type { Aws } from '../aws/clients.js';
 import { TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { isExternalId } from '../spec/common.js';
