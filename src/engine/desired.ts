@@ -41,3 +41,13 @@ export function makeDesired<K extends KindName>(input: DesiredInput<K>): Desired
     },
   };
 }
+
+/** The `adopt:` values among desired views, mapped to the spec name that adopts each. */
+export function adoptIds(desired: Desired[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const d of desired) {
+    const a = (d.spec as { adopt?: string }).adopt;
+    if (a) m.set(a, d.name);
+  }
+  return m;
+}

@@ -1,6 +1,7 @@
 // Helpers the EC2 network reconcilers share: the stack filter, a NextToken loop, management and
 // naming of observed resources, AWS error classification, and bounded waits (p-retry) that report
 // progress through ctx.emit.
+import { adoptIds } from '../engine/desired.js';
 import * as waits from './waits.js';
 import type { Probe } from './waits.js';
 import { createHash } from 'node:crypto';
@@ -47,15 +48,9 @@ export const tagSpec = (type: ResourceType, tags: Record<string, string>): TagSp
   { ResourceType: type, Tags: tagsToList(tags) as Tag[] },
 ];
 
-/** The `adopt:` ids among desired, mapped to the spec name that adopts them. */
-export function adoptIds<K extends KindName>(desired: Desired<K>[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const d of desired) {
-    const a = (d.spec as { adopt?: string }).adopt;
-    if (a) m.set(a, d.name);
-  }
-  return m;
-}
+
+/** The `adopt:` ids among desired, mapped to the spec name that adopts them (shared with every kind). */
+export { adoptIds };
 
 /**
  * Name and management of a described resource. Tagged for this stack: owned, named by its

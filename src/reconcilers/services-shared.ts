@@ -1,6 +1,7 @@
 // Helpers shared by the load-balancing, storage, notification and alarm reconcilers
 // (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): error
 // classification, bounded concurrency, bounded waits that report progress, AWS names, ownership.
+import { adoptIds } from '../engine/desired.js';
 import * as waits from './waits.js';
 import type { Probe } from './waits.js';
 import { createHash } from 'node:crypto';
@@ -142,14 +143,7 @@ export function defaultAwsName(stack: string, name: string, max?: number): strin
 export const lbDimension = (arn: string): string => arn.split(':loadbalancer/')[1] ?? arn;
 
 /** `adopt:` values among desired, mapped to the spec name that adopts them. */
-export function adoptions<K extends KindName>(desired: Desired<K>[]): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const d of desired) {
-    const a = (d.spec as { adopt?: string }).adopt;
-    if (a) m.set(a, d.name);
-  }
-  return m;
-}
+export const adoptions = (desired: Desired[]): Map<string, string> => adoptIds(desired);
 
 /**
  * Name and management of a live resource. Tagged for this stack: owned, named by its reconcile:id
