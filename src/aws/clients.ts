@@ -8,6 +8,7 @@ import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
+import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { attachRateLimiter } from './limiter.js';
 import { requireSdk } from './sdk/load.js';
 
@@ -35,7 +36,7 @@ export function isReadOperation(operation: string): boolean {
   return /^(Describe|Get|List|Head)/.test(operation.replace(/Command$/, ''));
 }
 
-type Service = 'ec2' | 'autoscaling' | 'elbv2' | 'cloudwatch' | 'sns' | 's3' | 'sts';
+type Service = 'ec2' | 'autoscaling' | 'elbv2' | 'cloudwatch' | 'sns' | 's3' | 'sts' | 'tagging';
 
 /** Per-use choices of a client. */
 export interface ClientOptions {
@@ -88,6 +89,13 @@ export class Aws {
       return new S3Client({ ...cfg, forcePathStyle: !!this.endpoint() });
     });
   sts = (o?: ClientOptions) => this.get<STSClient>('sts', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts').STSClient)(cfg));
+  /** The Resource Groups Tagging API: the stack's resources of several services, with their tags, by tag. */
+  tagging = (o?: ClientOptions) =>
+    this.get<ResourceGroupsTaggingAPIClient>(
+      'tagging',
+      o,
+      async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-resource-groups-tagging-api')>('@aws-sdk/client-resource-groups-tagging-api').ResourceGroupsTaggingAPIClient)(cfg),
+    );
 
   /**
    * Checked before every call; a guard that throws refuses the call before it reaches AWS (the stack

@@ -50,6 +50,7 @@ const IAM_PREFIX: Record<string, string> = {
   sns: 'sns',
   s3: 's3',
   sts: 'sts',
+  tagging: 'tag',
 };
 /** S3 operations whose IAM action has another name. */
 const S3_ACTIONS: Record<string, string> = {

@@ -39,6 +39,8 @@ export const DEFAULT_LIMITS: Readonly<Record<string, ServiceLimits>> = {
   sns: { read: { perSecond: 10, burst: 30 }, write: { perSecond: 5, burst: 20 } },
   s3: { read: { perSecond: 50, burst: 100 }, write: { perSecond: 25, burst: 50 } },
   sts: { read: { perSecond: 5, burst: 10 }, write: { perSecond: 5, burst: 10 } },
+  // GetResources: AWS does not publish a rate; the SDK documents throttling past a few calls a second.
+  tagging: { read: { perSecond: 5, burst: 10 }, write: { perSecond: 2, burst: 5 } },
 };
 
 /** After a throttle the rate climbs back to its ceiling over this long. */

@@ -1,11 +1,11 @@
 // cloudwatch-alarm: a metric alarm, its dimensions (which may name spec resources) and actions.
 //
 // observe: CloudWatch has no tag filter on DescribeAlarms and an account may hold thousands of
-// alarms, so only candidates are tag-checked: DescribeAlarms with AlarmNamePrefix `<stack>-` (the
-// default names, 100 a page), DescribeAlarms by name for the alarmNames / `adopt:` names of the spec
-// outside that prefix (100 names a call), then ListTagsForResource per alarm found, concurrently (10
-// at a time). For P alarms under the prefix and E other named ones: ceil(P/100) + ceil(E/100) +
-// P + E reads. An alarm with a custom name outside the prefix is not seen once it leaves the spec.
+// alarms, so the stack's alarms come from the tag index (tag-index.ts: one GetResources for every
+// indexed kind of the plan, tags included), then one DescribeAlarms per 100 names for those plus the
+// alarmNames / `adopt:` names of the spec. Tags are read one alarm at a time (ListTagsForResource)
+// only for a named alarm the index does not list (another owner's, or one tagged a moment ago). A
+// converged stack of any number of alarms: ceil(A/100) DescribeAlarms and no tag read.
 // In place: every field (PutMetricAlarm is an upsert of the whole alarm), tags (TagResource /
 // UntagResource: PutMetricAlarm ignores Tags on an existing alarm). Replace: alarmName.
 import {
@@ -24,6 +24,7 @@ import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } fro
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { COMPARISONS } from '../spec/kinds/services.js';
+import { indexedOf } from './tag-index.js';
 import {
   adoptions,
   allPages,
@@ -154,6 +155,9 @@ async function describeByName(ctx: Ctx, names: string[]): Promise<MetricAlarm[]>
   return pages.flat();
 }
 
+/** The alarm name in an alarm ARN (`arn:aws:cloudwatch:<region>:<account>:alarm:<name>`). */
+const alarmNameOfArn = (arn: string): string | undefined => (arn.startsWith('arn:') ? arn.split(':alarm:')[1] : undefined);
+
 async function alarmTags(ctx: Ctx, arn: string): Promise<Record<string, string> | undefined> {
   const cw = await ctx.aws.cloudwatch();
   const r = await readOrAbsent(() => cw.send(new ListTagsForResourceCommand({ ResourceARN: arn })));
@@ -170,20 +174,13 @@ const reconciler: Reconciler<'cloudwatch-alarm'> = {
   kind: 'cloudwatch-alarm',
 
   async observe(ctx, desired) {
-    const cw = await ctx.aws.cloudwatch();
     const adopted = adoptions(desired);
-    const prefix = `${ctx.stack}-`;
-    const others = [...new Set([...desired.map((d) => alarmName(d)), ...adopted.keys()])].filter((n) => !n.startsWith(prefix));
-    const [byPrefix, byName] = await Promise.all([
-      allPages(async (NextToken) => {
-        const r = await cw.send(new DescribeAlarmsCommand({ AlarmNamePrefix: prefix, AlarmTypes: ['MetricAlarm'], MaxRecords: 100, NextToken }));
-        return { items: r.MetricAlarms, next: r.NextToken };
-      }),
-      describeByName(ctx, others),
-    ]);
-    const alarms = [...new Map([...byPrefix, ...byName].map((a) => [a.AlarmArn!, a])).values()];
+    const index = await indexedOf(ctx, 'cloudwatch');
+    const owned = [...index.keys()].map(alarmNameOfArn).filter((n): n is string => !!n);
+    const named = [...desired.map((d) => alarmName(d)), ...[...adopted.keys()].map((k) => alarmNameOfArn(k) ?? k)];
+    const alarms = await describeByName(ctx, [...new Set([...owned, ...named])]);
     const found = await mapLimit(alarms, async (a) => {
-      const tags = await alarmTags(ctx, a.AlarmArn!);
+      const tags = index.get(a.AlarmArn!) ?? (await alarmTags(ctx, a.AlarmArn!));
       if (!tags) return undefined;
       const who = identify(tags, ctx.stack, adopted, [a.AlarmName, a.AlarmArn]);
       return who && toObserved(a, tags, who);
@@ -251,7 +248,7 @@ const reconciler: Reconciler<'cloudwatch-alarm'> = {
   },
 
   permissions: {
-    observe: ['cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'],
+    observe: ['tag:GetResources', 'cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'],
     create: ['cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource', 'cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource'],
     update: ['cloudwatch:PutMetricAlarm', 'cloudwatch:TagResource', 'cloudwatch:UntagResource', 'cloudwatch:DescribeAlarms', 'cloudwatch:ListTagsForResource'],
     delete: ['cloudwatch:DeleteAlarms'],

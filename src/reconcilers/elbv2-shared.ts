@@ -1,5 +1,7 @@
 // Elastic Load Balancing v2 helpers shared by load-balancer, target-group and listener: tags in
-// bulk (DescribeTags takes at most 20 ARNs), tag sync, and the stack's load balancers.
+// bulk (DescribeTags takes at most 20 ARNs), tag sync, and the stack's load balancers and target
+// groups: the region's (DescribeLoadBalancers / DescribeTargetGroups, 400 a page), of which the tag
+// index (tag-index.ts) says which are the stack's, with their tags.
 import {
   AddTagsCommand,
   DescribeLoadBalancersCommand,
@@ -13,6 +15,7 @@ import type { Aws } from '../aws/clients.js';
 import { TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import type { Ctx, FieldChange } from '../engine/types.js';
 import { allPages, chunk, isNotFound, mapLimit, onePerPlan, sharedInFlight } from './services-shared.js';
+import { indexedOf } from './tag-index.js';
 
 /** Page size of DescribeLoadBalancers / DescribeTargetGroups / DescribeListeners (AWS maximum: 400). */
 export const elbPageSize = { value: 400 };
@@ -67,13 +70,16 @@ export interface TaggedTargetGroup {
   tags: Record<string, string>;
 }
 
-async function describeLoadBalancers(aws: Aws): Promise<LoadBalancer[]> {
+async function readLoadBalancers(aws: Aws): Promise<LoadBalancer[]> {
   const elb = await aws.elbv2();
   return allPages(async (Marker) => {
     const r = await elb.send(new DescribeLoadBalancersCommand({ Marker, PageSize: elbPageSize.value }));
     return { items: r.LoadBalancers, next: r.NextMarker };
   });
 }
+
+/** Every load balancer of the region; concurrent callers on the same Aws share one read (load balancers and listeners observe at once). */
+const describeLoadBalancers = sharedInFlight(readLoadBalancers);
 
 async function describeTargetGroups(aws: Aws): Promise<TargetGroup[]> {
   const elb = await aws.elbv2();
@@ -83,42 +89,50 @@ async function describeTargetGroups(aws: Aws): Promise<TargetGroup[]> {
   });
 }
 
-/** Pairs each item with its tags; an item whose tags could not be read (deleted meanwhile) is left out. */
-function withTags<T, K extends string>(items: T[], arnOf: (t: T) => string, tags: Map<string, Record<string, string>>, key: K) {
-  return items.filter((i) => tags.has(arnOf(i))).map((i) => ({ [key]: i, tags: tags.get(arnOf(i))! }) as { [P in K]: T } & { tags: Record<string, string> });
-}
-
 /**
- * Every load balancer of the region with its tags: ceil(n / 400) DescribeLoadBalancers plus
- * ceil(n / 20) DescribeTags. Concurrent callers on the same Aws share one read.
- */
-async function readLoadBalancers(aws: Aws): Promise<TaggedLoadBalancer[]> {
-  const lbs = await describeLoadBalancers(aws);
-  return withTags(lbs, (l) => l.LoadBalancerArn!, await elbTags(aws, lbs.map((l) => l.LoadBalancerArn!)), 'lb');
-}
-
-const listLoadBalancers = sharedInFlight(readLoadBalancers);
-
-/**
- * In a plan, the load balancers and target groups of the region with their tags, read once for the
- * three elbv2 kinds: both describes at once, then the tags of both together (DescribeTags takes 20
- * ARNs of any kind), so a plan pays ceil((LBs + TGs) / 20) DescribeTags instead of one round per kind.
+ * In a plan, the load balancers and target groups of the region, read once for the three elbv2
+ * kinds (both describes at once), with the stack's tag index (tag-index.ts) saying which are the
+ * stack's and with what tags.
  */
 const regionElbv2 = (ctx: Ctx) =>
   onePerPlan(ctx, 'elbv2:load-balancers+target-groups', async () => {
-    const [lbs, tgs] = await Promise.all([describeLoadBalancers(ctx.aws), describeTargetGroups(ctx.aws)]);
-    const tags = await elbTags(ctx.aws, [...lbs.map((l) => l.LoadBalancerArn!), ...tgs.map((g) => g.TargetGroupArn!)]);
-    return { lbs: withTags(lbs, (l) => l.LoadBalancerArn!, tags, 'lb'), tgs: withTags(tgs, (g) => g.TargetGroupArn!, tags, 'tg') };
+    const [lbs, tgs, index] = await Promise.all([describeLoadBalancers(ctx.aws), describeTargetGroups(ctx.aws), indexedOf(ctx, 'elasticloadbalancing')]);
+    return { lbs, tgs, index };
   });
 
-/** Every load balancer of the region, with its tags. */
-export const loadBalancers = async (ctx: Ctx): Promise<TaggedLoadBalancer[]> => (ctx.shared ? (await regionElbv2(ctx)).lbs : listLoadBalancers(ctx.aws));
+/**
+ * The items the index lists (the stack's), with their tags, plus those `adopted` names (by ARN or
+ * name) with tags read directly: DescribeTags, 20 ARNs a call. No tag read for anything else of the
+ * region, however many there are.
+ */
+async function withTags<T, K extends string>(
+  ctx: Ctx,
+  items: T[],
+  ids: (t: T) => [arn: string, name: string | undefined],
+  index: Map<string, Record<string, string>>,
+  adopted: Map<string, string>,
+  key: K,
+): Promise<({ [P in K]: T } & { tags: Record<string, string> })[]> {
+  const direct = items.filter((i) => !index.has(ids(i)[0]) && ids(i).some((id) => id !== undefined && adopted.has(id)));
+  const read = direct.length ? await elbTags(ctx.aws, direct.map((i) => ids(i)[0])) : new Map<string, Record<string, string>>();
+  const out: ({ [P in K]: T } & { tags: Record<string, string> })[] = [];
+  for (const i of items) {
+    const tags = index.get(ids(i)[0]) ?? read.get(ids(i)[0]);
+    if (tags) out.push({ [key]: i, tags } as { [P in K]: T } & { tags: Record<string, string> });
+  }
+  return out;
+}
 
-/** Every target group of the region, with its tags. */
-export async function targetGroups(ctx: Ctx): Promise<TaggedTargetGroup[]> {
-  if (ctx.shared) return (await regionElbv2(ctx)).tgs;
-  const tgs = await describeTargetGroups(ctx.aws);
-  return withTags(tgs, (g) => g.TargetGroupArn!, await elbTags(ctx.aws, tgs.map((g) => g.TargetGroupArn!)), 'tg');
+/** The stack's load balancers and those `adopted` names, with their tags. */
+export async function loadBalancers(ctx: Ctx, adopted: Map<string, string> = new Map()): Promise<TaggedLoadBalancer[]> {
+  const { lbs, index } = ctx.shared ? await regionElbv2(ctx) : { lbs: await describeLoadBalancers(ctx.aws), index: await indexedOf(ctx, 'elasticloadbalancing') };
+  return withTags(ctx, lbs, (l) => [l.LoadBalancerArn!, l.LoadBalancerName], index, adopted, 'lb');
+}
+
+/** The stack's target groups and those `adopted` names, with their tags. */
+export async function targetGroups(ctx: Ctx, adopted: Map<string, string> = new Map()): Promise<TaggedTargetGroup[]> {
+  const { tgs, index } = ctx.shared ? await regionElbv2(ctx) : { tgs: await describeTargetGroups(ctx.aws), index: await indexedOf(ctx, 'elasticloadbalancing') };
+  return withTags(ctx, tgs, (g) => [g.TargetGroupArn!, g.TargetGroupName], index, adopted, 'tg');
 }
 
 /** Load balancers carrying this stack's tag. */

@@ -1,7 +1,7 @@
 // listener: a port on a load balancer, forwarding to a target group or redirecting.
 //
-// observe: listeners have no bulk read. The stack's load balancers (DescribeLoadBalancers +
-// DescribeTags, shared with the load-balancer observe when both run at once) plus those the desired
+// observe: listeners have no bulk read. The stack's load balancers (DescribeLoadBalancers and the
+// tag index, shared with the load-balancer observe in a plan) plus those the desired
 // listeners name by ARN; then one DescribeListeners per load balancer (concurrently, 400 a page) and
 // ceil(listeners / 20) DescribeTags. An `adopt:` listener ARN not found that way: one more
 // DescribeListeners by ARN.
@@ -188,7 +188,7 @@ const reconciler: Reconciler<'listener'> = {
   },
 
   permissions: {
-    observe: ['elasticloadbalancing:DescribeLoadBalancers', 'elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeTags'],
+    observe: ['tag:GetResources', 'elasticloadbalancing:DescribeLoadBalancers', 'elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeTags'],
     create: ['elasticloadbalancing:CreateListener', 'elasticloadbalancing:AddTags'],
     update: [
       'elasticloadbalancing:ModifyListener',

@@ -1,10 +1,10 @@
 // load-balancer: an Application Load Balancer.
 //
-// observe: every load balancer of the region, ceil(n / 400) DescribeLoadBalancers, then tags for
-// ceil(n / 20) DescribeTags (run concurrently); those tagged reconcile:stack=<stack> are owned, one
-// whose ARN or name an `adopt:` gives is adopted. No per-resource read. In a plan, one read serves
-// load balancers, target groups and listeners, and the tags of load balancers and target groups
-// come in the same DescribeTags calls (elbv2-shared.ts).
+// observe: every load balancer of the region, ceil(n / 400) DescribeLoadBalancers; the stack's tag
+// index (tag-index.ts: one GetResources for every indexed kind of the plan) says which are owned,
+// with their tags; one whose ARN or name an `adopt:` gives is adopted (its tags: DescribeTags, 20 a
+// call). No per-resource read. In a plan, one read serves load balancers, target groups and
+// listeners (elbv2-shared.ts).
 // In place: subnets (SetSubnets), security groups (SetSecurityGroups), tags. Replace: name, scheme.
 // An empty securityGroups list means "AWS's choice" (the VPC's default group): not compared.
 import {
@@ -113,7 +113,7 @@ const reconciler: Reconciler<'load-balancer'> = {
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
     const out: Observed[] = [];
-    for (const { lb, tags } of await loadBalancers(ctx)) {
+    for (const { lb, tags } of await loadBalancers(ctx, adopted)) {
       const who = identify(tags, ctx.stack, adopted, [lb.LoadBalancerArn, lb.LoadBalancerName]);
       if (who) out.push(toObserved(lb, tags, who));
     }
@@ -197,7 +197,7 @@ const reconciler: Reconciler<'load-balancer'> = {
   },
 
   permissions: {
-    observe: ['elasticloadbalancing:DescribeLoadBalancers', 'elasticloadbalancing:DescribeTags'],
+    observe: ['tag:GetResources', 'elasticloadbalancing:DescribeLoadBalancers', 'elasticloadbalancing:DescribeTags'],
     create: [
       'elasticloadbalancing:DescribeLoadBalancers',
       'elasticloadbalancing:DescribeTags',

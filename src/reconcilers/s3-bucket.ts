@@ -2,13 +2,16 @@
 // policy) and the objects the spec uploads into it.
 //
 // observe: S3 has no tag filter on ListBuckets and bucket names are always the user's own (no
-// <stack>- default to filter on), so: ListBuckets of the region (1 call per 10,000 buckets), then
-// GetBucketTagging for every bucket of the region (concurrently, 10 at a time) -- that is what lets a
-// bucket that left the spec, or was renamed in it, be found and pruned. For each owned or adopted
-// bucket: 5 reads (versioning, encryption, public access block, lifecycle, policy) and, per object
-// (named in the spec or uploaded by us before), HeadObject, plus GetObjectAcl where an ACL can make
-// it public (not in a bucket that ignores public ACLs and is to keep doing so). Total for B buckets
-// in the region, N of them ours with K objects: 1 + B + 5N + K reads (+ K with public objects allowed). Desired object content is
+// <stack>- default to filter on), so: ListBuckets of the region (1 call per 10,000 buckets) says
+// which buckets are in the region, and the tag index (tag-index.ts: one GetResources for every
+// indexed kind of the plan, tags included) which of them the stack owns -- that is what lets a
+// bucket that left the spec, or was renamed in it, be found and pruned. GetBucketTagging is read
+// only for a bucket the spec names (bucketName, `adopt:`) that the index does not list. For each
+// owned or adopted bucket: 5 reads (versioning, encryption, public access block, lifecycle, policy)
+// and, per object (named in the spec or uploaded by us before), HeadObject, plus GetObjectAcl where
+// an ACL can make it public (not in a bucket that ignores public ACLs and is to keep doing so).
+// Total for N buckets of ours with K objects, converged: 1 + 5N + K reads (+ K with public objects
+// allowed), whatever else the region holds. Desired object content is
 // loaded here too (files read, URLs fetched) so diff can compare hashes.
 //
 // Objects: uploaded with the metadata entry sha256 (hex sha256 of the content) and re-uploaded only
@@ -51,6 +54,7 @@ import {
   type S3Client,
   type ServerSideEncryption,
 } from '../aws/sdk/s3.js';
+import { indexedOf } from './tag-index.js';
 import { contentHash, contentTypeOf, loadContent, type ContentHash } from '../aws/content.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
@@ -408,15 +412,16 @@ const reconciler: Reconciler<'s3-bucket'> = {
     const adopted = adoptions(desired);
     const byName = new Map(desired.map((d) => [d.name, d]));
     const named = new Set([...desired.map((d) => d.spec.bucketName), ...adopted.keys()]);
+    // Bucket ARNs: arn:<partition>:s3:::<name>.
+    const index = new Map([...(await indexedOf(ctx, 's3'))].map(([arn, tags]) => [arn.split(':::')[1], tags]));
 
     const found = await mapLimit(inRegion, async (bucket) => {
-      let tags: Record<string, string> | undefined;
-      try {
+      let tags = index.get(bucket);
+      if (!tags) {
+        // Not the stack's by the index: only a bucket the spec names can still be ours (adopted, or
+        // tagged a moment ago).
+        if (!named.has(bucket)) return undefined;
         tags = await bucketTags(s3, bucket);
-      } catch (e) {
-        // A bucket we may not read the tags of cannot be shown to be ours -- unless the spec names it.
-        if (!named.has(bucket) && isError(e, 'AccessDenied')) return undefined;
-        throw e;
       }
       if (!tags) return undefined;
       const who = identify(tags, ctx.stack, adopted, [bucket]);
@@ -594,6 +599,7 @@ const reconciler: Reconciler<'s3-bucket'> = {
 
   permissions: {
     observe: [
+      'tag:GetResources',
       's3:ListAllMyBuckets',
       // Without it, HeadObject of a missing key answers 403 instead of 404.
       's3:ListBucket',

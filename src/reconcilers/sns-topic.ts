@@ -1,13 +1,11 @@
 // sns-topic: a topic and its subscriptions (email, https, sqs, ...).
 //
-// observe: ListTopics (ARNs only, 100 a page), then ListTagsForResource only for the candidates --
-// topics whose name is one the spec gives (topicName, or the default <stack>-<name>), starts with the
-// stack's default prefix `<stack>-`, or is named by `adopt:` -- concurrently, 10 at a time. Owned and
-// adopted topics then take GetTopicAttributes + ListSubscriptionsByTopic (100 a page). For T topics
-// in the region, C candidates, N ours: ceil(T/100) + C + 2N reads. A topic that left the spec is
-// found (for prune) when it has the default name or its name still starts with `<stack>-`; one with
-// another custom name is not seen once it leaves the spec (ListTagsForResource on every topic of
-// the account would find it, at one call per topic: SNS allows 10 such calls per second).
+// observe: the stack's topics come from the tag index (tag-index.ts: one GetResources for every
+// indexed kind of the plan, tags included). Only when a topic the spec names (topicName, the default
+// <stack>-<name>, or `adopt:`) is not among them: ListTopics (ARNs only, 100 a page) to find it, and
+// ListTagsForResource for it. Owned and adopted topics then take GetTopicAttributes +
+// ListSubscriptionsByTopic (100 a page): SNS has no bulk read of either. A converged stack of N
+// topics: 2N reads, whatever else the account holds.
 // In place: displayName (SetTopicAttributes), subscriptions (Subscribe / Unsubscribe, one by one),
 // tags. Replace: topicName.
 // A subscription waiting for its confirmation (email: until the recipient clicks the link) is shown
@@ -26,6 +24,7 @@ import {
   UnsubscribeCommand,
   UntagResourceCommand,
 } from '../aws/sdk/sns.js';
+import { indexedOf } from './tag-index.js';
 import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
@@ -112,25 +111,33 @@ const reconciler: Reconciler<'sns-topic'> = {
   async observe(ctx, desired) {
     const sns = await ctx.aws.sns();
     const adopted = adoptions(desired);
+    const index = await indexedOf(ctx, 'sns');
+    const indexedNames = new Set([...index.keys()].map(topicNameOfArn));
     const names = new Set(desired.map((d) => topicName(d)));
-    const prefix = `${ctx.stack}-`;
-    const arns = (
-      await allPages(async (NextToken) => {
-        const r = await sns.send(new ListTopicsCommand({ NextToken }));
-        return { items: r.Topics, next: r.NextToken };
-      })
-    )
-      .map((t) => t.TopicArn!)
-      .filter(Boolean);
-    const candidates = arns.filter((arn) => {
-      const n = topicNameOfArn(arn);
-      return names.has(n) || n.startsWith(prefix) || adopted.has(arn) || adopted.has(n);
-    });
+    const wanted = [...names, ...adopted.keys()].filter((n) => !index.has(n) && !indexedNames.has(n));
+    // A topic the spec names that the index does not list: find it by name.
+    const listed = wanted.length
+      ? (
+          await allPages(async (NextToken) => {
+            const r = await sns.send(new ListTopicsCommand({ NextToken }));
+            return { items: r.Topics, next: r.NextToken };
+          })
+        )
+          .map((t) => t.TopicArn!)
+          .filter((arn) => arn && !index.has(arn))
+          .filter((arn) => {
+            const n = topicNameOfArn(arn);
+            return names.has(n) || adopted.has(arn) || adopted.has(n);
+          })
+      : [];
     const byName = new Map(desired.map((d) => [d.name, d]));
-    const found = await mapLimit(candidates, async (arn) => {
-      const r = await readOrAbsent(() => sns.send(new ListTagsForResourceCommand({ ResourceArn: arn })));
-      if (!r) return undefined;
-      const tags = tagsFromList(r.Tags);
+    const found = await mapLimit([...index.keys(), ...listed], async (arn) => {
+      let tags = index.get(arn);
+      if (!tags) {
+        const r = await readOrAbsent(() => sns.send(new ListTagsForResourceCommand({ ResourceArn: arn })));
+        if (!r) return undefined;
+        tags = tagsFromList(r.Tags);
+      }
       const who = identify(tags, ctx.stack, adopted, [arn, topicNameOfArn(arn)]);
       if (!who) return undefined;
       const o = await readTopic(ctx, arn, tags, who);
@@ -214,7 +221,7 @@ const reconciler: Reconciler<'sns-topic'> = {
   },
 
   permissions: {
-    observe: ['sns:ListTopics', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic'],
+    observe: ['tag:GetResources', 'sns:ListTopics', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic'],
     create: ['sns:CreateTopic', 'sns:TagResource', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'sns:Subscribe'],
     update: [
       'sns:SetTopicAttributes',

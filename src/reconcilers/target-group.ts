@@ -1,9 +1,9 @@
 // target-group: where a load balancer sends requests (instances or IPs), with its health check.
 //
-// observe: every target group of the region, ceil(n / 400) DescribeTargetGroups, then tags for
-// ceil(n / 20) DescribeTags (run concurrently); tagged reconcile:stack=<stack>: owned; named by an
-// `adopt:` ARN or name: adopted. No per-resource read. In a plan, read together with the load
-// balancers, their tags in the same DescribeTags calls (elbv2-shared.ts).
+// observe: every target group of the region, ceil(n / 400) DescribeTargetGroups; the stack's tag
+// index (tag-index.ts: one GetResources for every indexed kind of the plan) says which are owned,
+// with their tags; one named by an `adopt:` ARN or name is adopted (its tags: DescribeTags, 20 a
+// call). No per-resource read. In a plan, read together with the load balancers (elbv2-shared.ts).
 // In place: healthCheck.* (ModifyTargetGroup), tags. Replace: name, protocol, port, vpc, targetType.
 import {
   CreateTargetGroupCommand,
@@ -121,7 +121,7 @@ const reconciler: Reconciler<'target-group'> = {
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
     const out: Observed[] = [];
-    for (const { tg: g, tags: t } of await targetGroups(ctx)) {
+    for (const { tg: g, tags: t } of await targetGroups(ctx, adopted)) {
       const who = identify(t, ctx.stack, adopted, [g.TargetGroupArn, g.TargetGroupName]);
       if (who) out.push(toObserved(g, t, who));
     }
@@ -200,7 +200,7 @@ const reconciler: Reconciler<'target-group'> = {
   },
 
   permissions: {
-    observe: ['elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTags'],
+    observe: ['tag:GetResources', 'elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTags'],
     create: [
       'elasticloadbalancing:DescribeTargetGroups',
       'elasticloadbalancing:DescribeTags',

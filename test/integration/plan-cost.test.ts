@@ -1,7 +1,7 @@
 // What a plan costs in AWS calls, exactly (issue 7; timings are in bench/RESULTS.md, never here).
 // A converged plan reads each EC2 kind once, whatever the number of EC2 resources and instances;
 // only reads AWS has no bulk form of grow with the stack (S3 bucket settings, SNS topic attributes,
-// listeners per load balancer, tags of alarms and topics, VPC DNS attributes). A re-apply of a
+// listeners per load balancer, VPC DNS attributes); tags come from one tag index. A re-apply of a
 // converged stack makes no write call.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -73,7 +73,6 @@ const ONE_COPY: Record<string, number> = {
   'autoscaling:DescribeNotificationConfigurations': 1,
   'autoscaling:DescribePolicies': 1,
   'cloudwatch:DescribeAlarms': 1,
-  'cloudwatch:ListTagsForResource': 2, // per alarm: DescribeAlarms has no tags
   'ec2:DescribeImages': 1, // the launch template's AMI lookup
   'ec2:DescribeInstances': 1, // the group's instances carry the stack tag (ec2-inventory.ts)
   'ec2:DescribeInternetGateways': 1,
@@ -87,37 +86,33 @@ const ONE_COPY: Record<string, number> = {
   'ec2:DescribeVpcs': 1,
   'elbv2:DescribeListeners': 1, // per load balancer
   'elbv2:DescribeLoadBalancers': 1,
-  'elbv2:DescribeTags': 2, // load balancers + target groups together, then listeners
+  'elbv2:DescribeTags': 1, // the listeners' (the tag index has no listeners)
   'elbv2:DescribeTargetGroups': 1,
   's3:GetBucketEncryption': 1,
   's3:GetBucketLifecycleConfiguration': 1,
   's3:GetBucketPolicy': 1,
-  's3:GetBucketTagging': 1, // per bucket of the region
   's3:GetBucketVersioning': 1,
   's3:GetPublicAccessBlock': 1,
   's3:HeadObject': 1, // no GetObjectAcl: the bucket blocks public ACLs
   's3:ListBuckets': 1,
   'sns:GetTopicAttributes': 1,
   'sns:ListSubscriptionsByTopic': 1,
-  'sns:ListTagsForResource': 1,
-  'sns:ListTopics': 1,
+  // The tags of the alarms, topic, bucket, load balancer and target group, in one call (tag-index.ts).
+  'tagging:GetResources': 1,
 };
 
 /** Calls per copy of the stack, where AWS has no bulk read: everything else is the same for 1 or 5 copies. */
 const PER_COPY: Record<string, number> = {
-  'cloudwatch:ListTagsForResource': 2,
   'ec2:DescribeVpcAttribute': 2,
   'elbv2:DescribeListeners': 1,
   's3:GetBucketEncryption': 1,
   's3:GetBucketLifecycleConfiguration': 1,
   's3:GetBucketPolicy': 1,
-  's3:GetBucketTagging': 1,
   's3:GetBucketVersioning': 1,
   's3:GetPublicAccessBlock': 1,
   's3:HeadObject': 1,
   'sns:GetTopicAttributes': 1,
   'sns:ListSubscriptionsByTopic': 1,
-  'sns:ListTagsForResource': 1,
 };
 
 describe('a converged plan of clock-app-ha', () => {
@@ -127,8 +122,7 @@ describe('a converged plan of clock-app-ha', () => {
     expect(again.plan.changes.filter((x) => !['noop', 'read'].includes(x.action))).toEqual([]);
     expect(counts.byOperation).toEqual(ONE_COPY);
     expect(counts.writes).toBe(0);
-    // Issue 7 asks for at most 30; the rest needs one tag read for every service (see bench/RESULTS.md).
-    expect(total(counts.byOperation)).toBe(36);
+    expect(total(counts.byOperation)).toBe(31);
 
     await applyPlan(again.plan, again.state, c);
     expect(c.aws.counts().writes, JSON.stringify(c.aws.counts().byOperation)).toBe(0);
@@ -163,7 +157,7 @@ describe('a converged plan of 5 copies of clock-app-ha in one spec', () => {
     expect(counts.byOperation).toEqual(expected);
     // Same EC2 reads as one copy, but the DNS attributes of the 4 more VPCs.
     expect(ec2Reads(counts.byOperation)).toEqual({ ...ec2Reads(ONE_COPY), 'ec2:DescribeVpcAttribute': 10 });
-    expect(total(counts.byOperation)).toBe(96); // 36 + 4 x 15
+    expect(total(counts.byOperation)).toBe(75); // 31 + 4 x 11
     expect(total(counts.byOperation)).toBeLessThanOrEqual(100);
     expect(counts.writes).toBe(0);
 

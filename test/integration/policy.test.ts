@@ -70,13 +70,21 @@ async function iam(params: Record<string, string>, server: Moto = moto): Promise
 }
 
 /**
- * moto names CloudWatch actions after the service's signing name ("monitoring:DescribeAlarms"), AWS
- * IAM after its action prefix ("cloudwatch:DescribeAlarms"): the user gets each cloudwatch action
- * under both names. Nothing else is added.
+ * moto names actions after the service's signing name -- "monitoring:DescribeAlarms" for CloudWatch,
+ * "tagging:GetResources" for the Resource Groups Tagging API -- where AWS IAM uses the action prefix
+ * ("cloudwatch:DescribeAlarms", "tag:GetResources"): the user gets each such action under both
+ * names. Nothing else is added.
  */
+const MOTO_PREFIX: Record<string, string> = { 'cloudwatch:': 'monitoring:', 'tag:': 'tagging:' };
 const forMoto = (doc: PolicyDocument): PolicyDocument => ({
   ...doc,
-  Statement: doc.Statement.map((s) => ({ ...s, Action: [...s.Action, ...s.Action.filter((a) => a.startsWith('cloudwatch:')).map((a) => a.replace('cloudwatch:', 'monitoring:'))] })),
+  Statement: doc.Statement.map((s) => ({
+    ...s,
+    Action: [
+      ...s.Action,
+      ...s.Action.flatMap((a) => Object.entries(MOTO_PREFIX).flatMap(([aws, moto]) => (a.startsWith(aws) ? [a.replace(aws, moto)] : []))),
+    ],
+  })),
 });
 
 async function userWithPolicy(name: string, doc: PolicyDocument, server: Moto = moto): Promise<Key> {

@@ -220,7 +220,7 @@ describe('load balancing', () => {
     await tgR.delete(ctx, tg2);
   });
 
-  it('sees only load balancers tagged for this stack, reading tags 20 at a time', async () => {
+  it('sees only load balancers tagged for this stack, their tags from the tag index', async () => {
     const elb = await ctx.aws.elbv2();
     const make = (name: string, tags: Record<string, string>) =>
       elb.send(new CreateLoadBalancerCommand({ Name: name, Subnets: subnets.slice(0, 2), Type: 'application', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }));
@@ -231,8 +231,8 @@ describe('load balancing', () => {
     const seen = await lbR.observe(ctx, []);
     expect(seen.map((o) => o.name).sort()).toEqual(Array.from({ length: 21 }, (_, i) => `lb${i}`).sort());
     expect(seen.every((o) => o.management === 'owned')).toBe(true);
-    // 23 load balancers: one page, two DescribeTags.
-    expect(callsSince(mark).sort()).toEqual(['elbv2:DescribeLoadBalancers', 'elbv2:DescribeTags', 'elbv2:DescribeTags']);
+    // 23 load balancers: one page, and the stack's tags in one GetResources: no DescribeTags.
+    expect(callsSince(mark).sort()).toEqual(['elbv2:DescribeLoadBalancers', 'tagging:GetResources']);
     // The elbv2-shared helper reads the tags of any list of ARNs in chunks of 20, keyed by ARN.
     const arns = seen.map((o) => o.id);
     const before = ctx.aws.calls.length;
@@ -441,16 +441,22 @@ describe('sns-topic', () => {
     await topicR.delete(ctx, created);
   });
 
-  it('tag-checks only candidate topics and owns only tagged ones', async () => {
+  it('owns only tagged topics; reads tags one by one only for a named topic the tag index lacks', async () => {
     const sns = await ctx.aws.sns();
     await sns.send(new CreateTopicCommand({ Name: 'test-untagged' }));
     await sns.send(new CreateTopicCommand({ Name: 'unrelated-topic' }));
+    await sns.send(new CreateTopicCommand({ Name: 'named-not-ours', Tags: [{ Key: 'reconcile:stack', Value: 'other' }] }));
     const mine = await topicR.create(ctx, desired('sns-topic', 'custom', { topicName: 'custom-name' }));
-    const mark = ctx.aws.calls.length;
+    let mark = ctx.aws.calls.length;
     const seen = await topicR.observe(ctx, [desired('sns-topic', 'custom', { topicName: 'custom-name' })]);
     expect(seen.map((o) => o.name)).toEqual(['custom']);
-    // ListTopics, tags of test-untagged and custom-name (not of unrelated-topic), then 2 reads for ours.
-    expect(callsSince(mark).sort()).toEqual(['sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'sns:ListTagsForResource', 'sns:ListTagsForResource', 'sns:ListTopics']);
+    // The tag index lists ours with its tags: no ListTopics, no tag read; then 2 reads for ours.
+    expect(callsSince(mark).sort()).toEqual(['sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'tagging:GetResources']);
+    // A topic the spec names that the index does not list: found by ListTopics, its tags read, not ours.
+    mark = ctx.aws.calls.length;
+    const both = await topicR.observe(ctx, [desired('sns-topic', 'custom', { topicName: 'custom-name' }), desired('sns-topic', 'other', { topicName: 'named-not-ours' })]);
+    expect(both.map((o) => o.name)).toEqual(['custom']);
+    expect(callsSince(mark).sort()).toEqual(['sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'sns:ListTagsForResource', 'sns:ListTopics', 'tagging:GetResources']);
     await topicR.delete(ctx, mine);
   });
 });
