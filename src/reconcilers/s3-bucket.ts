@@ -404,6 +404,8 @@ const reconciler: Reconciler<'s3-bucket'> = {
           });
 
     const s3 = await ctx.aws.s3();
+    const indexed = indexedOf(ctx, 's3'); // in flight while the buckets are listed
+    indexed.catch(() => {}); // its failure is reported where it is awaited, below
     const buckets = await allPages(async (ContinuationToken) => {
       const r = await s3.send(new ListBucketsCommand({ BucketRegion: ctx.region, MaxBuckets: 10_000, ContinuationToken }));
       return { items: r.Buckets, next: r.ContinuationToken };
@@ -413,7 +415,7 @@ const reconciler: Reconciler<'s3-bucket'> = {
     const byName = new Map(desired.map((d) => [d.name, d]));
     const named = new Set([...desired.map((d) => d.spec.bucketName), ...adopted.keys()]);
     // Bucket ARNs: arn:<partition>:s3:::<name>.
-    const index = new Map([...(await indexedOf(ctx, 's3'))].map(([arn, tags]) => [arn.split(':::')[1], tags]));
+    const index = new Map([...(await indexed)].map(([arn, tags]) => [arn.split(':::')[1], tags]));
 
     const found = await mapLimit(inRegion, async (bucket) => {
       let tags = index.get(bucket);
