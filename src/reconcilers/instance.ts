@@ -4,7 +4,8 @@
 // for `adopt:` ids it did not return; AMI lookups (one DescribeImages per distinct query, cached) and
 // key pair ids written in place of a key-pair reference (one DescribeKeyPairs) are resolved here so
 // diff stays pure. Instances launched by an Auto Scaling group or from a launch template carry the
-// stack tag but no reconcile:id: they are not spec instances and are skipped.
+// stack tag but no reconcile:id: they are not spec instances and are skipped. A spec without
+// instances reads none unless the tag index lists one of the stack's (tag-index.ts).
 //
 // What changes how:
 //   in place  instanceType (stop, modify, start: the instance keeps its id, volumes and private IP;
@@ -28,6 +29,7 @@ import {
   type Instance,
   type RunInstancesCommandInput,
 } from '../aws/sdk/ec2.js';
+import { indexedOf } from './tag-index.js';
 import { amiStillMatches, resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
@@ -327,6 +329,11 @@ const reconciler: Reconciler<'instance'> = {
   kind: 'instance',
 
   async observe(ctx, desired) {
+    // No instance in the spec: in a plan, this kind is read only to find instances of the stack that
+    // left the spec. Those carry reconcile:id, and the tag index (one GetResources shared by the
+    // plan's kinds) lists them; instances a group or template launched do not count. None listed:
+    // no DescribeInstances, however many instances the stack's groups run.
+    if (!desired.length && ctx.shared && ![...(await indexedOf(ctx, 'ec2')).keys()].some((arn) => arn.includes(':instance/'))) return [];
     await prepareLaunch(ctx, desired);
 
     const adopted = adoptIds(desired);
@@ -462,7 +469,7 @@ const reconciler: Reconciler<'instance'> = {
   },
 
   permissions: {
-    observe: ['ec2:DescribeInstances', 'ec2:DescribeInstanceAttribute', 'ec2:DescribeImages', 'ec2:DescribeKeyPairs'],
+    observe: ['tag:GetResources', 'ec2:DescribeInstances', 'ec2:DescribeInstanceAttribute', 'ec2:DescribeImages', 'ec2:DescribeKeyPairs'],
     create: ['ec2:RunInstances', 'ec2:CreateTags', 'ec2:DescribeInstances', 'ec2:DescribeImages', 'ec2:DescribeKeyPairs', 'ec2:DescribeSubnets', 'iam:PassRole'],
     update: [
       'ec2:CreateTags',

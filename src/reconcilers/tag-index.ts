@@ -1,6 +1,6 @@
 // The stack's tag index: one paginated GetResources call (Resource Groups Tagging API) filtered by
-// reconcile:stack=<stack> lists the alarms, topics, buckets, load balancers and target groups the
-// stack tagged, each with all of its tags. Those kinds have no tag filter on their own describes, so
+// reconcile:stack=<stack> lists the alarms, topics, buckets, load balancers, target groups (and
+// instances) the stack tagged, each with all of its tags. Those kinds have no tag filter on their own describes, so
 // without it a plan read tags one resource at a time (ListTagsForResource per alarm and topic,
 // GetBucketTagging per bucket of the region, DescribeTags per 20 load balancers and target groups of
 // the region): with it, a converged plan reads the tags of all of them in one call, whatever their
@@ -12,13 +12,17 @@
 // safe -- every create first looks for a resource of the same name and reads that one's tags
 // directly (see each kind's create), and a kind reads tags directly for the resources the spec
 // names (`adopt:`, fixed names) that the index does not list.
-import { TAG_STACK, tagsFromList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { GetResourcesCommand } from '../aws/sdk/tagging.js';
 import type { Ctx } from '../engine/types.js';
 import { allPages, onePerPlan } from './services-shared.js';
 
-/** GetResources resource-type filters of the kinds that read their tags from the index. */
-export const INDEXED_TYPES = ['cloudwatch:alarm', 'sns', 's3', 'elasticloadbalancing:loadbalancer', 'elasticloadbalancing:targetgroup'] as const;
+/**
+ * GetResources resource-type filters of the kinds that read their tags from the index, and EC2
+ * instances: a spec without instances reads that kind only to find the stack's instances that left
+ * the spec, which the index lists (see instance.ts).
+ */
+export const INDEXED_TYPES = ['cloudwatch:alarm', 'sns', 's3', 'elasticloadbalancing:loadbalancer', 'elasticloadbalancing:targetgroup', 'ec2:instance'] as const;
 
 /** Tags by ARN. */
 export type TagIndex = Map<string, Record<string, string>>;
@@ -28,7 +32,9 @@ async function readIndex(ctx: Ctx): Promise<TagIndex> {
   const list = await allPages(async (PaginationToken) => {
     const r = await tagging.send(
       new GetResourcesCommand({
-        TagFilters: [{ Key: TAG_STACK, Values: [ctx.stack] }],
+        // Resources of the spec carry reconcile:id; instances an Auto Scaling group or a launch
+        // template launched carry the stack tag without it, and are left out, however many.
+        TagFilters: [{ Key: TAG_STACK, Values: [ctx.stack] }, { Key: TAG_ID }],
         ResourceTypeFilters: [...INDEXED_TYPES],
         ResourcesPerPage: 100,
         TagsPerPage: 500,
