@@ -59,6 +59,7 @@ const SID_NAME: Record<string, string> = {
   s3: 'S3',
   iam: 'Iam',
   sts: 'Sts',
+  tag: 'Tagging',
 };
 
 export async function specPolicy(loaded: LoadedSpec, opts: { lockBucket?: string } = {}): Promise<SpecPolicy> {
