@@ -17,7 +17,7 @@
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Service = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'sns' | 'sts' | 'iam' | 'monitoring' | 's3' | 'unknown';
+export type Service = 'ec2' | 'autoscaling' | 'elasticloadbalancing' | 'sns' | 'sts' | 'iam' | 'monitoring' | 's3' | 'tagging' | 'unknown';
 export type FaultKind = 'throttle' | 'error500' | 'error503' | 'executed500' | 'latency' | 'cut' | 'drop';
 
 export interface RequestInfo {
@@ -100,7 +100,7 @@ export function prng(seed: number): () => number {
 export function serviceOf(headers: IncomingMessage['headers'], path: string): Service {
   const auth = String(headers.authorization ?? '');
   const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(auth)?.[1];
-  const known: Service[] = ['ec2', 'autoscaling', 'elasticloadbalancing', 'sns', 'sts', 'iam', 'monitoring', 's3'];
+  const known: Service[] = ['ec2', 'autoscaling', 'elasticloadbalancing', 'sns', 'sts', 'iam', 'monitoring', 's3', 'tagging'];
   if (scope && (known as string[]).includes(scope)) return scope as Service;
   const target = String(headers['x-amz-target'] ?? '');
   if (target.startsWith('GraniteServiceVersion')) return 'monitoring';
@@ -168,6 +168,10 @@ export function awsErrorResponse(service: Service, e: AwsErrorSpec): { status: n
       body: JSON.stringify({ __type: e.code, message: e.message }),
     };
   }
+  if (service === 'tagging') {
+    // The Resource Groups Tagging API speaks JSON 1.1.
+    return { status, headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': rid }, body: JSON.stringify({ __type: e.code, Message: e.message }) };
+  }
   // Query protocol: autoscaling, elasticloadbalancing, sns, sts, iam.
   return {
     status,
@@ -181,6 +185,7 @@ export function throttlingError(service: Service): AwsErrorSpec {
   if (service === 'ec2') return { code: 'RequestLimitExceeded', message: 'Request limit exceeded.', status: 503 };
   if (service === 's3') return { code: 'SlowDown', message: 'Please reduce your request rate.', status: 503 };
   if (service === 'sns') return { code: 'Throttled', message: 'Rate exceeded', status: 400 };
+  if (service === 'tagging') return { code: 'ThrottledException', message: 'Rate exceeded', status: 400 };
   return { code: 'Throttling', message: 'Rate exceeded', status: 400 };
 }
 
