@@ -5,9 +5,88 @@
 // one per client package, which require() it; import commands and types from them
 // (`from '../aws/sdk/ec2.js'`), never from '@aws-sdk/client-*' directly. Types only (`import type`)
 // may come from the package itself: they are erased.
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 const req = createRequire(import.meta.url);
 
 /** require() of an SDK package, typed as its ESM namespace. */
 export const requireSdk = <T>(pkg: string): T => req(pkg) as T;
+
+/** The parts of v8-compile-cache 2.4.0 enableCompileCache uses (its __TEST__ export; the version is pinned). */
+interface CompileCacheLib {
+  FileSystemBlobStore: new (dir: string, prefix: string) => BlobStore;
+  NativeCompileCache: new () => { setCacheStore(store: BlobStore): void; install(): void; uninstall(): void };
+  supportsCachedData(): boolean;
+}
+interface BlobStore {
+  get(key: string, invalidationKey: string): Buffer | undefined;
+  set(key: string, invalidationKey: string, data: Buffer): void;
+  isDirty(): boolean;
+  save(): boolean;
+}
+
+/**
+ * For the CLI process only (cli.ts, before it loads anything else; never in tests): keep V8's
+ * compiled code of the CommonJS modules the CLI requires -- the SDK bundles above all, commander,
+ * yaml -- from one run to the next, with v8-compile-cache. Compiling is most of what loading
+ * @aws-sdk/client-ec2 (2 MB) costs.
+ *
+ * The library's own install is not used, for three reasons. From an ES module it keys its cache by
+ * the working directory (a 6 MB file per folder the CLI is run in). It rewrites the whole file at
+ * every exit, as V8 hands back code for every script it compiles, found in the cache or not. And V8
+ * checks a cached entry's header, not its contents: a damaged file crashes every later run. Here
+ * there is one cache, in $XDG_CACHE_HOME/reconcile (else ~/.cache/reconcile; or
+ * V8_COMPILE_CACHE_CACHE_DIR), each entry stored with its SHA-256 and given to V8 only when that
+ * matches, and the file is written only when an entry was missing, stale or damaged. Without HOME
+ * (a service) there is no cache: a folder of its own in the shared temp folder could be made first
+ * by another user. DISABLE_V8_COMPILE_CACHE=1 turns it off. Never fails a run: where the cache
+ * cannot be read or written, modules are compiled as they would be without it.
+ */
+export function enableCompileCache(): void {
+  const env = process.env;
+  if (env.DISABLE_V8_COMPILE_CACHE) return;
+  try {
+    const base = env.XDG_CACHE_HOME || (env.HOME ? join(env.HOME, '.cache') : undefined);
+    const dir = env.V8_COMPILE_CACHE_CACHE_DIR || (base && join(base, 'reconcile', `v8-compile-cache-${process.arch}-${process.versions.v8}`));
+    if (!dir) return;
+    let lib: CompileCacheLib;
+    env.DISABLE_V8_COMPILE_CACHE = '1'; // load the library without installing it
+    try {
+      lib = (req('v8-compile-cache') as { __TEST__: CompileCacheLib }).__TEST__;
+    } finally {
+      delete env.DISABLE_V8_COMPILE_CACHE;
+    }
+    if (!lib.supportsCachedData()) return;
+    const store = new lib.FileSystemBlobStore(dir, 'reconcile-sha256');
+    const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
+    const get = store.get.bind(store);
+    const set = store.set.bind(store);
+    const intact = new Set<string>();
+    store.get = (key, invalidationKey) => {
+      const stored = get(key, invalidationKey);
+      if (!stored || stored.length < 32) return undefined;
+      const data = stored.subarray(32);
+      if (!sha256(data).equals(stored.subarray(0, 32))) return undefined;
+      intact.add(key);
+      return data;
+    };
+    store.set = (key, invalidationKey, data) => {
+      if (!intact.has(key)) set(key, invalidationKey, Buffer.concat([sha256(data), data]));
+    };
+    const cache = new lib.NativeCompileCache();
+    cache.setCacheStore(store);
+    cache.install();
+    process.once('exit', () => {
+      cache.uninstall();
+      try {
+        if (store.isDirty()) store.save();
+      } catch {
+        // not saved (read-only folder, disk full): the next run compiles again
+      }
+    });
+  } catch {
+    // no cache: compiled as usual
+  }
+}
