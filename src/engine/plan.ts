@@ -106,6 +106,9 @@ export function unusedKindCheck(ctx: Ctx, kinds: KindName[], desiredByKind: Map<
   };
 }
 
+/** The kinds whose reconciler (and so SDK package) this process has loaded. */
+const reconcilersLoaded = new Set<KindName>();
+
 /**
  * Reads every kind in parallel (a kind that declares observeAfter waits for those kinds). While
  * observing, `outputs` holds what has been observed so far, so such a kind can resolve its refs.
@@ -139,6 +142,7 @@ export async function observeAll(
       p = (async () => {
         try {
           const r = await reconcilerFor(k);
+          reconcilersLoaded.add(k);
           if (needed) {
             const check = needed(k);
             isLoaded(); // the next group need not wait for the check's answer
@@ -169,7 +173,9 @@ export async function observeAll(
     }
     return p;
   };
-  const waves = observeWaves(kinds);
+  // The groups matter only while SDK packages are still to load: where this process has loaded
+  // every kind's reconciler already (watch after its first cycle, apply after its plan), all start at once.
+  const waves = kinds.every((k) => reconcilersLoaded.has(k)) ? [kinds] : observeWaves(kinds);
   const requests = waves.length > 1 ? lettingRequestsOut() : undefined;
   try {
     for (const [i, wave] of waves.entries()) {

@@ -138,7 +138,8 @@ describe('lettingRequestsOut', () => {
 });
 
 describe('observeAll', () => {
-  it('asks for the cheap SDK clients first, and loads no more once a kind failed', async () => {
+  /** A context whose every AWS call is denied, and the clients it was asked for, in order. */
+  function deniedCtx(): { ctx: Ctx; asked: string[] } {
     const asked: string[] = [];
     const denied = Object.assign(new Error('denied'), { name: 'AccessDenied' });
     const client = { send: async () => Promise.reject(denied), middlewareStack: { add: () => {} } };
@@ -148,9 +149,25 @@ describe('observeAll', () => {
         return client;
       },
     });
-    const ctx = { stack: 'order', region: 'us-east-1', aws, emit: () => {} } as unknown as Ctx;
+    return { ctx: { stack: 'order', region: 'us-east-1', aws, emit: () => {} } as unknown as Ctx, asked };
+  }
+
+  it('asks for the cheap SDK clients first, and loads no more once a kind failed', async () => {
+    const { ctx, asked } = deniedCtx();
     await expect(observeAll(ctx, ['vpc', 'subnet', 'sns-topic'], new Map())).rejects.toThrow('denied');
     expect(asked.length).toBeGreaterThan(0);
     expect(asked).not.toContain('ec2');
+  });
+
+  it('starts every kind at once where their SDKs are loaded already', async () => {
+    const { ctx, asked } = deniedCtx();
+    const kinds: KindName[] = ['internet-gateway', 'cloudwatch-alarm'];
+    // A kind `needed` says no to is not read, but its reconciler is loaded.
+    expect(await observeAll(ctx, kinds, new Map(), undefined, async () => false)).toEqual(new Map(kinds.map((k) => [k, []])));
+    expect(asked).toEqual([]);
+    await expect(observeAll(ctx, kinds, new Map())).rejects.toThrow('denied');
+    // Rejected with the first failure; the other kind was started all the same (in groups, a failed
+    // group would have stopped it).
+    await expect.poll(() => asked).toContain('ec2');
   });
 });
