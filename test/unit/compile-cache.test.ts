@@ -61,6 +61,29 @@ describe('the compile cache', () => {
     expect(readdirSync(off)).toEqual([]);
   });
 
+  it('leaves a module that uses import() to Node: vm.Script code from the cache cannot import', () => {
+    const home = mkdtempSync(join(tmpdir(), 'reconcile-cc-import-'));
+    const lib = join(home, 'uses-import.cjs');
+    writeFileSync(lib, "module.exports = () => import('node:path').then((m) => typeof m.join);\n");
+    const plain = join(home, 'plain.cjs');
+    writeFileSync(plain, 'module.exports = 42;\n');
+    const script = [
+      `import { enableCompileCache } from ${JSON.stringify(join(ROOT, 'dist/src/aws/sdk/load.js'))};`,
+      `import { createRequire } from 'node:module';`,
+      `enableCompileCache();`,
+      `const require = createRequire(import.meta.url);`,
+      `console.log(require(${JSON.stringify(plain)}), await require(${JSON.stringify(lib)})());`,
+    ].join('\n');
+    for (const run of [1, 2]) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH!, XDG_CACHE_HOME: home } });
+      expect(r.stderr, `run ${run}`).toBe('');
+      expect(r.stdout.trim(), `run ${run}`).toBe('42 function');
+    }
+    const map = readFileSync([...cacheFiles(home).keys()].find((f) => f.endsWith('.MAP'))!, 'utf8');
+    expect(map).toContain('plain.cjs');
+    expect(map).not.toContain('uses-import.cjs');
+  });
+
   it('runs as usual where the cache cannot be written', () => {
     validate({ XDG_CACHE_HOME: '/proc/self/no-such-folder' });
     const home = mkdtempSync(join(tmpdir(), 'reconcile-cc-ro-'));

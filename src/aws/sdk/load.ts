@@ -6,7 +6,7 @@
 // (`from '../aws/sdk/ec2.js'`), never from '@aws-sdk/client-*' directly. Types only (`import type`)
 // may come from the package itself: they are erased.
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { Module, createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const req = createRequire(import.meta.url);
@@ -77,7 +77,15 @@ export function enableCompileCache(): void {
     };
     const cache = new lib.NativeCompileCache();
     cache.setCacheStore(store);
+    const modules = Module.prototype as unknown as { _compile: (this: unknown, content: string, filename: string) => unknown };
+    const nodeCompile = modules._compile;
     cache.install();
+    // The library compiles with vm.Script, whose cached code cannot import(): a module that does (the
+    // SDK's Lambda support imports node:async_hooks so) is compiled by Node, as without the cache.
+    const cachedCompile = modules._compile;
+    modules._compile = function (content, filename) {
+      return (/\bimport\s*\(/.test(content) ? nodeCompile : cachedCompile).call(this, content, filename);
+    };
     process.once('exit', () => {
       cache.uninstall();
       try {
