@@ -2,6 +2,8 @@
 // (apply mode) or report (detect mode) the drift, evaluate the alert rules that are due. Serves
 // /healthz, /readyz and /metrics on --port. Logs JSON lines (readable on a terminal). SIGTERM or
 // SIGINT: the current step finishes, then it returns 0; a second signal ends the process at once.
+// First: keeps V8's young generation small before the modules below load the AWS SDK (memory.ts).
+import '../watch/service-heap.js';
 import { UserError } from '../engine/errors.js';
 import { parseDurationFlag, type LockFlags } from '../lock/config.js';
 import { parseDuration } from '../spec/common.js';
@@ -61,6 +63,7 @@ export async function watchCommand(file: string, opts: WatchCommandOptions, g: G
     endpointUrl: g.endpointUrl,
     logger,
     metrics,
+    releaseMemory: !opts.once,
   });
 
   let http: HttpEndpoint | undefined;

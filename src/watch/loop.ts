@@ -24,6 +24,7 @@ import type { LoadedSpec } from '../spec/types.js';
 import { AlertEvaluator, AlertStepError, type RuleReport } from './evaluate.js';
 import type { Health } from './http.js';
 import type { Logger } from './logger.js';
+import { releaseMemory } from './memory.js';
 import type { WatchMetrics } from './metrics.js';
 import { callerAccount, cleanSubject, publish, topicArnOf } from './notifier.js';
 
@@ -51,6 +52,12 @@ export interface WatchOptions extends LockFlags {
   readyStaleMs?: number;
   concurrency?: number;
   maxDeletes?: number;
+  /**
+   * At the end of each cycle, before it is logged as done, one full compacting GC that returns what the
+   * cycle freed to the OS (memory.ts): the process then sleeps at its smallest. The service sets it
+   * (`reconcile watch` without --once); off by default (tests, one-shot runs).
+   */
+  releaseMemory?: boolean;
 }
 
 export interface CycleResult {
@@ -295,6 +302,8 @@ export class Watcher {
   private finish(result: CycleResult, started: number): CycleResult {
     const outcome = result.ok ? 'ok' : 'error';
     const end = Date.now();
+    // What the cycle allocated is garbage now (its clients destroyed, its answers dropped).
+    const gcMs = this.opts.releaseMemory && !this.stopping ? releaseMemory() : undefined;
     this.opts.metrics.cycles.inc({ outcome });
     this.opts.metrics.cycleDuration.observe({ outcome }, (end - started) / 1000);
     this.lastCycle = { ok: result.ok, at: end, errors: result.errors };
@@ -311,6 +320,7 @@ export class Watcher {
         drift: result.drift.length,
         applied: result.applied,
         alarms: result.alerts.reduce((n, r) => n + r.targets.filter((t) => t.state === 'ALARM').length, 0),
+        ...(gcMs !== undefined ? { gcMs } : {}),
       },
       result.ok ? 'cycle done' : `cycle failed (${result.errors.map((e) => e.step).join(', ')})`,
     );

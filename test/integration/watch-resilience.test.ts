@@ -118,6 +118,10 @@ describe('reconcile watch as a service', () => {
     expect(messages.some((x) => /^next cycle in \d/.test(x))).toBe(true);
     expect(messages).toContain('healed: 1 change(s) applied');
     expect(logs.every((l) => !l.notJson)).toBe(true);
+    // The service gives what each cycle freed back to the OS before it sleeps (src/watch/memory.ts).
+    const ends = logs.filter((l) => l.msg === 'cycle done' || /^cycle failed/.test(String(l.msg)));
+    expect(ends.length).toBeGreaterThan(2);
+    expect(ends.every((l) => typeof l.gcMs === 'number')).toBe(true);
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -132,6 +136,7 @@ describe('reconcile watch as a service', () => {
     const ok = spawnSync(process.execPath, args, { env: env(moto.endpoint), encoding: 'utf8', timeout: 60_000 });
     expect(ok.status, ok.stdout + ok.stderr).toBe(0);
     expect(ok.stdout).toContain('"msg":"cycle done"');
+    expect(ok.stdout).not.toContain('"gcMs"'); // one cycle, then exit: nothing to give back
     const bad = spawnSync(process.execPath, [...args, '--endpoint-url', 'http://127.0.0.1:1'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 60_000 });
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain('cannot reach the AWS endpoint');
