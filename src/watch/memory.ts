@@ -16,9 +16,11 @@
 //   cycle on an idle 2-core machine; flags are restored right after.
 //
 // Both use v8.setFlagsFromString after startup. Node documents that as unsupported in general; these
-// three flags are plain values V8 reads each time it uses them (checked on Node 20: see the unit test
-// test/unit/watch-memory.test.ts). Where a Node version ignores or rejects one, watch still runs, with
-// V8's default heap behaviour.
+// flags are plain values V8 reads each time it uses them (checked on Node 20.20 / V8 11.3 and Node
+// 22.23 / V8 12.4 by test/unit/watch-memory.test.ts, which fails on a Node where they stop working;
+// newer V8 sources clamp --semi-space-growth-factor to at least 2, which would make the young
+// generation grow as by default again). Where a Node version ignores one, watch still runs, with V8's
+// default heap behaviour; deploy/ also sets --max-semi-space-size=1 at startup.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
