@@ -142,7 +142,9 @@ async function watchMemoryVia(proxy, { moto, root, tmp, cycles, file, log, nodeO
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const code = await Promise.race([done, new Promise((r) => setTimeout(() => r('timeout'), cycles * 30_000))]);
+  let timer;
+  const code = await Promise.race([done, new Promise((r) => (timer = setTimeout(() => r('timeout'), cycles * 30_000)))]);
+  clearTimeout(timer); // else `npm run bench` lingers until it fires, long after RESULTS.md is written
   if (code === 'timeout') {
     child.kill('SIGKILL');
     throw new Error(`watch did not finish ${cycles} cycles in time (${samples.length} done)\n${tail}`);
