@@ -100,6 +100,8 @@ const regionElbv2 = (ctx: Ctx) =>
     return { lbs, tgs, index };
   });
 
+type Tagged<K extends string, T> = { [P in K]: T } & { tags: Record<string, string> };
+
 /**
  * The items the index lists (the stack's), with their tags, plus those `adopted` names (by ARN or
  * name) with tags read directly: DescribeTags, 20 ARNs a call. No tag read for anything else of the
@@ -112,15 +114,14 @@ async function withTags<T, K extends string>(
   index: Map<string, Record<string, string>>,
   adopted: Map<string, string>,
   key: K,
-): Promise<({ [P in K]: T } & { tags: Record<string, string> })[]> {
-  const direct = items.filter((i) => !index.has(ids(i)[0]) && ids(i).some((id) => id !== undefined && adopted.has(id)));
-  const read = direct.length ? await elbTags(ctx.aws, direct.map((i) => ids(i)[0])) : new Map<string, Record<string, string>>();
-  const out: ({ [P in K]: T } & { tags: Record<string, string> })[] = [];
-  for (const i of items) {
-    const tags = index.get(ids(i)[0]) ?? read.get(ids(i)[0]);
-    if (tags) out.push({ [key]: i, tags } as { [P in K]: T } & { tags: Record<string, string> });
-  }
-  return out;
+): Promise<Tagged<K, T>[]> {
+  const listed = items.map((item) => ({ item, ids: ids(item) }));
+  const direct = listed.filter(({ ids: [arn, name] }) => !index.has(arn) && (adopted.has(arn) || (name !== undefined && adopted.has(name))));
+  const read = direct.length ? await elbTags(ctx.aws, direct.map(({ ids: [arn] }) => arn)) : new Map<string, Record<string, string>>();
+  return listed.flatMap(({ item, ids: [arn] }) => {
+    const tags = index.get(arn) ?? read.get(arn);
+    return tags ? [{ [key]: item, tags } as Tagged<K, T>] : [];
+  });
 }
 
 /** The stack's load balancers and those `adopted` names, with their tags. */

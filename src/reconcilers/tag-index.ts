@@ -1,10 +1,10 @@
 // The stack's tag index: one paginated GetResources call (Resource Groups Tagging API) filtered by
 // reconcile:stack=<stack> lists the alarms, topics, buckets, load balancers, target groups (and
-// instances) the stack tagged, each with all of its tags. Those kinds have no tag filter on their own describes, so
-// without it a plan read tags one resource at a time (ListTagsForResource per alarm and topic,
-// GetBucketTagging per bucket of the region, DescribeTags per 20 load balancers and target groups of
-// the region): with it, a converged plan reads the tags of all of them in one call, whatever their
-// number (100 a page).
+// instances) the stack tagged, each with all of its tags. Those kinds have no tag filter on their
+// own describes, so without it a plan read tags one resource at a time (ListTagsForResource per
+// alarm and topic, GetBucketTagging per bucket of the region, DescribeTags per 20 load balancers and
+// target groups of the region): with it, a converged plan reads the tags of all of them in one call,
+// whatever their number (100 a page).
 //
 // The index is what says "owned"; each kind's own describe (or per-resource read) stays the truth
 // on whether the resource still exists and what its settings are. AWS fills the index a little
