@@ -9,7 +9,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
-import { attachRateLimiter } from './limiter.js';
+import { attachRateLimiter, budgetKey } from './limiter.js';
 import { requireSdk } from './sdk/load.js';
 
 export interface AwsOptions {
@@ -20,6 +20,12 @@ export interface AwsOptions {
   endpoint?: string;
   /** Attempts per call, the first included (SDK retries throttling and 5xx with backoff). */
   maxAttempts?: number;
+  /**
+   * The account (or a stable name of the credentials) whose API rate budget the clients draw from:
+   * clients of one process with the same budget and region share one set of token buckets
+   * (src/aws/limiter.ts). Default: the profile, else the access key id, else "default".
+   */
+  budget?: string;
 }
 
 export interface CallRecord {
@@ -63,7 +69,13 @@ export class Aws {
   private listeners: ((c: CallRecord) => void)[] = [];
   private guards: ((service: string, operation: string) => void)[] = [];
 
-  constructor(readonly options: AwsOptions) {}
+  /** The rate budget (account or identity, and region) every client of this Aws draws from. */
+  readonly budgetKey: string;
+
+  constructor(readonly options: AwsOptions) {
+    const identity = options.budget ?? options.profile ?? process.env.AWS_PROFILE ?? process.env.AWS_ACCESS_KEY_ID ?? 'default';
+    this.budgetKey = budgetKey(identity, options.region);
+  }
 
   /** Subscribe to every finished call (metrics, logs). */
   onCall(fn: (c: CallRecord) => void): void {
@@ -172,8 +184,8 @@ export class Aws {
           },
           { step: 'initialize', name: 'reconcileCallCounter' },
         );
-        // One token bucket per service and read/write, shared by the whole process (src/aws/limiter.ts).
-        attachRateLimiter(c, service, (op) => isReadOperation(op));
+        // AWS's published token buckets, shared by every client of the same budget (src/aws/limiter.ts).
+        attachRateLimiter(c, service, this.budgetKey);
         return c;
       });
       this.cache.set(key, p);

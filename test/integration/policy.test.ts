@@ -282,6 +282,7 @@ describe('under IAM enforcement (moto)', () => {
       }
     });
     // One token per attempt: the two EC2 writes went out once each.
-    expect(limiterStats()['ec2:write'].taken).toBe(2);
+    expect(limiterStats()['ec2:RunInstances'].taken).toBe(1);
+    expect(limiterStats()['ec2:CreateSecurityGroup'].taken).toBe(1);
   });
 });

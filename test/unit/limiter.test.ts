@@ -6,14 +6,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { Aws } from '../../src/aws/clients.js';
 import {
-  DEFAULT_LIMITS,
+  CLOUDWATCH_TPS,
+  EC2_RATES,
+  ELB_RATES,
   MIN_FACTOR,
   RECOVERY_MS,
+  RateBudget,
   TokenBucket,
-  bucketFor,
+  UNPUBLISHED,
+  bucketsOf,
+  budgetKey,
   isThrottlingError,
   limiterStats,
   parseRateScale,
+  rateBudget,
   resetLimiters,
 } from '../../src/aws/limiter.js';
 
@@ -79,21 +85,65 @@ describe('limits', () => {
 
   it.each(['fast', '-1'])('RECONCILE_RATE_SCALE=%s is refused with a message', (v) => expect(() => parseRateScale(v)).toThrow(/positive number or "off"/));
 
-  it('has one process-wide bucket per service and kind, scaled by RECONCILE_RATE_SCALE', () => {
-    expect(bucketFor('ec2', 'read')).toBe(bucketFor('ec2', 'read'));
-    expect(bucketFor('ec2', 'read')).not.toBe(bucketFor('ec2', 'write'));
-    expect(bucketFor('ec2', 'write')!.ceiling).toEqual(DEFAULT_LIMITS.ec2.write);
+  it('has one process-wide budget per key, its buckets scaled by RECONCILE_RATE_SCALE', () => {
+    const key = budgetKey('123456789012', 'eu-west-1');
+    expect(rateBudget(key)).toBe(rateBudget(key));
+    expect(rateBudget(key)).not.toBe(rateBudget(budgetKey('123456789012', 'us-east-1')));
+    const [vpcs] = rateBudget(key)!.bucketsFor('ec2', 'DescribeVpcs');
+    expect(vpcs.ceiling).toEqual(EC2_RATES.nonMutating);
+    expect(rateBudget(key)!.bucketsFor('ec2', 'DescribeVpcs')[0]).toBe(vpcs);
     resetLimiters();
     process.env.RECONCILE_RATE_SCALE = '2';
-    expect(bucketFor('ec2', 'read')!.ceiling).toEqual({ perSecond: DEFAULT_LIMITS.ec2.read.perSecond * 2, burst: DEFAULT_LIMITS.ec2.read.burst * 2 });
+    expect(rateBudget(key)!.bucketsFor('ec2', 'DescribeVpcs')[0].ceiling).toEqual({ perSecond: 40, burst: 200 });
     resetLimiters();
     process.env.RECONCILE_RATE_SCALE = 'off';
-    expect(bucketFor('ec2', 'read')).toBeNull();
+    expect(rateBudget(key)).toBeNull();
   });
 
-  it('stays below the AWS rates it is a share of (EC2: 20 reads/s, 5 writes/s refill)', () => {
-    expect(DEFAULT_LIMITS.ec2.read.perSecond).toBeLessThan(20);
-    expect(DEFAULT_LIMITS.ec2.write.perSecond).toBeLessThan(5);
+  // The published numbers (see the header of src/aws/limiter.ts for where each comes from).
+  it.each([
+    ['ec2', 'DescribeVpcs', [['ec2:DescribeVpcs', 100, 20]]],
+    ['ec2', 'DescribeSecurityGroups', [['ec2:DescribeSecurityGroups', 50, 10]]],
+    ['ec2', 'CreateVpc', [['ec2:CreateVpc', 50, 5]]],
+    ['ec2', 'AuthorizeSecurityGroupIngress', [['ec2:AuthorizeSecurityGroupIngress', 50, 5]]],
+    ['ec2', 'CreateNatGateway', [['ec2:CreateNatGateway', 10, 1]]],
+    ['ec2', 'RunInstances', [['ec2:RunInstances', 5, 2]]],
+    ['ec2', 'CreateTags', [['ec2:CreateTags', 100, 10]]],
+    ['elbv2', 'CreateLoadBalancer', [['elbv2:resourceIntensive', 10, 0.2], ['elbv2:account', 40, 10]]],
+    ['elbv2', 'RegisterTargets', [['elbv2:registration', 20, 4], ['elbv2:account', 40, 10]]],
+    ['elbv2', 'DescribeListeners', [['elbv2:nonMutating', 40, 10], ['elbv2:account', 40, 10]]],
+    ['elbv2', 'DeleteTargetGroup', [['elbv2:mutating', 20, 3], ['elbv2:account', 40, 10]]],
+    ['cloudwatch', 'DescribeAlarms', [['cloudwatch:DescribeAlarms', 9, 9]]],
+    ['cloudwatch', 'PutMetricAlarm', [['cloudwatch:PutMetricAlarm', 3, 3]]],
+    ['cloudwatch', 'DeleteAlarms', [['cloudwatch:DeleteAlarms', 3, 3]]],
+    ['s3', 'HeadObject', [['s3:read', 5500, 5500]]],
+    ['s3', 'PutObject', [['s3:write', 3500, 3500]]],
+    ['autoscaling', 'CreateAutoScalingGroup', [['autoscaling:all', 40, 10]]],
+    ['autoscaling', 'DescribeAutoScalingGroups', [['autoscaling:all', 40, 10]]],
+    ['sns', 'GetTopicAttributes', [['sns:GetTopicAttributes', 40, 10]]],
+  ])('%s:%s draws from %j (bucket, size, refill per second)', (service, op, want) =>
+    expect(bucketsOf(service, op).map(([id, r]) => [id, r.burst, r.perSecond])).toEqual(want),
+  );
+
+  it('paces at the published rates, not a share of them', () => {
+    expect(EC2_RATES).toMatchObject({ nonMutating: { burst: 100, perSecond: 20 }, mutating: { burst: 50, perSecond: 5 } });
+    expect(ELB_RATES.account).toEqual({ burst: 40, perSecond: 10 });
+    expect(CLOUDWATCH_TPS.PutMetricAlarm).toBe(3);
+    expect(UNPUBLISHED).toEqual({ burst: 40, perSecond: 10 });
+  });
+
+  it('makes a call wait for the slowest of the buckets it draws from (ELB: its category and the account)', () => {
+    let t = 0;
+    const b = new RateBudget('k', 1, () => t);
+    // Ten CreateLoadBalancer go at once (the resource-intensive bucket holds 10); the 11th waits 5 s (0.2/s).
+    for (let i = 0; i < 10; i++) expect(b.bucketsFor('elbv2', 'CreateLoadBalancer').map((x) => x.reserve())).toEqual([0, 0]);
+    const [category, account] = b.bucketsFor('elbv2', 'CreateLoadBalancer');
+    expect(category.reserve()).toBe(5000);
+    expect(account.reserve()).toBe(0);
+    // The account bucket is shared with describes: 40 - 11 tokens are left for them.
+    const waits = Array.from({ length: 30 }, () => Math.max(...b.bucketsFor('elbv2', 'DescribeLoadBalancers').map((x) => x.reserve())));
+    expect(waits.filter((w) => w > 0)).toHaveLength(1);
+    expect(b.stats()['elbv2:account'].taken).toBe(41);
   });
 
   it.each([
@@ -153,10 +203,11 @@ describe('the limiter and retries on real SDK clients (fake EC2 endpoint: moto n
     const out = await (await client()).send(new DescribeVpcsCommand({}));
     expect(out.$metadata.attempts).toBe(2);
     expect(requests).toBe(2);
-    const s = limiterStats()['ec2:read'];
+    const s = limiterStats()['ec2:DescribeVpcs'];
     expect(s.taken).toBe(2);
     expect(s.throttles).toBe(1);
-    expect(bucketFor('ec2', 'read')!.rate()).toBeLessThan(DEFAULT_LIMITS.ec2.read.perSecond);
+    const [bucket] = rateBudget(budgetKey('testing', 'us-east-1'))!.bucketsFor('ec2', 'DescribeVpcs');
+    expect(bucket.rate()).toBeLessThan(EC2_RATES.nonMutating.perSecond);
   });
 
   it.each([
@@ -172,15 +223,27 @@ describe('the limiter and retries on real SDK clients (fake EC2 endpoint: moto n
     expect(requests).toBe(1);
   });
 
+  it('shares one budget between clients of the same account and region, not across accounts', async () => {
+    const a = new Aws({ region: 'us-east-1', endpoint, budget: '111111111111' });
+    const b = new Aws({ region: 'us-east-1', endpoint, budget: '111111111111' });
+    const other = new Aws({ region: 'us-east-1', endpoint, budget: '222222222222' });
+    expect(a.budgetKey).toBe(budgetKey('111111111111', 'us-east-1'));
+    expect(new Aws({ region: 'eu-west-1', endpoint }).budgetKey).toBe(budgetKey('testing', 'eu-west-1')); // the access key id
+    for (const aws of [a, b, other]) await (await aws.ec2()).send(new DescribeVpcsCommand({}));
+    expect(limiterStats(a.budgetKey)['ec2:DescribeVpcs'].taken).toBe(2);
+    expect(limiterStats(other.budgetKey)['ec2:DescribeVpcs'].taken).toBe(1);
+    expect(limiterStats()['ec2:DescribeVpcs'].taken).toBe(3);
+    for (const aws of [a, b, other]) aws.destroy();
+  });
+
   it('makes a caller past the burst wait for its token', async () => {
-    process.env.RECONCILE_RATE_SCALE = '0.1'; // EC2 reads: 1 per second, a tenth of the burst
-    const { burst } = bucketFor('ec2', 'read')!.ceiling;
-    expect(burst).toBe(Math.round(DEFAULT_LIMITS.ec2.read.burst / 10));
+    process.env.RECONCILE_RATE_SCALE = '0.05'; // DescribeVpcs: 1 per second, a bucket of 5
+    const burst = Math.round(EC2_RATES.nonMutating.burst * 0.05);
     const ec2 = await client();
     for (let i = 0; i < burst; i++) await ec2.send(new DescribeVpcsCommand({}));
-    expect(limiterStats()['ec2:read'].waitedMs).toBe(0);
+    expect(limiterStats()['ec2:DescribeVpcs'].waitedMs).toBe(0);
     await ec2.send(new DescribeVpcsCommand({}));
-    expect(limiterStats()['ec2:read'].waitedMs).toBeGreaterThan(0);
+    expect(limiterStats()['ec2:DescribeVpcs'].waitedMs).toBeGreaterThan(0);
     expect(requests).toBe(burst + 1);
   });
 });
