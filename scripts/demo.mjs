@@ -19,7 +19,12 @@ const port = await new Promise((res) => {
 });
 const endpoint = `http://127.0.0.1:${port}`;
 console.log(`Starting moto (a local AWS stand-in) on ${endpoint} ...`);
-const moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+// moto ships Amazon Linux AMIs but no Ubuntu, which examples/flask-cpu-alert.yaml looks up: serve the
+// AMIs every example looks up (moto reads them from MOTO_AMIS_PATH, in place of its bundled ones).
+const moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+  stdio: 'ignore',
+  env: { ...process.env, MOTO_AMIS_PATH: join(root, 'test/fixtures/amis.json') },
+});
 moto.on('exit', (code) => {
   if (code && code !== 0) {
     console.error('moto exited. Is it installed? pip install "moto[server]"');
