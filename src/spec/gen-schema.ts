@@ -15,11 +15,49 @@ export const SCHEMA_FILE = 'schemas/reconcile-v1.json';
 export function jsonSchema(): Record<string, unknown> {
   const generated = z.toJSONSchema(specSchema, { io: 'input' }) as Record<string, unknown>;
   const { $schema, ...rest } = generated;
+  const body = allowInterpolation(rest) as Record<string, unknown>;
   return {
     $schema,
     $id: SCHEMA_ID,
     title: 'reconcile spec, version 1 (apiVersion: reconcile/v1)',
-    ...rest,
+    ...body,
+    $defs: { ...((body.$defs as object) ?? {}), interpolated: INTERPOLATED },
+  };
+}
+
+/**
+ * `${env:NAME}` and `${env:NAME:-default}` may stand in any string value of a spec (src/spec/interpolate.ts),
+ * and a plain scalar becomes a number or true/false after expansion. The schema describes the file as
+ * written, before expansion, so every constrained value (a pattern, an enum, a number, a boolean) also
+ * accepts a string holding such a reference. Constants (`apiVersion`, each resource's `kind`) do not:
+ * `kind` tells the resource branches apart.
+ */
+const INTERPOLATED = {
+  type: 'string',
+  pattern: '\\$\\{env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}',
+  description: 'Filled from the environment when the spec is loaded: ${env:NAME} or ${env:NAME:-default}.',
+};
+
+function constrained(node: Record<string, unknown>): boolean {
+  if ('const' in node) return false;
+  if ('enum' in node) return true;
+  if (node.type === 'string') return ['pattern', 'format', 'minLength', 'maxLength'].some((k) => k in node);
+  return node.type === 'number' || node.type === 'integer' || node.type === 'boolean';
+}
+
+/** `properties` and `$defs` map names to schemas: a field named `enum` is not a keyword. */
+const SCHEMA_MAPS = new Set(['properties', 'patternProperties', '$defs']);
+
+function allowInterpolation(node: unknown, isMap = false): unknown {
+  if (Array.isArray(node)) return node.map((n) => allowInterpolation(n));
+  if (!node || typeof node !== 'object') return node;
+  const out = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, allowInterpolation(v, !isMap && SCHEMA_MAPS.has(k))]));
+  if (isMap || !constrained(out)) return out;
+  const { description, default: dflt, ...value } = out;
+  return {
+    ...(description === undefined ? {} : { description }),
+    ...(dflt === undefined ? {} : { default: dflt }),
+    anyOf: [value, { $ref: '#/$defs/interpolated' }],
   };
 }
 
