@@ -11,6 +11,7 @@ import type { STSClient } from '@aws-sdk/client-sts';
 import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { attachRateLimiter, budgetKey } from './limiter.js';
 import { requireSdk } from './sdk/load.js';
+import { SERVICES, type AwsService } from './sdk/services.js';
 
 export interface AwsOptions {
   region: string;
@@ -42,8 +43,6 @@ export function isReadOperation(operation: string): boolean {
   return /^(Describe|Get|List|Head)/.test(operation.replace(/Command$/, ''));
 }
 
-type Service = 'ec2' | 'autoscaling' | 'elbv2' | 'cloudwatch' | 'sns' | 's3' | 'sts' | 'tagging';
-
 /** Per-use choices of a client. */
 export interface ClientOptions {
   /**
@@ -65,7 +64,7 @@ interface ClientLike {
  */
 export class Aws {
   readonly calls: CallRecord[] = [];
-  private readonly cache = new Map<Service | `${Service}:once`, Promise<ClientLike>>();
+  private readonly cache = new Map<AwsService | `${AwsService}:once`, Promise<ClientLike>>();
   private listeners: ((c: CallRecord) => void)[] = [];
   private guards: ((service: string, operation: string) => void)[] = [];
 
@@ -82,32 +81,16 @@ export class Aws {
     this.listeners.push(fn);
   }
 
-  ec2 = (o?: ClientOptions) => this.get<EC2Client>('ec2', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-ec2')>('@aws-sdk/client-ec2').EC2Client)(cfg));
-  autoscaling = (o?: ClientOptions) =>
-    this.get<AutoScalingClient>('autoscaling', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-auto-scaling')>('@aws-sdk/client-auto-scaling').AutoScalingClient)(cfg));
-  elbv2 = (o?: ClientOptions) =>
-    this.get<ElasticLoadBalancingV2Client>(
-      'elbv2',
-      o,
-      async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-elastic-load-balancing-v2')>('@aws-sdk/client-elastic-load-balancing-v2').ElasticLoadBalancingV2Client)(cfg),
-    );
-  cloudwatch = (o?: ClientOptions) =>
-    this.get<CloudWatchClient>('cloudwatch', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-cloudwatch')>('@aws-sdk/client-cloudwatch').CloudWatchClient)(cfg));
-  sns = (o?: ClientOptions) => this.get<SNSClient>('sns', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-sns')>('@aws-sdk/client-sns').SNSClient)(cfg));
-  s3 = (o?: ClientOptions) =>
-    this.get<S3Client>('s3', o, async (cfg) => {
-      const { S3Client } = requireSdk<typeof import('@aws-sdk/client-s3')>('@aws-sdk/client-s3');
-      // Path-style against a custom endpoint (moto, MinIO); virtual-hosted against AWS.
-      return new S3Client({ ...cfg, forcePathStyle: !!this.endpoint() });
-    });
-  sts = (o?: ClientOptions) => this.get<STSClient>('sts', o, async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts').STSClient)(cfg));
+  ec2 = (o?: ClientOptions) => this.get<EC2Client>('ec2', o);
+  autoscaling = (o?: ClientOptions) => this.get<AutoScalingClient>('autoscaling', o);
+  elbv2 = (o?: ClientOptions) => this.get<ElasticLoadBalancingV2Client>('elbv2', o);
+  cloudwatch = (o?: ClientOptions) => this.get<CloudWatchClient>('cloudwatch', o);
+  sns = (o?: ClientOptions) => this.get<SNSClient>('sns', o);
+  // Path-style against a custom endpoint (moto, MinIO); virtual-hosted against AWS.
+  s3 = (o?: ClientOptions) => this.get<S3Client>('s3', o, { forcePathStyle: !!this.endpoint() });
+  sts = (o?: ClientOptions) => this.get<STSClient>('sts', o);
   /** The Resource Groups Tagging API: the stack's resources of several services, with their tags, by tag. */
-  tagging = (o?: ClientOptions) =>
-    this.get<ResourceGroupsTaggingAPIClient>(
-      'tagging',
-      o,
-      async (cfg) => new (requireSdk<typeof import('@aws-sdk/client-resource-groups-tagging-api')>('@aws-sdk/client-resource-groups-tagging-api').ResourceGroupsTaggingAPIClient)(cfg),
-    );
+  tagging = (o?: ClientOptions) => this.get<ResourceGroupsTaggingAPIClient>('tagging', o);
 
   /**
    * Checked before every call; a guard that throws refuses the call before it reaches AWS (the stack
@@ -157,13 +140,18 @@ export class Aws {
     };
   }
 
-  private get<T>(service: Service, o: ClientOptions | undefined, make: (config: ReturnType<Aws['config']>) => Promise<unknown>): Promise<T> {
+  /** The client of `service` (its SDK package and class: src/aws/sdk/services.ts), made on first use. */
+  private get<T>(service: AwsService, o: ClientOptions | undefined, extra: Record<string, unknown> = {}): Promise<T> {
     const once = o?.retries === false;
     const key = once ? (`${service}:once` as const) : service;
     let p = this.cache.get(key);
     if (!p) {
-      p = make(once ? { ...this.config(), maxAttempts: 1 } : this.config()).then((client) => {
-        const c = client as ClientLike;
+      const { package: pkg, client: name } = SERVICES[service];
+      const config = { ...this.config(), ...extra, ...(once ? { maxAttempts: 1 } : {}) };
+      // Made at once (the SDK package is require()d now, not on a later tick: src/engine/plan.ts
+      // times the observe of each service by when its package loads).
+      p = (async () => {
+        const c = new (requireSdk<Record<string, new (cfg: unknown) => ClientLike>>(pkg)[name])(config);
         c.middlewareStack.add(
           (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
             const start = Date.now();
@@ -187,7 +175,7 @@ export class Aws {
         // AWS's published token buckets, shared by every client of the same budget (src/aws/limiter.ts).
         attachRateLimiter(c, service, this.budgetKey);
         return c;
-      });
+      })();
       this.cache.set(key, p);
     }
     return p as Promise<T>;

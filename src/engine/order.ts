@@ -1,69 +1,26 @@
 // Which kinds depend on which, independent of any one spec: used to order deletes of resources
 // that are no longer in the spec (so their references are unknown) and to pick which kinds to read.
-import type { KindName } from '../spec/schema.js';
+// Derived from the kind descriptors (src/spec/kinds/define.ts).
+import { SERVICES } from '../aws/sdk/services.js';
+import { levels } from '../spec/graph.js';
+import { KIND_DEFS, type KindName } from '../spec/schema.js';
 
-/** Creation order of kinds: a kind only ever refers to kinds before it. Deletes go in reverse. */
-export const KIND_ORDER: readonly KindName[] = [
-  'vpc',
-  'elastic-ip',
-  'key-pair',
-  's3-bucket',
-  'sns-topic',
-  'subnet',
-  'internet-gateway',
-  'vpc-peering',
-  'security-group',
-  'nat-gateway',
-  'route-table',
-  'target-group',
-  'load-balancer',
-  'listener',
-  'launch-template',
-  'instance',
-  'auto-scaling-group',
-  'cloudwatch-alarm',
-  'alert-rule',
-];
+/**
+ * Creation order of kinds: a kind only ever refers to kinds before it (its descriptor's refKinds,
+ * from the ref() fields of its schema). Deletes go in reverse. Kinds that refer to nothing come
+ * first, then those that refer only to them, and so on; within a step, in KIND_DEFS' order.
+ */
+export const KIND_ORDER: readonly KindName[] = levels(KIND_DEFS.map((d) => ({ name: d.kind, deps: [...d.refKinds] }))).flat() as KindName[];
 
 export const kindRank = (k: KindName): number => KIND_ORDER.indexOf(k);
 
-/** The AWS service each kind's reconciler talks to (so a plan reads every kind of the services it uses). */
-export const KIND_SERVICE: Record<KindName, string> = {
-  vpc: 'ec2',
-  subnet: 'ec2',
-  'internet-gateway': 'ec2',
-  'elastic-ip': 'ec2',
-  'nat-gateway': 'ec2',
-  'route-table': 'ec2',
-  'vpc-peering': 'ec2',
-  'security-group': 'ec2',
-  'key-pair': 'ec2',
-  instance: 'ec2',
-  'launch-template': 'ec2',
-  'auto-scaling-group': 'autoscaling',
-  'load-balancer': 'elbv2',
-  'target-group': 'elbv2',
-  listener: 'elbv2',
-  's3-bucket': 's3',
-  'sns-topic': 'sns',
-  'cloudwatch-alarm': 'cloudwatch',
-  'alert-rule': 'none',
-};
+/** The AWS service each kind's reconciler talks to (so a plan reads every kind of the services it uses); 'none' for a virtual kind. */
+export const KIND_SERVICE: Record<KindName, string> = Object.fromEntries(KIND_DEFS.map((d) => [d.kind, d.service ?? 'none'])) as Record<KindName, string>;
 
-/**
- * What loading each service's SDK package costs, relatively: the size in KB of the CommonJS bundle
- * Node compiles on require() (@aws-sdk/client-<service>/dist-cjs/index.js, SDK 3.11xx). client-ec2
- * is 2 MB, about 120 ms to load; every other one is under 300 KB, about 6-20 ms once the first has
- * loaded the modules they share (about 35 ms). Only the order matters (observeWaves).
- */
+/** What loading each service's SDK package costs, relatively (src/aws/sdk/services.ts). Only the order matters (observeWaves). */
 export const SERVICE_LOAD_COST: Record<string, number> = {
   none: 0,
-  sns: 84,
-  cloudwatch: 108,
-  autoscaling: 132,
-  elbv2: 145,
-  s3: 269,
-  ec2: 2096,
+  ...Object.fromEntries(Object.entries(SERVICES).flatMap(([s, v]) => ('loadCost' in v ? [[s, v.loadCost]] : []))),
 };
 
 /**

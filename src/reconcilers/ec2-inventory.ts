@@ -9,23 +9,13 @@
 import { TAG_STACK } from '../aws/tags.js';
 import { DescribeTagsCommand } from '../aws/sdk/ec2.js';
 import type { Ctx } from '../engine/types.js';
-import type { KindName } from '../spec/schema.js';
+import { KIND_DEFS, type KindName } from '../spec/schema.js';
 import { describeAll } from './ec2-shared.js';
 
-/** DescribeTags resource types of each EC2 kind (AWS's names, and moto's where they differ). */
-export const EC2_RESOURCE_TYPES: Readonly<Partial<Record<KindName, readonly string[]>>> = {
-  vpc: ['vpc'],
-  subnet: ['subnet'],
-  'internet-gateway': ['internet-gateway'],
-  'elastic-ip': ['elastic-ip', 'vpc-elastic-ip'],
-  'nat-gateway': ['natgateway', 'nat-gateway'],
-  'route-table': ['route-table'],
-  'vpc-peering': ['vpc-peering-connection'],
-  'security-group': ['security-group'],
-  'key-pair': ['key-pair'],
-  instance: ['instance'],
-  'launch-template': ['launch-template'],
-};
+/** DescribeTags resource types of each EC2 kind (its descriptor's ec2TagTypes). */
+export const EC2_RESOURCE_TYPES: Readonly<Partial<Record<KindName, readonly string[]>>> = Object.fromEntries(
+  KIND_DEFS.flatMap((d) => (d.ec2TagTypes ? [[d.kind, d.ec2TagTypes]] : [])),
+);
 
 /** Of `kinds`, those with at least one resource tagged for the stack (kinds it cannot tell are kept). */
 export async function ec2KindsTagged(ctx: Ctx, kinds: readonly KindName[]): Promise<Set<KindName>> {

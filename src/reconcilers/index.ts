@@ -1,11 +1,11 @@
 // The registry: a kind's reconciler lives in src/reconcilers/<kind>.ts and default-exports it.
 // Loaded on demand, so a command loads only the kinds (and SDK clients) its spec uses, and adding
 // a kind is adding one file.
-import type { KindName } from '../spec/schema.js';
+import { KIND_DEFS, type KindName } from '../spec/schema.js';
 import type { Reconciler } from '../engine/types.js';
 
-/** Kinds that have no AWS resource of their own (evaluated by `watch`). */
-export const VIRTUAL_KINDS: ReadonlySet<string> = new Set(['alert-rule']);
+/** Kinds that have no AWS resource of their own (evaluated by `watch`): their descriptors say `virtual`. */
+export const VIRTUAL_KINDS: ReadonlySet<string> = new Set(KIND_DEFS.filter((d) => d.virtual).map((d) => d.kind));
 
 const cache = new Map<string, Promise<Reconciler>>();
 

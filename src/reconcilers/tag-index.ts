@@ -15,14 +15,15 @@
 import { TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { GetResourcesCommand } from '../aws/sdk/tagging.js';
 import type { Ctx } from '../engine/types.js';
+import { KIND_DEFS } from '../spec/schema.js';
 import { allPages, onePerPlan } from './services-shared.js';
 
 /**
- * GetResources resource-type filters of the kinds that read their tags from the index, and EC2
- * instances: a spec without instances reads that kind only to find the stack's instances that left
- * the spec, which the index lists (see instance.ts).
+ * GetResources resource-type filters (each descriptor's tagIndexType): the kinds that read their
+ * tags from the index, and EC2 instances: a spec without instances reads that kind only to find
+ * the stack's instances that left the spec, which the index lists (see instance.ts).
  */
-export const INDEXED_TYPES = ['cloudwatch:alarm', 'sns', 's3', 'elasticloadbalancing:loadbalancer', 'elasticloadbalancing:targetgroup', 'ec2:instance'] as const;
+export const INDEXED_TYPES: readonly string[] = KIND_DEFS.flatMap((d) => (d.tagIndexType ? [d.tagIndexType] : []));
 
 /** Tags by ARN. */
 export type TagIndex = Map<string, Record<string, string>>;

@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isExternalId, type RefUse, type SpecPath } from './common.js';
 import { findCycle, type GraphNode } from './graph.js';
-import { kindDef, type AnyResourceSpec, type SpecOf } from './schema.js';
+import { KIND_DEFS, kindDef, type AnyResourceSpec, type SpecOf } from './schema.js';
 import { formatPath } from './issues.js';
 import { didYouMean } from './suggest.js';
 import type { SgRule } from './kinds/network.js';
@@ -207,17 +207,8 @@ function fileProblem(dir: string, file: string): string | undefined {
   return undefined;
 }
 
-const NAME_FIELDS: Record<string, string> = {
-  's3-bucket': 'bucketName',
-  'key-pair': 'keyName',
-  'launch-template': 'templateName',
-  'auto-scaling-group': 'groupName',
-  'load-balancer': 'loadBalancerName',
-  'target-group': 'targetGroupName',
-  'sns-topic': 'topicName',
-  'cloudwatch-alarm': 'alarmName',
-  'security-group': 'groupName',
-};
+/** The field of each kind's AWS name, when the spec may give one (the descriptors' nameField). */
+const NAME_FIELDS: Record<string, string> = Object.fromEntries(KIND_DEFS.flatMap((d) => (d.nameField ? [[d.kind, d.nameField]] : [])));
 
 /** Consistency between resources, local files, and security warnings. Only valid bodies are checked. */
 export function checkSemantics(resources: CheckInput[], opts: { region?: string; dir: string }): Finding[] {

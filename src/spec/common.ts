@@ -23,9 +23,18 @@ export const resourceName = z
   .string()
   .regex(NAME, 'a name starts with a letter and has only letters, digits, "-" and "_" (at most 63)');
 
+/**
+ * The kinds each ref() field may name, by the field's zod definition (shared by the copies
+ * `.describe()` makes; `.optional()` and `z.array()` wrap it): read by refKinds (kinds/define.ts).
+ */
+export const REF_KINDS = new WeakMap<object, readonly string[]>();
+
 /** A field that names another resource of the spec (or holds an AWS id / ARN for an outside one). */
-export const ref = (...kinds: string[]) =>
-  z.string().min(1).describe(`Name of a ${kinds.join(' or ')} in this spec (or an existing AWS id / ARN).`);
+export const ref = (...kinds: string[]) => {
+  const s = z.string().min(1).describe(`Name of a ${kinds.join(' or ')} in this spec (or an existing AWS id / ARN).`);
+  REF_KINDS.set(s._zod.def, kinds);
+  return s;
+};
 
 export const cidr = z
   .string()

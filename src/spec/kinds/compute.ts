@@ -24,6 +24,7 @@ export const keyPair = defineKind(
         ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'an imported key (publicKey) has no private key to write: remove privateKeyFile' });
     }),
   () => [],
+  { service: 'ec2', ec2TagTypes: ['key-pair'], nameField: 'keyName' },
 );
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type looks like t3.micro');
@@ -52,6 +53,7 @@ export const instance = defineKind(
     ]),
     ...refsOfArray('securityGroups', s.securityGroups, ['security-group']),
   ],
+  { service: 'ec2', ec2TagTypes: ['instance'], tagIndexType: 'ec2:instance' },
 );
 
 export const launchTemplate = defineKind(
@@ -72,6 +74,7 @@ export const launchTemplate = defineKind(
     })
     .strict(),
   (s) => [...refsOf([['keyPair', s.keyPair, ['key-pair']]]), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
+  { service: 'ec2', ec2TagTypes: ['launch-template'], nameField: 'templateName' },
 );
 
 export const ASG_EVENTS = ['launch', 'terminate', 'launch-error', 'terminate-error'] as const;
@@ -126,4 +129,5 @@ export const autoScalingGroup = defineKind(
     if (s.notifications) out.push({ path: ['notifications', 'topic'], name: s.notifications.topic, kinds: ['sns-topic'] });
     return out;
   },
+  { service: 'autoscaling', nameField: 'groupName' },
 );

@@ -1,20 +1,80 @@
+// The kind descriptor: everything the tool knows of a kind apart from its reconciler, declared once
+// (with its schema, in this folder) and listed once (KIND_DEFS in ../schema.ts). The tables the
+// rest of the code keys by kind are derived from these descriptors: the creation order and each
+// kind's AWS service (src/engine/order.ts), the virtual kinds (src/reconcilers/index.ts), the
+// DescribeTags types of the EC2 kinds (ec2-inventory.ts), the tag index's resource types
+// (tag-index.ts), the AWS name fields the checks compare (../checks.ts). No AWS SDK here.
 import type { z } from 'zod';
-import type { RefUse } from '../common.js';
+import { REF_KINDS, type RefUse } from '../common.js';
 
-/** A kind of resource as the spec sees it: its schema and where its bodies refer to others. */
-export interface KindDef<K extends string = string, S extends z.ZodType = z.ZodType> {
+/** What a kind is beyond its schema: where its resources live in AWS and how their tags are read. */
+export type KindTraits = (
+  | {
+      /**
+       * The AWS service its reconciler (src/reconcilers/<kind>.ts) talks to: a name of
+       * src/aws/sdk/services.ts (not imported: `validate` loads nothing of src/aws).
+       */
+      service: string;
+      virtual?: undefined;
+    }
+  | {
+      /** No AWS resource and no reconciler of its own: `watch` evaluates it, plans leave it out. */
+      virtual: true;
+      service?: undefined;
+    }
+) & {
+  /** EC2 kinds: the DescribeTags resource types of its resources (AWS's names, and moto's where they differ). */
+  ec2TagTypes?: readonly string[];
+  /** Kinds the stack's tag index lists (GetResources, src/reconcilers/tag-index.ts): its resource-type filter. */
+  tagIndexType?: string;
+  /** The field of an AWS name the spec may give: two resources of the kind must not give the same one. */
+  nameField?: string;
+};
+
+/** A kind of resource: its schema, where its bodies refer to others, and its traits. */
+export type KindDef<K extends string = string, S extends z.ZodType = z.ZodType> = KindTraits & {
   kind: K;
   schema: S;
   /** Every reference a (validated) body makes, with its path inside the body. */
   refs(body: z.output<S>): RefUse[];
-}
+  /** The kinds its bodies may refer to (its schema's ref() fields), itself left out. */
+  refKinds: readonly string[];
+};
 
 export function defineKind<K extends string, S extends z.ZodType>(
   kind: K,
   schema: S,
   refs: (body: z.output<S>) => RefUse[],
+  traits: KindTraits,
 ): KindDef<K, S> {
-  return { kind, schema, refs };
+  return { kind, schema, refs, refKinds: refKinds(schema).filter((k) => k !== kind), ...traits };
+}
+
+interface Def {
+  type: string;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  out?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  options?: z.ZodType[];
+  left?: z.ZodType;
+  right?: z.ZodType;
+}
+
+/** The kinds the ref() fields anywhere inside a schema may name, in the order met. */
+export function refKinds(schema: z.ZodType): string[] {
+  const out = new Set<string>();
+  const walk = (s: z.ZodType | undefined, depth: number) => {
+    if (!s || depth > 30) return;
+    const def = (s as unknown as { _zod: { def: Def } })._zod.def;
+    for (const k of REF_KINDS.get(def) ?? []) out.add(k);
+    const children = [def.innerType, def.in, def.out, def.element, def.valueType, def.left, def.right, ...(def.options ?? []), ...Object.values(def.shape ?? {})];
+    for (const c of children) walk(c, depth + 1);
+  };
+  walk(schema, 0);
+  return [...out];
 }
 
 /** Shorthand for refs at top-level fields: [field, value|undefined, kinds]. */

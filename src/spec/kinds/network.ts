@@ -24,6 +24,7 @@ export const vpc = defineKind(
       if (v.cidr && v.lookup) ctx.addIssue({ code: 'custom', path: ['lookup'], message: 'a looked-up vpc takes no cidr: remove one of cidr and lookup', params: { hint: 'remove cidr to use the default VPC, or lookup to create a VPC' } });
     }),
   () => [],
+  { service: 'ec2', ec2TagTypes: ['vpc'] },
 );
 
 export const subnet = defineKind(
@@ -39,12 +40,14 @@ export const subnet = defineKind(
     })
     .strict(),
   (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
+  { service: 'ec2', ec2TagTypes: ['subnet'] },
 );
 
 export const internetGateway = defineKind(
   'internet-gateway',
   z.object({ kind: z.literal('internet-gateway'), vpc: ref('vpc'), ...commonFields }).strict(),
   (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
+  { service: 'ec2', ec2TagTypes: ['internet-gateway'] },
 );
 
 export const elasticIp = defineKind(
@@ -54,6 +57,7 @@ export const elasticIp = defineKind(
     .strict()
     .describe('An Elastic IP address (AWS allows 5 per region by default).'),
   () => [],
+  { service: 'ec2', ec2TagTypes: ['elastic-ip', 'vpc-elastic-ip'] },
 );
 
 export const natGateway = defineKind(
@@ -71,6 +75,7 @@ export const natGateway = defineKind(
       ['subnet', s.subnet, ['subnet']],
       ['elasticIp', s.elasticIp, ['elastic-ip']],
     ]),
+  { service: 'ec2', ec2TagTypes: ['natgateway', 'nat-gateway'] },
 );
 
 const routeTarget = {
@@ -121,6 +126,7 @@ export const routeTable = defineKind(
     (s.subnets ?? []).forEach((n, i) => out.push({ path: ['subnets', i], name: n, kinds: ['subnet'] }));
     return out;
   },
+  { service: 'ec2', ec2TagTypes: ['route-table'] },
 );
 
 export const vpcPeering = defineKind(
@@ -139,6 +145,7 @@ export const vpcPeering = defineKind(
       ['vpc', s.vpc, ['vpc']],
       ['peerVpc', s.peerVpc, ['vpc']],
     ]),
+  { service: 'ec2', ec2TagTypes: ['vpc-peering-connection'] },
 );
 
 const portRange = z.union([
@@ -186,4 +193,5 @@ export const securityGroup = defineKind(
       });
     return out;
   },
+  { service: 'ec2', ec2TagTypes: ['security-group'], nameField: 'groupName' },
 );

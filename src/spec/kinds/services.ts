@@ -17,6 +17,7 @@ export const loadBalancer = defineKind(
     })
     .strict(),
   (s) => [...refsOfArray('subnets', s.subnets, ['subnet']), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
+  { service: 'elbv2', tagIndexType: 'elasticloadbalancing:loadbalancer', nameField: 'loadBalancerName' },
 );
 
 export const targetGroup = defineKind(
@@ -45,6 +46,7 @@ export const targetGroup = defineKind(
     })
     .strict(),
   (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
+  { service: 'elbv2', tagIndexType: 'elasticloadbalancing:targetgroup', nameField: 'targetGroupName' },
 );
 
 export const listener = defineKind(
@@ -79,6 +81,7 @@ export const listener = defineKind(
       ['loadBalancer', s.loadBalancer, ['load-balancer']],
       ['forward', s.forward, ['target-group']],
     ]),
+  { service: 'elbv2' },
 );
 
 /** S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */
@@ -156,6 +159,7 @@ export const s3Bucket = defineKind(
     })
     .strict(),
   () => [],
+  { service: 's3', tagIndexType: 's3', nameField: 'bucketName' },
 );
 
 export const snsTopic = defineKind(
@@ -179,6 +183,7 @@ export const snsTopic = defineKind(
     })
     .strict(),
   () => [],
+  { service: 'sns', tagIndexType: 'sns', nameField: 'topicName' },
 );
 
 export const COMPARISONS = {
@@ -238,6 +243,7 @@ export const cloudwatchAlarm = defineKind(
     s.okActions.forEach((a, i) => out.push({ path: ['okActions', i, 'topic'], name: a.topic, kinds: ['sns-topic'] }));
     return out;
   },
+  { service: 'cloudwatch', tagIndexType: 'cloudwatch:alarm', nameField: 'alarmName' },
 );
 
 /** CloudWatch periods: 1, 5, 10 or 30 seconds (high resolution) or a whole number of minutes. */
@@ -305,4 +311,5 @@ export const alertRule = defineKind(
     if (s.notify) out.push({ path: ['notify', 'topic'], name: s.notify.topic, kinds: ['sns-topic'] });
     return out;
   },
+  { virtual: true },
 );
