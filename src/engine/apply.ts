@@ -3,10 +3,9 @@
 import { explainAwsError, isRetryable } from '../aws/errors.js';
 import { ownedBy } from '../aws/tags.js';
 import { reconcilerFor } from '../reconcilers/index.js';
-import { levels } from '../spec/graph.js';
 import type { KindName } from '../spec/schema.js';
 import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
-import { kindRank } from './order.js';
+import { deletePrerequisites } from './delete-order.js';
 import { forgetCreated, rememberCreated } from './recent.js';
 import { withoutIgnored, type Change, type Plan, type PlanState } from './plan.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from './types.js';
@@ -62,20 +61,19 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
     ctx.emit({ type: 'progress', address: c.address, message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)` });
   };
 
-  // 1. Deletes, and the delete half of replacements: the latest kinds first, dependents before deps.
-  const specLevel = new Map<string, number>();
-  levels(state.resources.map((r) => ({ name: r.name, deps: r.deps }))).forEach((l, i) => l.forEach((n) => specLevel.set(n, i)));
+  // 1. Deletes, and the delete half of replacements, in parallel along the graph: each starts once
+  // the deletes that must go first (its dependents) are done (src/engine/delete-order.ts).
   const deletes = plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace');
-  const groups = new Map<string, Change[]>();
-  for (const c of deletes) {
-    const key = `${String(kindRank(c.kind)).padStart(3, '0')}:${String(specLevel.get(c.name) ?? 0).padStart(4, '0')}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
-  }
+  const items = deletes.map((c) => ({ c, name: c.name, kind: c.kind, inSpec: c.action === 'replace' || (c.id !== undefined && state.live.get(c.address)?.id === c.id) }));
+  const prerequisites = deletePrerequisites(items, state.resources);
   const replaceFailed = new Set<string>();
-  for (const key of [...groups.keys()].sort().reverse()) {
-    await Promise.all(
-      groups.get(key)!.map((c) =>
+  const deleting = new Map<(typeof items)[number], Promise<void>>();
+  const destroy = (item: (typeof items)[number]): Promise<void> => {
+    let p = deleting.get(item);
+    if (!p) {
+      p = Promise.all(prerequisites.get(item)!.map(destroy)).then(() =>
         limit(async () => {
+          const c = item.c;
           const live = findLive(state, c);
           if (!live) return;
           try {
@@ -91,9 +89,12 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
             if (c.action === 'replace') replaceFailed.add(c.name);
           }
         }),
-      ),
-    );
-  }
+      );
+      deleting.set(item, p);
+    }
+    return p;
+  };
+  await Promise.all(items.map(destroy));
 
   // 2. Creates and updates along the graph.
   const byName = new Map(plan.changes.filter((c) => c.action !== 'delete' && c.action !== 'keep').map((c) => [c.name, c]));

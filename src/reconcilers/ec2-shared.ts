@@ -16,7 +16,7 @@ import type { KindName } from '../spec/schema.js';
  */
 export const waitSettings = {
   /** Delay before the second attempt of a wait (the first attempt is immediate). */
-  minDelayMs: 2_000,
+  minDelayMs: 250,
   maxDelayMs: 15_000,
   /** Total time a wait may take before it fails with a message naming what it waited for. */
   maxWaitMs: 120_000,

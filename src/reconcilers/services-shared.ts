@@ -200,7 +200,7 @@ export const changesUnder = (changes: FieldChange[], top: string): FieldChange[]
  * stay a few minutes after its delete. Every wait is bounded; tests lower these.
  */
 export const waitSettings = {
-  minDelayMs: 2_000,
+  minDelayMs: 250,
   maxDelayMs: 15_000,
   /** A load balancer becoming active or going away. */
   maxWaitMs: 600_000,

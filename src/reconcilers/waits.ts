@@ -4,10 +4,16 @@ import pRetry, { AbortError } from 'p-retry';
 import type { Ctx } from '../engine/types.js';
 
 export interface WaitTiming {
-  /** Delay before the second attempt (the first is immediate). */
+  /** Delay before the second attempt (the first is immediate); each further delay doubles. */
   minDelayMs: number;
   maxDelayMs: number;
 }
+
+/**
+ * Each delay between polls doubles, from minDelayMs (small: moto, and AWS for many changes, answer
+ * "done" at once or within a second) up to maxDelayMs (a NAT gateway or a load balancer takes minutes).
+ */
+const FACTOR = 2;
 
 export type Probe<T> = { done: true; value: T } | { done: false; status: string } | { failed: string };
 
@@ -45,7 +51,7 @@ export async function waitFor<T>(timing: WaitTiming, ctx: Ctx, address: string, 
         retries: 10_000,
         minTimeout: timing.minDelayMs,
         maxTimeout: timing.maxDelayMs,
-        factor: 1.5,
+        factor: FACTOR,
         maxRetryTime: maxWaitMs,
         shouldRetry: ({ error }) => error instanceof NotYet,
         onFailedAttempt: ({ error }) => {
@@ -81,7 +87,7 @@ export async function retryWhile<T>(
       retries: 10_000,
       minTimeout: timing.minDelayMs,
       maxTimeout: timing.maxDelayMs,
-      factor: 1.5,
+      factor: FACTOR,
       maxRetryTime: maxWaitMs,
       shouldRetry: ({ error }) => transient(error),
       onFailedAttempt: ({ error }) => {
