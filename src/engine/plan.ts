@@ -12,6 +12,7 @@ import type { LoadedResource, LoadedSpec } from '../spec/types.js';
 import { VIRTUAL_KINDS, reconcilerFor } from '../reconcilers/index.js';
 import { makeDesired } from './desired.js';
 import { forgetCreated, recentlyCreated } from './recent.js';
+import { PlanError, ownershipProblems } from './ownership.js';
 import { KIND_ORDER, KIND_SERVICE, kindRank, observeWaves } from './order.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Outputs } from './types.js';
 
@@ -376,6 +377,13 @@ export async function makePlan(loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions =
         });
       }
     }
+  }
+
+  // Ownership: nothing is created where a resource that is not the stack's holds the name.
+  if (!opts.destroy) {
+    const creating = changes.flatMap((c) => (c.action === 'create' || c.action === 'replace' ? [{ d: desired.get(c.address)!, action: c.action }] : []));
+    const problems = await ownershipProblems(ctx, reconcilerFor, creating);
+    if (problems.length) throw new PlanError(problems);
   }
 
   // Owned resources the spec does not (or, for destroy, no longer) want.

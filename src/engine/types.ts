@@ -30,6 +30,24 @@ export interface Observed<L = Record<string, unknown>> {
   outputs: Outputs;
 }
 
+/**
+ * A fact a reconciler reports for the engine's ownership check: a live resource already holds the AWS
+ * name a desired resource would be created with. The engine, not the reconciler, decides what follows
+ * (a resource not tagged for this stack is never taken over: the plan fails with the `adopt:` hint).
+ */
+export interface NameHolder {
+  /** The spec name of the desired resource whose AWS name is held. */
+  name: string;
+  /** The AWS name (bucket name, topic name, ...). */
+  awsName: string;
+  /** What `adopt:` takes to take this resource over (its ARN, name or id). */
+  adoptId: string;
+  /** Its tags as AWS has them. */
+  tags: Record<string, string>;
+  /** The spec field that sets the AWS name (bucketName, topicName, groupName, ...). */
+  nameField: string;
+}
+
 export interface Desired<K extends KindName = KindName> {
   name: string;
   address: string;
@@ -109,6 +127,12 @@ export interface Reconciler<K extends KindName = KindName> {
   update(ctx: Ctx, desired: Desired<K>, live: Observed, changes: FieldChange[]): Promise<Observed>;
   /** Delete; an already-absent resource is success. Waits until AWS no longer blocks dependents. */
   delete(ctx: Ctx, live: Observed): Promise<void>;
+  /**
+   * For kinds whose AWS name is unique (bucket, topic, target group, ...): the live resources that
+   * already hold the names these desired resources would be created with, whatever their tags. The
+   * engine asks before it plans a create or a replacement. Leave it out where AWS names by id only.
+   */
+  nameHolders?(ctx: Ctx, desired: Desired<K>[]): Promise<NameHolder[]>;
   /**
    * Outputs an in-place update changes (e.g. a launch template's latestVersion). While a resource is
    * planned for update, its dependents see these as UNKNOWN, so their change shows in the same plan.

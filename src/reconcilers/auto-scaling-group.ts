@@ -39,6 +39,7 @@ import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { Aws } from '../aws/clients.js';
 import { isRetryable } from '../aws/errors.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagUpdates, tagsFromList } from '../aws/tags.js';
+import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { ASG_EVENTS } from '../spec/kinds/compute.js';
@@ -391,6 +392,13 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
       found,
       desired.filter((d) => d.spec.notifications),
     );
+  },
+
+  // One DescribeAutoScalingGroups by name (names that do not exist are left out of the answer).
+  async nameHolders(ctx, desired) {
+    const found = await describeGroups(ctx, { AutoScalingGroupNames: [...new Set(desired.map(groupNameOf))] });
+    const held = found.map((g) => ({ awsName: g.AutoScalingGroupName!, adoptId: g.AutoScalingGroupName!, tags: tagsFromList(g.Tags) }));
+    return holdersByName(desired, groupNameOf, 'groupName', held);
   },
 
   diff(desired, observed) {

@@ -21,6 +21,7 @@ import {
   type Statistic,
 } from '../aws/sdk/cloudwatch.js';
 import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { COMPARISONS } from '../spec/kinds/services.js';
@@ -186,6 +187,13 @@ const reconciler: Reconciler<'cloudwatch-alarm'> = {
       return who && toObserved(a, tags, who);
     });
     return found.filter((o): o is Observed<AlarmLive> => o !== undefined);
+  },
+
+  // One DescribeAlarms for the names (100 a call), ListTagsForResource for each that exists.
+  async nameHolders(ctx, desired) {
+    const alarms = await describeByName(ctx, [...new Set(desired.map((d) => alarmName(d)))]);
+    const found = await mapLimit(alarms, async (a) => ({ awsName: a.AlarmName!, adoptId: a.AlarmName!, tags: (await alarmTags(ctx, a.AlarmArn!)) ?? {} }));
+    return holdersByName(desired, (d) => alarmName(d), 'alarmName', found);
   },
 
   diff(d, o) {

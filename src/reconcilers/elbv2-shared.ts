@@ -13,7 +13,7 @@ import {
 } from '../aws/sdk/elbv2.js';
 import type { Aws } from '../aws/clients.js';
 import { TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
-import type { Ctx, FieldChange } from '../engine/types.js';
+import type { Ctx, Desired, FieldChange, NameHolder } from '../engine/types.js';
 import { allPages, chunk, isNotFound, mapLimit, onePerPlan, sharedInFlight } from './services-shared.js';
 import { indexedOf } from './tag-index.js';
 
@@ -138,3 +138,20 @@ export async function targetGroups(ctx: Ctx, adopted: Map<string, string> = new 
 
 /** Load balancers carrying this stack's tag. */
 export const stackLoadBalancers = async (ctx: Ctx): Promise<TaggedLoadBalancer[]> => (await loadBalancers(ctx)).filter((t) => t.tags[TAG_STACK] === ctx.stack);
+
+/**
+ * Name holders (Reconciler.nameHolders) of load balancers or target groups: one describe by name per
+ * resource to create, then DescribeTags (20 ARNs a call) for those that exist.
+ */
+export async function elbNameHolders<D extends Desired, T>(
+  ctx: Ctx,
+  desired: D[],
+  nameOf: (d: D) => string,
+  describeByName: (name: string) => Promise<T | undefined>,
+  ids: (t: T) => [arn: string, name: string],
+  nameField: string,
+): Promise<NameHolder[]> {
+  const found = (await mapLimit(desired, async (d) => ({ d, item: await describeByName(nameOf(d)) }))).flatMap(({ d, item }) => (item ? [{ d, ids: ids(item) }] : []));
+  const tags = found.length ? await elbTags(ctx.aws, found.map((x) => x.ids[0])) : new Map<string, Record<string, string>>();
+  return found.map(({ d, ids: [arn, awsName] }) => ({ name: d.name, awsName, adoptId: arn, tags: tags.get(arn) ?? {}, nameField }));
+}

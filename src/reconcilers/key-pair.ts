@@ -20,6 +20,7 @@ import { isRetryable } from '../aws/errors.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
+import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { applyTagChanges, assertApplicable, errorCode, identify, isNotFound, stackFilter, tagSpec } from './ec2-shared.js';
 
@@ -172,6 +173,15 @@ const reconciler: Reconciler<'key-pair'> = {
         });
     }
     return out;
+  },
+
+  // One DescribeKeyPairs by key-name filter (`existing: true` ones are read, never created).
+  async nameHolders(ctx, desired) {
+    const created = desired.filter((d) => !d.spec.existing);
+    if (!created.length) return [];
+    const found = await describeKeyPairs(ctx, [{ Name: 'key-name', Values: [...new Set(created.map(keyNameOf))] }]);
+    const held = found.map((k) => ({ awsName: k.KeyName!, adoptId: k.KeyName!, tags: tagsFromList(k.Tags) }));
+    return holdersByName(created, keyNameOf, 'keyName', held);
   },
 
   diff(desired, observed) {

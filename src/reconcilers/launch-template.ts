@@ -31,6 +31,7 @@ import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
 import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
 import { field, setField } from '../engine/diffutil.js';
+import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { afterCreate, applyTagChanges, assertApplicable, describeAll, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
 import { TAG_OWNER, prepareLaunch } from './instance.js';
@@ -283,6 +284,15 @@ const reconciler: Reconciler<'launch-template'> = {
         }),
     );
     return found.map(({ t, name, management }) => observedOf(t, versions.get(t.LaunchTemplateId!), name, management));
+  },
+
+  // One DescribeLaunchTemplates by name filter, DescribeTags for those found (moto's describe has the
+  // tags of creation time).
+  async nameHolders(ctx, desired) {
+    const found = await describeTemplates(ctx, { Filters: [{ Name: 'launch-template-name', Values: [...new Set(desired.map(templateNameOf))] }] });
+    const tags = found.length ? await currentTags(ctx, found.map((t) => t.LaunchTemplateId!)) : new Map<string, Record<string, string>>();
+    const held = found.map((t) => ({ awsName: t.LaunchTemplateName!, adoptId: t.LaunchTemplateId!, tags: tags.get(t.LaunchTemplateId!) ?? tagsFromList(t.Tags) }));
+    return holdersByName(desired, templateNameOf, 'templateName', held);
   },
 
   diff(desired, observed) {

@@ -19,7 +19,7 @@ import { DescribeNetworkInterfacesCommand } from '../aws/sdk/ec2.js';
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';
-import { elbTags, loadBalancers, syncElbTags } from './elbv2-shared.js';
+import { elbNameHolders, elbTags, loadBalancers, syncElbTags } from './elbv2-shared.js';
 import {
   adoptions,
   assertApplicable,
@@ -119,6 +119,9 @@ const reconciler: Reconciler<'load-balancer'> = {
     }
     return out;
   },
+
+  nameHolders: (ctx, desired) =>
+    elbNameHolders(ctx, desired, (d) => lbName(d), (name) => describeOne(ctx, { name }), (l) => [l.LoadBalancerArn!, l.LoadBalancerName!], 'loadBalancerName'),
 
   diff(d, o) {
     const live = o.live as LoadBalancerLive;

@@ -438,6 +438,24 @@ const reconciler: Reconciler<'s3-bucket'> = {
     return found.filter((o): o is Observed<BucketLive> => o !== undefined);
   },
 
+  // Bucket names are global: one of this account (another account's answers AccessDenied; its create
+  // then fails with BucketAlreadyExists) that exists already, with its tags. One GetBucketTagging each.
+  async nameHolders(ctx, desired) {
+    const s3 = await ctx.aws.s3();
+    const held = await mapLimit(desired, async (d) => {
+      const bucket = d.spec.bucketName;
+      let tags: Record<string, string> | undefined;
+      try {
+        tags = await bucketTags(s3, bucket);
+      } catch (e) {
+        if (isError(e, 'AccessDenied')) return undefined;
+        throw e;
+      }
+      return tags && { name: d.name, awsName: bucket, adoptId: bucket, tags, nameField: 'bucketName' };
+    });
+    return held.filter((h) => h !== undefined);
+  },
+
   diff(d, o) {
     const live = o.live as BucketLive;
     const s = d.spec;

@@ -24,8 +24,9 @@ import {
   type IpPermission,
   type SecurityGroup,
 } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
+import { diffTags, tagsFromList } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
+import { holdersByName } from '../engine/ownership.js';
 import { field } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import type { SgRule } from '../spec/kinds/network.js';
@@ -37,6 +38,7 @@ import {
   describeAll,
   describeSettings,
   errorCode,
+  knownRefId,
   observeTagged,
   refId,
   tagSpec,
@@ -261,6 +263,28 @@ const reconciler: Reconciler<'security-group'> = {
       };
       return { id, name, management, live, tags, outputs: outputsOf(id, live) };
     });
+  },
+
+  // Group names are unique per VPC: one DescribeSecurityGroups by name for the groups whose VPC exists
+  // (a VPC still to be created holds no group yet).
+  async nameHolders(ctx, desired) {
+    const inVpc = desired.flatMap((d) => {
+      const vpc = knownRefId(d, d.spec.vpc);
+      return vpc ? [{ d, vpc }] : [];
+    });
+    if (!inVpc.length) return [];
+    const found = await describeGroups(ctx, [
+      { Name: 'group-name', Values: [...new Set(inVpc.map(({ d }) => groupNameOf(d)))] },
+      { Name: 'vpc-id', Values: [...new Set(inVpc.map(({ vpc }) => vpc))] },
+    ]);
+    return inVpc.flatMap(({ d, vpc }) =>
+      holdersByName(
+        [d],
+        groupNameOf,
+        'groupName',
+        found.filter((g) => g.VpcId === vpc).map((g) => ({ awsName: g.GroupName!, adoptId: g.GroupId!, tags: tagsFromList(g.Tags) })),
+      ),
+    );
   },
 
   diff(desired, observed) {

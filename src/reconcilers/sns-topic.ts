@@ -27,6 +27,7 @@ import {
 import { indexedOf } from './tag-index.js';
 import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
+import { holdersByName } from '../engine/ownership.js';
 import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
 import {
   adoptions,
@@ -146,6 +147,26 @@ const reconciler: Reconciler<'sns-topic'> = {
       return o;
     });
     return found.filter((o): o is Observed<TopicLive> => o !== undefined);
+  },
+
+  // Topics of the region with the names these would be created with: ListTopics (ARNs, 100 a page),
+  // then ListTagsForResource for each that matches.
+  async nameHolders(ctx, desired) {
+    const sns = await ctx.aws.sns();
+    const names = new Set(desired.map((d) => topicName(d)));
+    const arns = (
+      await allPages(async (NextToken) => {
+        const r = await sns.send(new ListTopicsCommand({ NextToken }));
+        return { items: r.Topics, next: r.NextToken };
+      })
+    )
+      .map((t) => t.TopicArn)
+      .filter((arn): arn is string => !!arn && names.has(topicNameOfArn(arn)));
+    const found = await mapLimit(arns, async (arn) => {
+      const r = await readOrAbsent(() => sns.send(new ListTagsForResourceCommand({ ResourceArn: arn })));
+      return r ? [{ awsName: topicNameOfArn(arn), adoptId: arn, tags: tagsFromList(r.Tags) }] : [];
+    });
+    return holdersByName(desired, (d) => topicName(d), 'topicName', found.flat());
   },
 
   diff(d, o) {

@@ -15,7 +15,7 @@ import {
 import { diffTags, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, FieldChange, Observed, Outputs, Reconciler } from '../engine/types.js';
-import { elbTags, syncElbTags, targetGroups } from './elbv2-shared.js';
+import { elbNameHolders, elbTags, syncElbTags, targetGroups } from './elbv2-shared.js';
 import {
   adoptions,
   assertApplicable,
@@ -127,6 +127,9 @@ const reconciler: Reconciler<'target-group'> = {
     }
     return out;
   },
+
+  nameHolders: (ctx, desired) =>
+    elbNameHolders(ctx, desired, (d) => tgName(d), (name) => describeOne(ctx, { name }), (g) => [g.TargetGroupArn!, g.TargetGroupName!], 'targetGroupName'),
 
   diff(d, o) {
     const live = o.live as TargetGroupLive;
