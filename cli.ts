@@ -39,7 +39,8 @@ function makeIo(g: GlobalOptions): Io {
 /** Turns anything thrown into one clear message and an exit code. Stack traces only with DEBUG. */
 async function fail(e: unknown): Promise<number> {
   const { UserError } = await import('./src/engine/errors.js');
-  if (e instanceof UserError) {
+  const { ParamsError } = await import('./src/spec/params.js');
+  if (e instanceof UserError || e instanceof ParamsError) {
     process.stderr.write(`error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
     return e.exitCode;
   }
@@ -73,6 +74,8 @@ const program = new Command('reconcile')
   .option('--profile <name>', 'named AWS profile (default: AWS_PROFILE or the default credential chain)')
   .option('--endpoint-url <url>', 'send every AWS call here, e.g. a local moto server (default: AWS_ENDPOINT_URL)')
   .option('--no-color', 'plain output (NO_COLOR is honoured too)')
+  .option('--set <name=value>', "a value for the spec's parameter name, used as ${param:name} (repeatable)", (v: string, prev: string[] = []) => [...prev, v])
+  .option('--values <file>', 'a YAML file of parameter values (name: value); --set wins over it')
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(
     'after',
@@ -110,7 +113,8 @@ program
       const cmd = program.commands.find((c) => c.name() === 'validate')!;
       const { runValidate } = await import('./src/commands/validate.js');
       const o = cmd.opts();
-      const r = runValidate(cmd.args, { format: o.json ? 'json' : o.format, toolVersion: version });
+      const { specParams } = await import('./src/spec/params.js');
+      const r = runValidate(cmd.args, { format: o.json ? 'json' : o.format, toolVersion: version, params: specParams(g) });
       if (r.output) io.out(r.output);
       return r.exitCode;
     }),
@@ -125,7 +129,8 @@ program
     run(async (g, io) => {
       const cmd = program.commands.find((c) => c.name() === 'graph')!;
       const { graphCommand } = await import('./src/commands/graph.js');
-      return graphCommand(cmd.args[0], cmd.opts(), io);
+      const { specParams } = await import('./src/spec/params.js');
+      return graphCommand(cmd.args[0], cmd.opts(), io, specParams(g));
     }),
   );
 

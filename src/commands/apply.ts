@@ -41,7 +41,7 @@ async function confirmOrRefuse(io: Io, yes: boolean | undefined, question: strin
 export async function applyCommand(file: string, opts: ApplyCommandOptions, g: GlobalOptions, io: Io, destroy = false): Promise<number> {
   const saved = destroy ? undefined : readSavedPlan(file);
   const specFile = saved ? saved.specFile : file;
-  const loaded = loadOrThrow(specFile);
+  const loaded = loadOrThrow(specFile, g);
   if (saved && saved.specHash !== loaded.hash)
     throw new UserError(`${specFile} changed since the plan ${file} was made: refusing to apply a stale plan`, 'run `reconcile plan --out` again');
   const ctx = makeCtx(loaded, g, eventPrinter(io));

@@ -28,7 +28,7 @@ function targetLine(r: RuleReport, t: TargetReport, body: { metric: string; stat
 }
 
 export async function checkCommand(file: string, opts: CheckOptions, g: GlobalOptions, io: Io): Promise<number> {
-  const loaded = loadOrThrow(file);
+  const loaded = loadOrThrow(file, g);
   const rules = loaded.resources.filter((r) => r.kind === 'alert-rule');
   if (!rules.length) {
     io.err(`${file} has no alert-rule: nothing to check`);

@@ -4,6 +4,7 @@ import { Aws } from '../aws/clients.js';
 import { UserError } from '../engine/errors.js';
 import type { Ctx, EngineEvent } from '../engine/types.js';
 import { loadSpec } from '../spec/load.js';
+import { specParams } from '../spec/params.js';
 import type { Diagnostic, LoadedSpec } from '../spec/types.js';
 
 export interface GlobalOptions {
@@ -11,7 +12,11 @@ export interface GlobalOptions {
   profile?: string;
   endpointUrl?: string;
   color?: boolean;
+  /** --set name=value (repeatable) and --values FILE: the spec's parameters. */
+  set?: string[];
+  values?: string;
 }
+
 
 /** How a command talks to the user; the CLI provides it, tests capture it. */
 export interface Io {
@@ -27,14 +32,16 @@ export function formatDiagnostics(ds: Diagnostic[]): string {
 }
 
 /** Loads a spec or throws a UserError listing every problem (exit 1). */
-export function loadOrThrow(file: string): LoadedSpec {
-  const r = loadSpec(file);
+export function loadOrThrow(file: string, g: Pick<GlobalOptions, 'set' | 'values'>): LoadedSpec {
+  const r = loadSpec(file, { params: specParams(g) });
   if (!r.ok) {
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
     throw new UserError(`${file} is not a valid spec (${errors} error${errors === 1 ? '' : 's'}):\n${formatDiagnostics(r.diagnostics)}`, `run \`reconcile validate ${file}\` while you fix it`);
   }
   return r.loaded;
 }
+
+export { specParams };
 
 export function makeCtx(loaded: LoadedSpec, g: GlobalOptions, onEvent: (e: EngineEvent) => void): Ctx {
   const region = g.region ?? loaded.spec.region;

@@ -165,8 +165,8 @@ export function renderGraph(g: SpecGraph, format: GraphFormat): string {
 }
 
 /** Loads the spec (an invalid one is a UserError listing its diagnostics) and prints its graph. */
-export function graphCommand(file: string, opts: { format?: GraphFormat }, io: Io): number {
-  const r = loadSpec(file);
+export function graphCommand(file: string, opts: { format?: GraphFormat }, io: Io, params?: Record<string, string>): number {
+  const r = loadSpec(file, { params });
   if (!r.ok) {
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
     throw new UserError(`${file} is not a valid spec (${errors} error${errors === 1 ? '' : 's'}):\n${r.diagnostics.map(formatDiagnostic).join('\n')}`, `run \`reconcile validate ${file}\` while you fix it`);

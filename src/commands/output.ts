@@ -3,7 +3,7 @@ import { makePlan } from '../engine/plan.js';
 import { loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
 export async function outputCommand(file: string, opts: { json?: boolean }, g: GlobalOptions, io: Io): Promise<number> {
-  const loaded = loadOrThrow(file);
+  const loaded = loadOrThrow(file, g);
   const ctx = makeCtx(loaded, g, () => {});
   try {
     const { state } = await makePlan(loaded, ctx);

@@ -18,7 +18,7 @@ export function renderPlan(plan: Plan, format: PlanCommandOptions['format'], io:
 }
 
 export async function planCommand(file: string, opts: PlanCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
-  const loaded = loadOrThrow(file);
+  const loaded = loadOrThrow(file, g);
   const machine = opts.format === 'json' || opts.format === 'markdown';
   const ctx = makeCtx(loaded, g, eventPrinter(io, true));
   try {

@@ -157,8 +157,8 @@ export function renderPolicyText(stack: string, p: SpecPolicy): string {
   return lines.join('\n');
 }
 
-export async function policyCommand(file: string, opts: { json?: boolean; lockBucket?: string }, _g: GlobalOptions, io: Io): Promise<number> {
-  const loaded = loadOrThrow(file);
+export async function policyCommand(file: string, opts: { json?: boolean; lockBucket?: string }, g: GlobalOptions, io: Io): Promise<number> {
+  const loaded = loadOrThrow(file, g);
   const p = await specPolicy(loaded, { lockBucket: opts.lockBucket });
   io.out(opts.json ? JSON.stringify(p.document, null, 2) : renderPolicyText(loaded.spec.stack, p));
   return 0;

@@ -67,7 +67,7 @@ export function table(rows: string[][]): string {
 }
 
 export async function statusCommand(file: string, opts: { json?: boolean }, g: GlobalOptions, io: Io): Promise<number> {
-  const loaded = loadOrThrow(file);
+  const loaded = loadOrThrow(file, g);
   const ctx = makeCtx(loaded, g, () => {});
   try {
     const { plan, state } = await makePlan(loaded, ctx);

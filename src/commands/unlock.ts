@@ -14,7 +14,7 @@ export interface UnlockOptions {
 }
 
 export async function unlockCommand(file: string, opts: UnlockOptions, g: GlobalOptions, io: Io): Promise<number> {
-  const loaded = loadOrThrow(file);
+  const loaded = loadOrThrow(file, g);
   const { stack } = loaded.spec;
   const d = resolveLock(loaded.spec, { lockBucket: opts.lockBucket });
   if (!d.lock)

@@ -16,6 +16,8 @@ export interface ValidateOptions {
   format?: ValidateFormat;
   /** Environment for ${env:...} (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Values of the specs' parameters (--set, --values). */
+  params?: Record<string, string>;
   /**
    * Folder that sarif and github paths are made relative to: GitHub resolves both against the
    * repository root. Default: GITHUB_WORKSPACE when set (in Actions), else the current folder.
@@ -41,12 +43,12 @@ export interface ValidateReport {
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
 
 /** Validates each file; never throws (an unreadable file is an error diagnostic at 1:1). */
-export function validateFiles(files: string[], env?: NodeJS.ProcessEnv): ValidateReport {
+export function validateFiles(files: string[], env?: NodeJS.ProcessEnv, params?: Record<string, string>): ValidateReport {
   return {
     formatVersion: 1,
     files: files.map((file) => {
       try {
-        const r = loadSpec(file, { env });
+        const r = loadSpec(file, { env, params });
         return r.ok
           ? { file, valid: true, resources: r.loaded.resources.length, diagnostics: r.loaded.warnings }
           : { file, valid: false, resources: 0, diagnostics: r.diagnostics };
@@ -85,7 +87,7 @@ export function formatText(report: ValidateReport): string {
  */
 export function runValidate(files: string[], opts: ValidateOptions = {}): { output: string; exitCode: 0 | 1 } {
   try {
-    const report = validateFiles(files, opts.env);
+    const report = validateFiles(files, opts.env, opts.params);
     const exitCode = report.files.some((f) => !f.valid) ? 1 : 0;
     const format: ValidateFormat = opts.json ? 'json' : (opts.format ?? 'text');
     const root = opts.root ?? process.env.GITHUB_WORKSPACE ?? process.cwd();

@@ -12,7 +12,7 @@ import { startHttp, type HttpEndpoint } from '../watch/http.js';
 import { makeLogger } from '../watch/logger.js';
 import { Watcher } from '../watch/loop.js';
 import { WatchMetrics } from '../watch/metrics.js';
-import { formatDiagnostics, type GlobalOptions, type Io } from './common.js';
+import { formatDiagnostics, specParams, type GlobalOptions, type Io } from './common.js';
 
 export interface WatchCommandOptions extends LockFlags {
   interval?: string;
@@ -45,7 +45,8 @@ export async function watchCommand(file: string, opts: WatchCommandOptions, g: G
   if (opts.lockTimeout !== undefined) parseDurationFlag('--lock-timeout', opts.lockTimeout);
   const mode = opts.mode ?? 'apply';
   // A spec that is invalid from the start is an error now; later, the last valid one is kept.
-  const first = loadSpec(file);
+  const params = specParams(g);
+  const first = loadSpec(file, { params });
   if (!first.ok) {
     const errors = first.diagnostics.filter((d) => d.severity === 'error').length;
     throw new UserError(`${file} is not a valid spec (${errors} error${errors === 1 ? '' : 's'}):\n${formatDiagnostics(first.diagnostics)}`, `run \`reconcile validate ${file}\` while you fix it`);
@@ -55,6 +56,7 @@ export async function watchCommand(file: string, opts: WatchCommandOptions, g: G
   const watcher = new Watcher({
     ...opts,
     specFile: file,
+    params,
     mode,
     intervalMs,
     notify: opts.notify !== false,

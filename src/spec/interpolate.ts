@@ -1,5 +1,6 @@
-// ${env:NAME} and ${env:NAME:-default} in the string values of a spec.
+// ${env:NAME}, ${env:NAME:-default} and ${param:NAME} in the string values of a spec.
 import { isScalar, visit, type Document, type Scalar } from 'yaml';
+import { closest } from './suggest.js';
 
 export interface InterpolationError {
   /** Character offset in the source text. */
@@ -9,50 +10,74 @@ export interface InterpolationError {
   path: (string | number)[];
 }
 
+/** The spec's parameters: each declared name, and its value (undefined: declared, no default, not set). */
+export type ParamValues = ReadonlyMap<string, string | undefined>;
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const OPEN = '${env:';
-const ESCAPED = '$${env:';
+const OPENERS = ['${env:', '${param:'] as const;
+
+interface ExpandError {
+  message: string;
+  hint?: string;
+  token: string;
+  index: number;
+}
 
 /**
- * Expand one string. `$${env:X}` is written as a literal `${env:X}`; anything else that starts with
- * `${env:` must be a well-formed reference to a set variable (or have a default).
- * Like the shell's `:-`, the default also applies when the variable is set but empty.
+ * Expand one string. `$${env:X}` / `$${param:X}` are written as a literal `${env:X}` / `${param:X}`;
+ * anything else that starts with `${env:` must be a well-formed reference to a set variable (or have
+ * a default), and `${param:` a parameter the spec declares that has a value. Like the shell's `:-`,
+ * an env default also applies when the variable is set but empty. Without `params`, `${param:` is
+ * left as written (the spec declares none: reported as unknown by the caller).
  */
-export function expandEnv(s: string, env: NodeJS.ProcessEnv): { value: string; errors: { message: string; hint?: string; token: string; index: number }[]; changed: boolean } {
-  if (!s.includes(OPEN)) return { value: s, errors: [], changed: false };
-  const errors: { message: string; hint?: string; token: string; index: number }[] = [];
+export function expandEnv(s: string, env: NodeJS.ProcessEnv, params?: ParamValues): { value: string; errors: ExpandError[]; changed: boolean } {
+  if (!OPENERS.some((o) => s.includes(o))) return { value: s, errors: [], changed: false };
+  const errors: ExpandError[] = [];
   let out = '';
   let i = 0;
   while (i < s.length) {
-    if (s.startsWith(ESCAPED, i)) {
-      out += OPEN;
-      i += ESCAPED.length;
+    const escaped = OPENERS.find((o) => s.startsWith('$' + o, i));
+    if (escaped) {
+      out += escaped;
+      i += escaped.length + 1;
       continue;
     }
-    if (!s.startsWith(OPEN, i)) {
+    const open = OPENERS.find((o) => s.startsWith(o, i));
+    if (!open) {
       out += s[i];
       i++;
       continue;
     }
-    const end = s.indexOf('}', i + OPEN.length);
+    const what = open === '${env:' ? 'env' : 'param';
+    const end = s.indexOf('}', i + open.length);
     if (end < 0) {
       const token = s.slice(i, Math.min(s.length, i + 40)).split('\n')[0];
-      errors.push({ message: `unterminated "${OPEN}": expected "}"`, hint: 'write ${env:NAME} or ${env:NAME:-default}', token, index: i });
+      errors.push({ message: `unterminated "${open}": expected "}"`, hint: what === 'env' ? 'write ${env:NAME} or ${env:NAME:-default}' : 'write ${param:NAME}', token, index: i });
       out += s.slice(i);
       break;
     }
     const token = s.slice(i, end + 1);
-    const inner = s.slice(i + OPEN.length, end);
+    const inner = s.slice(i + open.length, end);
+    i = end + 1;
+    if (what === 'param') {
+      const r = paramValue(inner, params);
+      if ('value' in r) out += r.value;
+      else {
+        out += token; // kept as written, so later checks do not pile up on an emptied value
+        errors.push({ ...r, token, index: i - token.length });
+      }
+      continue;
+    }
     const sep = inner.indexOf(':-');
     const name = sep < 0 ? inner : inner.slice(0, sep);
     const dflt = sep < 0 ? undefined : inner.slice(sep + 2);
     if (!ENV_NAME.test(name)) {
-      out += token; // kept as written, so later checks do not pile up on an emptied value
+      out += token;
       errors.push({
         message: `"${token}" is not a valid environment variable reference`,
         hint: 'write ${env:NAME} or ${env:NAME:-default}; NAME has letters, digits and "_"',
         token,
-        index: i,
+        index: i - token.length,
       });
     } else {
       const v = env[name];
@@ -64,13 +89,30 @@ export function expandEnv(s: string, env: NodeJS.ProcessEnv): { value: string; e
           message: `environment variable ${name} is not set`,
           hint: `set ${name}, or give a default: \${env:${name}:-value}`,
           token,
-          index: i,
+          index: i - token.length,
         });
       }
     }
-    i = end + 1;
   }
   return { value: out, errors, changed: true };
+}
+
+function paramValue(name: string, params: ParamValues | undefined): { value: string } | { message: string; hint: string } {
+  const declared = [...(params?.keys() ?? [])];
+  if (!params?.has(name)) {
+    const near = closest(name, declared);
+    return {
+      message: `unknown parameter "${name}"`,
+      hint: near
+        ? `did you mean \${param:${near}}?`
+        : declared.length
+          ? `declare it under parameters: (declared: ${declared.join(', ')})`
+          : `declare it first: parameters: { ${name}: { default: ... } }`,
+    };
+  }
+  const v = params.get(name);
+  if (v === undefined) return { message: `parameter ${name} has no value`, hint: `pass --set ${name}=VALUE (or a --values file), or give it a default under parameters:` };
+  return { value: v };
 }
 
 /** Numbers and booleans a plain (unquoted) YAML scalar would have been read as. */
@@ -89,12 +131,12 @@ function retype(s: string): string | number | boolean {
  * a number or true/false after expansion takes that type (`port: ${env:PORT:-8080}` is a number);
  * quote it to keep a string. Returns the errors with the source offset of the offending reference.
  */
-export function interpolateDocument(doc: Document, source: string, env: NodeJS.ProcessEnv): InterpolationError[] {
+export function interpolateDocument(doc: Document, source: string, env: NodeJS.ProcessEnv, params?: ParamValues): InterpolationError[] {
   const errors: InterpolationError[] = [];
   visit(doc, {
     Scalar(key, node: Scalar, path) {
       if (key === 'key' || typeof node.value !== 'string') return;
-      const r = expandEnv(node.value, env);
+      const r = expandEnv(node.value, env, params);
       if (!r.changed) return;
       const [start, end] = node.range ?? [0, 0];
       const text = source.slice(start, end);

@@ -1,4 +1,4 @@
-// The spec loader: YAML with positions -> ${env:...} interpolation -> zod validation -> references,
+// The spec loader: YAML with positions -> ${env:...} / ${param:...} interpolation -> zod validation -> references,
 // cycles and offline checks -> LoadedSpec, or every problem as a positioned diagnostic.
 // No AWS SDK here, directly or indirectly: `reconcile validate` must start fast and need no credentials.
 import { createHash } from 'node:crypto';
@@ -8,6 +8,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml
 import { checkReferences, checkSemantics, type CheckInput, type Finding } from './checks.js';
 import type { SpecPath } from './common.js';
 import { interpolateDocument } from './interpolate.js';
+import { resolveParams } from './params.js';
 import { issuesToDiags, type RawDiag } from './issues.js';
 import { locate, positionAt } from './positions.js';
 import { kindDef, KIND_NAMES, specSchema, type AnyResourceSpec, type KindName, type Spec } from './schema.js';
@@ -16,6 +17,8 @@ import type { Diagnostic, LoadedResource, LoadResult, Position } from './types.j
 export interface LoadOptions {
   /** Environment for ${env:NAME}; defaults to process.env. */
   env?: NodeJS.ProcessEnv;
+  /** Values for the spec's parameters (--set, --values), over their defaults. */
+  params?: Readonly<Record<string, string>>;
 }
 
 /** Errors first at equal positions, then by message; identical diagnostics once. */
@@ -99,8 +102,9 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
     return { ok: false, diagnostics: sortDiagnostics(diags) };
   }
 
-  // 2. ${env:NAME} in string values.
-  const envErrors = interpolateDocument(doc, text, env);
+  // 2. ${env:NAME} and ${param:NAME} in string values.
+  const params = resolveParams(doc, opts.params ?? {}, env);
+  const envErrors = [...params.errors, ...interpolateDocument(doc, text, env, params.values)];
   for (const e of envErrors) diags.push(at(positionAt(lc, e.offset), 'error', e.message, e.hint, e.path));
   // A value whose ${env:...} failed is reported once, not again by the schema.
   const envFailed = new Set(envErrors.map((e) => JSON.stringify(e.path)));

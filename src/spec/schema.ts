@@ -74,6 +74,18 @@ export const specSchema = z
       .default(false)
       .describe('Delete resources the stack owns that are no longer in the spec. Off: they are listed and kept.'),
     lock: lockSchema.optional(),
+    parameters: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'a parameter name has letters, digits, "_" and "-"'),
+        z
+          .object({
+            default: z.union([z.string(), z.number(), z.boolean()]).optional().describe('The value when the run gives none; without it, a value must be given.'),
+            description: z.string().optional(),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe('Values a run sets with --set name=value or --values FILE, used as ${param:name} in any string: one spec for several environments or copies.'),
     resources: z.record(resourceName, resourceSchema).describe('The resources, by name. Other resources refer to them by this name.'),
   })
   .strict();

@@ -30,6 +30,8 @@ import { callerAccount, cleanSubject, publish, topicArnOf } from './notifier.js'
 
 export interface WatchOptions extends LockFlags {
   specFile: string;
+  /** Values of the spec's parameters (--set, --values), given once at start. */
+  params?: Record<string, string>;
   mode: 'apply' | 'detect';
   intervalMs: number;
   /** Fraction of the interval added or removed at random (default 0.1). */
@@ -171,7 +173,7 @@ export class Watcher {
 
   private loadSpec(): LoadedSpec | undefined {
     const log = this.opts.logger;
-    const r = loadSpec(this.opts.specFile);
+    const r = loadSpec(this.opts.specFile, { params: this.opts.params });
     if (r.ok) {
       this.opts.metrics.specValid.set(1);
       if (this.lastGood?.hash !== r.loaded.hash)

@@ -132,4 +132,37 @@ describe('reconcile CLI', () => {
     expect(d.code, d.err).toBe(0);
     expect(cli(['plan', spec]).out).toContain('Plan: 2 to add');
   });
+
+  it('parameters: one spec, two copies (--set, --values), each its own stack; an unknown one is an error at parameters:', () => {
+    const p = join(dir, 'params.yaml');
+    writeFileSync(p, `apiVersion: reconcile/v1
+parameters:
+  copy: { description: which copy }
+  octet: { default: 20 }
+stack: clitest-\${param:copy}
+region: us-east-1
+resources:
+  main:
+    kind: vpc
+    cidr: 10.\${param:octet}.0.0/16
+`);
+    const values = join(dir, 'b.yaml');
+    writeFileSync(values, 'copy: b\noctet: 21\n');
+    expect(cli(['plan', p]).err).toMatch(/params\.yaml:5:16\s+error\s+parameter copy has no value/);
+    const a = cli(['apply', p, '--set', 'copy=a', '--yes']);
+    expect(a.code, a.err).toBe(0);
+    const b = cli(['apply', p, '--values', values, '--yes']);
+    expect(b.code, b.err).toBe(0);
+    expect(b.out).toContain('+ vpc.main will be created'); // copy a's VPC is not copy b's
+    expect(cli(['plan', p, '--set', 'copy=a', '--detailed-exitcode']).code).toBe(0);
+    expect(cli(['plan', p, '--values', values, '--set', 'octet=21', '--detailed-exitcode']).code).toBe(0);
+    const moved = cli(['plan', p, '--values', values, '--set', 'octet=22']);
+    expect(moved.out).toContain('10.21.0.0/16');
+    const unknown = cli(['plan', p, '--set', 'copy=a', '--set', 'octat=1']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/params\.yaml:2:1\s+error\s+parameter "octat" is given a value/);
+    expect(unknown.err).toContain('did you mean octet?');
+    for (const args of [['--set', 'copy=a'], ['--values', values]]) expect(cli(['destroy', p, ...args, '--yes']).code).toBe(0);
+    expect(cli(['plan', p, '--set', 'copy=a']).out).toContain('Plan: 1 to add');
+  });
 });

@@ -42,6 +42,8 @@ describe('examples/invalid: one positioned error each', () => {
     ['reference-cycle.yaml', '10:17', 'reference cycle: web -> web-idle -> web', 'remove one of these references'],
     ['unknown-kind.yaml', '10:11', 'unknown kind "security_group" for resource "web"', 'did you mean "security-group"? kinds: vpc, subnet,'],
     ['unknown-reference.yaml', '11:10', 'vpc refers to vpc "mian", which is not in this spec', 'did you mean "main"?'],
+    ['missing-parameter.yaml', '5:12', 'parameter environment has no value', '--set environment=VALUE'],
+    ['unknown-parameter.yaml', '11:27', 'unknown parameter "enviroment"', 'did you mean ${param:environment}?'],
     ['unset-env-var.yaml', '11:15', 'environment variable RECONCILE_EXAMPLE_UNSET is not set', '${env:RECONCILE_EXAMPLE_UNSET:-value}'],
     ['wrong-kind-reference.yaml', '17:13', 'subnet: "main" is a vpc, not a subnet', 'subnet resources in this spec: public'],
     ['yaml-syntax-error.yaml', '12:19', 'YAML syntax: Flow sequence in block collection must be sufficiently indented and end with a ]', 'close the [ ... ] list with "]"'],
@@ -138,6 +140,15 @@ describe('the five examples', () => {
     expect(l.dir).toBe(join(ROOT, 'examples'));
   });
 
+  it('webserver-s3-image: parameters make a second copy with its own names', () => {
+    const copy = loaded(loadSpec(ex('webserver-s3-image.yaml'), { env: {}, params: { name: 'web-staging', instanceType: 't3.micro' } }));
+    const body = (n: string) => copy.resources.find((r) => r.name === n)!.body as unknown as Record<string, unknown>;
+    expect(copy.spec.stack).toBe('web-staging');
+    expect(body('web')).toMatchObject({ instanceType: 't3.micro', tags: { Name: 'web-staging' } });
+    expect(body('images')).toMatchObject({ bucketName: 'web-staging-example-bucket' });
+    expect(body('web-key')).toMatchObject({ keyName: 'web-staging-key' });
+  });
+
   it('webserver-s3-image: t2.nano, the public image from a local file, the idle alarm', () => {
     const l = loaded(loadSpec(ex('webserver-s3-image.yaml'), { env: {} }));
     const body = (n: string) => l.resources.find((r) => r.name === n)!.body as unknown as Record<string, unknown>;
@@ -200,6 +211,17 @@ describe('${env:...} interpolation', () => {
   it('leaves $${env:X} as a literal and shell ${VAR} alone', () => {
     const r = load(`  i:\n    kind: instance\n    ami: ami-0123456789abcdef0\n    instanceType: t3.micro\n    userData: "echo $\${env:X} \${HOME}"\n`);
     expect((loaded(r).resources[0].body as { userData: string }).userData).toBe('echo ${env:X} ${HOME}');
+  });
+
+  it('${param:NAME}: the given value over the default; a plain scalar is retyped; $${param:X} is literal', () => {
+    const spec = (extra: string) => `apiVersion: reconcile/v1\nparameters:\n  env: { default: dev }\n  port: { default: 80 }\nstack: web-\${param:env}\nregion: us-east-1\nresources:\n  tg:\n    kind: target-group\n    vpc: vpc-0123456789abcdef0\n    port: \${param:port}\n${extra}`;
+    const l = (params: Record<string, string>, extra = '') => loaded(loadSpecText(spec(extra), join(ROOT, 'examples', 'mem.yaml'), { env: {}, params }));
+    expect(l({}).spec.stack).toBe('web-dev');
+    expect(l({ env: 'prod', port: '8080' }).spec.stack).toBe('web-prod');
+    expect((l({ port: '8080' }).resources[0].body as { port: number }).port).toBe(8080);
+    expect((l({}, '    tags: { Note: "$${param:env}" }\n').resources[0].body as { tags: Record<string, string> }).tags.Note).toBe('${param:env}');
+    const r = loadSpecText(spec(''), join(ROOT, 'examples', 'mem.yaml'), { env: {}, params: { enx: 'x' } });
+    expect(errors(r).map((d) => `${at(d)} ${d.message} (${d.hint})`)).toEqual(['2:1 parameter "enx" is given a value (--set / --values) but the spec declares no such parameter (did you mean env?)']);
   });
 
   it('rejects malformed references', () => {
@@ -480,8 +502,8 @@ describe('runValidate', () => {
     expect(j.files).toHaveLength(2);
     expect(j.files[0]).toMatchObject({ file: ex('webserver-s3-image.yaml'), valid: true, resources: 6 });
     expect(j.files[0].diagnostics.map((d: Diagnostic) => [d.line, d.col, d.severity])).toEqual([
-      [67, 24, 'warning'],
-      [75, 17, 'warning'],
+      [77, 24, 'warning'],
+      [85, 17, 'warning'],
     ]);
     expect(j.files[1]).toMatchObject({ file: ex('invalid/bad-enum.yaml'), valid: false, resources: 0 });
     expect(j.files[1].diagnostics).toEqual([
