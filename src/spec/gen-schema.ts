@@ -26,7 +26,7 @@ export function jsonSchema(): Record<string, unknown> {
 }
 
 /**
- * `${env:NAME}` and `${env:NAME:-default}` may stand in any string value of a spec (src/spec/interpolate.ts),
+ * `${env:NAME}`, `${env:NAME:-default}` and `${param:NAME}` may stand in any string value of a spec (src/spec/interpolate.ts),
  * and a plain scalar becomes a number or true/false after expansion. The schema describes the file as
  * written, before expansion, so every constrained value (a pattern, an enum, a number, a boolean) also
  * accepts a string holding such a reference. Constants (`apiVersion`, each resource's `kind`) do not:
@@ -34,8 +34,8 @@ export function jsonSchema(): Record<string, unknown> {
  */
 const INTERPOLATED = {
   type: 'string',
-  pattern: '\\$\\{env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\\}',
-  description: 'Filled from the environment when the spec is loaded: ${env:NAME} or ${env:NAME:-default}.',
+  pattern: '\\$\\{(env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?|param:[A-Za-z_][A-Za-z0-9_-]*)\\}',
+  description: 'Filled when the spec is loaded: ${env:NAME} or ${env:NAME:-default} from the environment, ${param:NAME} from the spec\'s parameters.',
 };
 
 function constrained(node: Record<string, unknown>): boolean {

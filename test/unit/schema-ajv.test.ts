@@ -18,6 +18,8 @@ const yamlFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.y
 const REJECTED_BY_SCHEMA = ['bad-cidr', 'bad-enum', 'missing-required-field', 'misspelt-key', 'unknown-kind'];
 const BEYOND_A_SCHEMA: Record<string, string> = {
   'invalid-bucket-name': "S3's naming rules, a custom check of validate",
+  'missing-parameter': 'the values a run gives (--set, --values)',
+  'unknown-parameter': 'which parameters the spec declares',
   'duplicate-key': 'YAML: a parser keeps one of the two keys',
   'main-route-table-with-subnets': 'a rule across two fields',
   'min-above-max': 'a rule across two fields',
@@ -48,11 +50,12 @@ describe('schemas/reconcile-v1.json with ajv', () => {
   });
 
   const base = { apiVersion: 'reconcile/v1', stack: 's', region: 'us-east-1' };
-  it('accepts ${env:...} where a pattern, an enum, a number or a boolean is expected', () => {
+  it('accepts ${env:...} and ${param:...} where a pattern, an enum, a number or a boolean is expected', () => {
     const spec = {
       ...base,
       resources: {
         v: { kind: 'vpc', cidr: '${env:VPC_CIDR:-10.0.0.0/16}' },
+        w: { kind: 'vpc', cidr: '10.${param:octet}.0.0/16' },
         sg: { kind: 'security-group', vpc: 'v', ingress: [{ port: '${env:PORT}', protocol: '${env:PROTO:-tcp}', cidr: '${env:ADMIN_CIDR}' }] },
       },
     };
