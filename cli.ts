@@ -94,6 +94,7 @@ Examples:
   reconcile unlock spec.yaml                         who holds the stack lock; remove it (asks first)
   reconcile policy spec.yaml --json                  the IAM policy this spec needs, for the CI role
   reconcile watch spec.yaml                          heal drift every minute, run alert rules, /metrics on :9464
+  reconcile watch specs/ --max-concurrent-stacks 8   a fleet: every spec under specs/, each on its own schedule
   reconcile check spec.yaml                          alert rules once, for cron: exit 0 OK, 2 ALARM, 1 error
   AWS_ENDPOINT_URL=http://127.0.0.1:5000 reconcile plan spec.yaml   against a local moto server`,
   );
@@ -257,11 +258,13 @@ const intOption = (flags: string, description: string) => new Option(flags, desc
 program
   .command('watch')
   .description(
-    'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step, exit 0.',
+    'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step, exit 0. Given a directory or several specs, serves every stack in one process (a fleet), each on its own schedule; --shards splits a fleet over processes.',
   )
-  .argument('<spec>', 'spec file (re-read every cycle; an invalid edit is reported and the last valid spec is kept)')
-  .option('--interval <duration>', 'time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`)', '60s')
-  .addOption(new Option('--mode <mode>', 'apply: change AWS back to the spec; detect: only report drift (log, metric, notify.drift topics)').choices(['apply', 'detect']).default('apply'))
+  .argument('<spec...>', 'spec file (re-read every cycle; an invalid edit is reported and the last valid spec is kept), or directories of spec files and several specs: a fleet, whose specs are looked for again every 5 s')
+  .option('--interval <duration>', "time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`); a spec's watch.interval wins", '60s')
+  .addOption(
+    new Option('--mode <mode>', "apply: change AWS back to the spec; detect: only report drift (log, metric, notify.drift topics); a spec's watch.mode wins").choices(['apply', 'detect']).default('apply'),
+  )
   .addOption(intOption('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)').default(9464))
   .option('--host <address>', 'address to listen on', '0.0.0.0')
   .option('--once', 'run one cycle (every alert rule evaluated) and exit: 0 when it succeeded, 1 otherwise')
@@ -274,9 +277,14 @@ program
   .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock, taken around each healing apply (default: lock.bucket in the spec; with neither, watch heals unlocked and says so once)')
   .option('--lock-timeout <duration>', 'how long a healing cycle waits while another run holds the lock before trying again at the next cycle (default: 10s)')
   .option('--no-lock', 'heal without the stack lock (unsafe while another run may change the stack)')
+  .addOption(intOption('--max-concurrent-stacks <n>', 'a fleet: stack cycles that run at once; a due stack waits for a free slot').default(4))
+  .addOption(new Option('--shards <n>', 'a fleet cut into n shards (one per StatefulSet replica): serve only the stacks whose hash falls in --shard').env('RECONCILE_SHARDS'))
+  .addOption(new Option('--shard <i>', 'which shard this process serves: 0..n-1, or a StatefulSet pod name such as reconcile-2 (default: the host name)').env('RECONCILE_SHARD'))
   .action(
     run(async (g, io) => {
       const cmd = program.commands.find((c) => c.name() === 'watch')!;
+      const { isFleet, watchFleetCommand } = await import('./src/commands/watch-fleet.js');
+      if (isFleet(cmd.args, cmd.opts())) return watchFleetCommand(cmd.args, cmd.opts(), g, io);
       const { watchCommand } = await import('./src/commands/watch.js');
       return watchCommand(cmd.args[0], cmd.opts(), g, io);
     }),

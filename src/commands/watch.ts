@@ -8,8 +8,9 @@ import { UserError } from '../engine/errors.js';
 import { parseDurationFlag, type LockFlags } from '../lock/config.js';
 import { parseDuration } from '../spec/common.js';
 import { loadSpec } from '../spec/load.js';
-import { startHttp, type HttpEndpoint } from '../watch/http.js';
-import { makeLogger } from '../watch/logger.js';
+import type { Registry } from 'prom-client';
+import { startHttp, type Health, type HttpEndpoint } from '../watch/http.js';
+import { makeLogger, type Logger } from '../watch/logger.js';
 import { Watcher } from '../watch/loop.js';
 import { WatchMetrics } from '../watch/metrics.js';
 import { formatDiagnostics, specParams, type GlobalOptions, type Io } from './common.js';
@@ -40,10 +41,52 @@ export function parseInterval(flag: string, v: string): number {
   return ms;
 }
 
+/** Serves /healthz, /readyz and /metrics on --host:--port; a port in use or refused is a user error. */
+export async function serveEndpoints(
+  opts: Pick<WatchCommandOptions, 'port' | 'host'>,
+  logger: Logger,
+  health: () => Health,
+  registry: Pick<Registry, 'metrics' | 'contentType'>,
+): Promise<HttpEndpoint> {
+  const port = opts.port ?? 9464;
+  const http = await startHttp({ port, host: opts.host ?? '0.0.0.0', health, registry }).catch((e: NodeJS.ErrnoException) => {
+    if (e?.code === 'EADDRINUSE') throw new UserError(`port ${port} is already in use: cannot serve /healthz, /readyz and /metrics`, 'pass another --port (0: any free port)');
+    if (e?.code === 'EACCES') throw new UserError(`not allowed to listen on port ${port}`, 'use a port above 1023');
+    throw e;
+  });
+  logger.info({ port: http.port, host: http.host }, `serving /healthz, /readyz and /metrics on http://${http.host}:${http.port}`);
+  return http;
+}
+
+/**
+ * SIGTERM / SIGINT: `stop` (the current step finishes); a second signal ends the process at once.
+ * Returns the function that removes the handlers.
+ */
+export function stopOnSignals(logger: Logger, stop: () => void): () => void {
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal: sig }, 'second signal: stopping now');
+      removeHandlers();
+      process.kill(process.pid, sig); // the default action ends the process
+      return;
+    }
+    logger.info({ signal: sig }, `${sig}: stopping once the current step is done`);
+    stop();
+  };
+  const removeHandlers = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return removeHandlers;
+}
+
 export async function watchCommand(file: string, opts: WatchCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
-  const intervalMs = parseInterval('--interval', opts.interval ?? '60s');
+  let intervalMs = parseInterval('--interval', opts.interval ?? '60s');
   if (opts.lockTimeout !== undefined) parseDurationFlag('--lock-timeout', opts.lockTimeout);
-  const mode = opts.mode ?? 'apply';
   // A spec that is invalid from the start is an error now; later, the last valid one is kept.
   const params = specParams(g);
   const first = loadSpec(file, { params });
@@ -51,6 +94,11 @@ export async function watchCommand(file: string, opts: WatchCommandOptions, g: G
     const errors = first.diagnostics.filter((d) => d.severity === 'error').length;
     throw new UserError(`${file} is not a valid spec (${errors} error${errors === 1 ? '' : 's'}):\n${formatDiagnostics(first.diagnostics)}`, `run \`reconcile validate ${file}\` while you fix it`);
   }
+  // The spec's own `watch:` block wins over the flags (read at start; a fleet reads it every scan).
+  const own = first.loaded.spec.watch;
+  if (own?.interval) intervalMs = parseDuration(own.interval);
+  const mode = own?.mode ?? opts.mode ?? 'apply';
+  const interval = own?.interval ?? opts.interval ?? '60s';
   const logger = makeLogger({ level: opts.logLevel, format: opts.logFormat, color: io.color });
   const metrics = new WatchMetrics();
   const watcher = new Watcher({
@@ -68,39 +116,13 @@ export async function watchCommand(file: string, opts: WatchCommandOptions, g: G
     releaseMemory: !opts.once,
   });
 
-  let http: HttpEndpoint | undefined;
-  if (!opts.once) {
-    const port = opts.port ?? 9464;
-    http = await startHttp({ port, host: opts.host ?? '0.0.0.0', health: () => watcher.health(), registry: metrics.registry }).catch((e: NodeJS.ErrnoException) => {
-      if (e?.code === 'EADDRINUSE') throw new UserError(`port ${port} is already in use: cannot serve /healthz, /readyz and /metrics`, 'pass another --port (0: any free port)');
-      if (e?.code === 'EACCES') throw new UserError(`not allowed to listen on port ${port}`, 'use a port above 1023');
-      throw e;
-    });
-    logger.info({ port: http.port, host: http.host }, `serving /healthz, /readyz and /metrics on http://${http.host}:${http.port}`);
-  }
+  const http = opts.once ? undefined : await serveEndpoints(opts, logger, () => watcher.health(), metrics.registry);
   logger.info(
-    { spec: file, mode, interval: opts.interval ?? '60s', notify: opts.notify !== false, stack: first.loaded.spec.stack },
-    `watching ${file} (stack ${first.loaded.spec.stack}, ${mode} mode, every ${opts.interval ?? '60s'}${opts.notify === false ? ', --no-notify' : ''})`,
+    { spec: file, mode, interval, notify: opts.notify !== false, stack: first.loaded.spec.stack },
+    `watching ${file} (stack ${first.loaded.spec.stack}, ${mode} mode, every ${interval}${opts.notify === false ? ', --no-notify' : ''})`,
   );
 
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      logger.warn({ signal: sig }, 'second signal: stopping now');
-      removeHandlers();
-      process.kill(process.pid, sig); // the default action ends the process
-      return;
-    }
-    logger.info({ signal: sig }, `${sig}: stopping once the current step is done`);
-    watcher.stop();
-  };
-  const removeHandlers = () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const removeHandlers = stopOnSignals(logger, () => watcher.stop());
   try {
     const last = await watcher.run({ once: opts.once });
     if (opts.once) return last?.ok ? 0 : 1;

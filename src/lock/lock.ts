@@ -244,6 +244,20 @@ export async function breakLock(aws: Aws, bucket: string, stack: string, etag: s
   }
 }
 
+/** What happened to a stack lock of this process: `watch` counts these per stack (reconcile_lock_events_total). */
+export type LockEvent = 'acquired' | 'taken_over' | 'timed_out' | 'lost' | 'write_refused';
+const lockListeners = new Set<(stack: string, event: LockEvent) => void>();
+
+/** Subscribe to the lock events of this process; returns a function that unsubscribes. */
+export function onLockEvent(fn: (stack: string, event: LockEvent) => void): () => void {
+  lockListeners.add(fn);
+  return () => void lockListeners.delete(fn);
+}
+
+function lockEvent(stack: string, event: LockEvent): void {
+  for (const l of lockListeners) l(stack, event);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (ms: number) => Math.round(ms * (0.75 + Math.random() * 0.5));
 
@@ -308,6 +322,7 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
             etag = await writeLock(aws, bucket, recordAt(t), { IfMatch: current.etag });
             expiresAt = t + leaseMs;
             ctx.emit({ type: 'warning', message: `took over the stack lock of ${describeLock(current.record, t)}` });
+            lockEvent(ctx.stack, 'taken_over');
             break;
           } catch (e) {
             if (!isConflict(e) && !isMissingKey(e)) throw e;
@@ -315,12 +330,14 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
           }
         }
         const waited = t - started;
-        if (waited >= timeoutMs)
+        if (waited >= timeoutMs) {
+          lockEvent(ctx.stack, 'timed_out');
           throw new LockTimeoutError(
             `stack "${ctx.stack}" is locked by ${describeLock(current.record, t)}; gave up after waiting ${formatDuration(waited)}`,
             `let that run finish, or wait longer with --lock-timeout; if it died, its lease expires at ${current.record.expires} and the lock is taken over then (or remove it now with \`reconcile unlock\`)`,
             current,
           );
+        }
         if (t - lastProgress >= progressMs) {
           lastProgress = t;
           ctx.emit({
@@ -339,6 +356,7 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
     aws.destroy();
     throw e;
   }
+  lockEvent(ctx.stack, 'acquired');
   return holdLease(ctx, aws, opts, holder, recordAt, etag!, expiresAt, leaseMs);
 }
 
@@ -364,6 +382,7 @@ function holdLease(
   const lose = (reason: string) => {
     if (lostReason) return;
     lostReason = reason;
+    lockEvent(ctx.stack, 'lost');
     ctx.emit({ type: 'warning', message: `lost the stack lock: ${reason}; no more changes will be made by this run` });
     abort.abort(new LockLostError(`this run lost the stack lock: ${reason}`));
   };
@@ -406,6 +425,7 @@ function holdLease(
   // No write leaves this process's stack client once the lease is lost or has run out unrenewed.
   const removeGuard = ctx.aws.addGuard((service, operation) => {
     if (isReadOperation(operation)) return;
+    if (lostReason || Date.now() >= expiresAt) lockEvent(ctx.stack, 'write_refused');
     if (lostReason) throw new LockLostError(`refusing ${service}:${operation}: this run lost the stack lock (${lostReason})`);
     if (Date.now() >= expiresAt) throw new LockLostError(`refusing ${service}:${operation}: the stack lock's lease ran out before it could be renewed`);
   });

@@ -62,6 +62,18 @@ export const lockSchema = z
   .strict()
   .describe('The stack lock: apply and destroy take it, so two runs never change this stack at once. Without it they run unlocked, with a warning.');
 
+/** How `reconcile watch` serves this stack; the command's flags are the defaults. */
+export const watchSettingsSchema = z
+  .object({
+    interval: duration.optional().describe('Time between watch cycles of this stack (default: watch --interval).'),
+    mode: z.enum(['apply', 'detect']).optional().describe('apply: heal drift; detect: only report it (default: watch --mode).'),
+  })
+  .strict()
+  .describe('How `reconcile watch` serves this stack, over its --interval and --mode: in a fleet each stack keeps its own.');
+
+/** An IAM role ARN: arn:aws:iam::<12-digit account>:role/<path/name>. */
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
 export const specSchema = z
   .object({
     $schema: z.string().optional(),
@@ -86,6 +98,12 @@ export const specSchema = z
       )
       .optional()
       .describe('Values a run sets with --set name=value or --values FILE, used as ${param:name} in any string: one spec for several environments or copies.'),
+    roleArn: z
+      .string()
+      .regex(ROLE_ARN, 'a role ARN looks like arn:aws:iam::123456789012:role/reconcile')
+      .optional()
+      .describe("An IAM role to assume (STS AssumeRole, session name reconcile-<stack>) for every AWS call of this stack: the stack's account. Default: the caller's own credentials."),
+    watch: watchSettingsSchema.optional(),
     resources: z.record(resourceName, resourceSchema).describe('The resources, by name. Other resources refer to them by this name.'),
   })
   .strict();

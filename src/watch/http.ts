@@ -17,7 +17,7 @@ export interface HttpEndpoint {
   close(): Promise<void>;
 }
 
-export async function startHttp(opts: { port: number; host: string; health: () => Health; registry: Registry }): Promise<HttpEndpoint> {
+export async function startHttp(opts: { port: number; host: string; health: () => Health; registry: Pick<Registry, 'metrics' | 'contentType'> }): Promise<HttpEndpoint> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, type: string, body: string) => {

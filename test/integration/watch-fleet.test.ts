@@ -1,0 +1,165 @@
+// `reconcile watch DIR`: a fleet of stacks in one process, against moto. Specs added, changed and
+// removed are followed without a restart (a removed stack is no longer healed, nothing is deleted),
+// each stack keeps its own interval and mode, a stack stuck on its lock never holds up another, and
+// /readyz and /metrics speak per stack.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Fleet, type FleetOptions } from '../../src/watch/fleet.js';
+import { makeLogger } from '../../src/watch/logger.js';
+import { lockKey } from '../../src/lock/lock.js';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { LogCapture, parsePrometheus, waitFor } from './watch-helpers.js';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+let moto: Moto;
+let ec2: EC2Client;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  ec2 = new EC2Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+});
+afterAll(async () => {
+  ec2?.destroy();
+  await moto?.stop();
+});
+
+const spec = (stack: string, o: { port?: number; interval?: string; mode?: string; lock?: string } = {}) => `apiVersion: reconcile/v1
+stack: ${stack}
+region: us-east-1
+watch: { interval: ${o.interval ?? '1s'}${o.mode ? `, mode: ${o.mode}` : ''} }
+${o.lock ? `lock: { bucket: ${o.lock} }\n` : ''}resources:
+  default-vpc: { kind: vpc, lookup: default }
+  web:
+    kind: security-group
+    vpc: default-vpc
+    ingress: [{ port: ${o.port ?? 443}, cidr: 0.0.0.0/0 }]
+`;
+
+async function group(stack: string): Promise<{ id: string; ports: number[] } | undefined> {
+  const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: [stack] }] }));
+  const g = r.SecurityGroups?.[0];
+  return g ? { id: g.GroupId!, ports: (g.IpPermissions ?? []).map((p) => p.FromPort!).sort() } : undefined;
+}
+
+function fleetOf(dir: string, logs: LogCapture, extra: Partial<FleetOptions> = {}): Fleet {
+  return new Fleet({
+    paths: [dir],
+    shard: { index: 0, count: 1 },
+    mode: 'apply',
+    intervalMs: 60_000,
+    maxConcurrentStacks: 2,
+    notify: false,
+    endpointUrl: moto.endpoint,
+    logger: makeLogger({ destination: logs }),
+    rescanMs: 200,
+    spreadMs: 300,
+    ...extra,
+  });
+}
+
+const cyclesOf = async (fleet: Fleet, stack: string) => parsePrometheus(await fleet.metricsText()).get('reconcile_cycles_total', { stack, outcome: 'ok' }) ?? 0;
+
+describe('watch DIR: a fleet in one process', () => {
+  it('serves each stack on its own schedule and mode; follows added, changed and removed specs; a removed stack is left as it is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
+    const logs = new LogCapture();
+    writeFileSync(join(dir, 'a.yaml'), spec('fleet-a'));
+    writeFileSync(join(dir, 'b.yaml'), spec('fleet-b'));
+    writeFileSync(join(dir, 'c.yaml'), spec('fleet-c', { mode: 'detect' }));
+    const fleet = fleetOf(dir, logs);
+    const running = fleet.run();
+    try {
+      await waitFor('stacks a and b healed', async () => (await group('fleet-a'))?.ports[0] === 443 && (await group('fleet-b'))?.ports[0] === 443);
+      // c is in detect mode: its drift is reported, never applied.
+      await waitFor('c cycled twice', async () => (await cyclesOf(fleet, 'fleet-c')) >= 2);
+      expect(await group('fleet-c')).toBeUndefined();
+      expect(parsePrometheus(await fleet.metricsText()).get('reconcile_drift_resources', { stack: 'fleet-c' })).toBe(1);
+
+      // Added and changed without a restart.
+      writeFileSync(join(dir, 'd.yaml'), spec('fleet-d'));
+      writeFileSync(join(dir, 'a.yaml'), spec('fleet-a', { port: 8443 }));
+      await waitFor('d healed and a changed', async () => (await group('fleet-d'))?.ports[0] === 443 && (await group('fleet-a'))?.ports[0] === 8443);
+
+      // Removed: no longer served; its drift stays, its group is not deleted.
+      rmSync(join(dir, 'b.yaml'));
+      await waitFor('b dropped', async () => !fleet.stackNames().includes('fleet-b'));
+      const b = (await group('fleet-b'))!;
+      await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: b.id, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
+      const before = await cyclesOf(fleet, 'fleet-a');
+      await waitFor('a cycled twice more', async () => (await cyclesOf(fleet, 'fleet-a')) >= before + 2);
+      expect(await group('fleet-b')).toEqual({ id: b.id, ports: [] });
+      expect(logs.messages()).toContain('stack fleet-b: its spec is gone (or now falls in another shard): no longer served; nothing in AWS was changed or deleted');
+
+      const h = fleet.health();
+      expect(h).toMatchObject({ ready: true, shard: '0/1', stacks: 3, stacksReady: 3 });
+      const m = parsePrometheus(await fleet.metricsText());
+      expect(m.get('reconcile_shard_stacks')).toBe(3);
+      expect(m.get('reconcile_cycles_total', { stack: 'fleet-b' })).toBeUndefined();
+      expect(m.get('reconcile_aws_calls_total', { stack: 'fleet-d', operation: 'CreateSecurityGroup' })).toBe(1);
+    } finally {
+      fleet.stop();
+      await running;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stack stuck waiting for its lock never holds up another; /readyz names it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
+    const logs = new LogCapture();
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    await s3.send(new CreateBucketCommand({ Bucket: 'fleet-locks' }));
+    // Another run holds stack stuck's lock for an hour: each healing cycle waits for it (2 s here) and fails.
+    const now = Date.now();
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: 'fleet-locks',
+        Key: lockKey('fleet-stuck'),
+        Body: JSON.stringify({ formatVersion: 1, stack: 'fleet-stuck', holder: { id: 'ci:1:x', host: 'ci', pid: 1 }, command: 'apply', started: new Date(now).toISOString(), renewed: new Date(now).toISOString(), expires: new Date(now + 3_600_000).toISOString(), leaseSeconds: 3600 }),
+      }),
+    );
+    s3.destroy();
+    writeFileSync(join(dir, 'stuck.yaml'), spec('fleet-stuck', { lock: 'fleet-locks' }));
+    writeFileSync(join(dir, 'free.yaml'), spec('fleet-free'));
+    const fleet = fleetOf(dir, logs, { lockTimeout: '2s', maxConcurrentStacks: 2 });
+    const running = fleet.run();
+    try {
+      await waitFor('stuck timed out on its lock', async () => parsePrometheus(await fleet.metricsText()).get('reconcile_lock_events_total', { stack: 'fleet-stuck', event: 'timed_out' }));
+      // While stuck waited 2 s for its lock, free went on every second.
+      const freeDone = logs.lines.filter((l) => l.stack === 'fleet-free' && l.msg === 'cycle done').map((l) => Date.parse(String(l.time)));
+      expect(freeDone.length).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < freeDone.length; i++) expect(freeDone[i] - freeDone[i - 1]).toBeLessThan(1_800);
+      const h = fleet.health() as { ready: boolean; reason: string; notReady: { stack: string }[] };
+      expect(h.ready).toBe(false);
+      expect(h.notReady.map((x) => x.stack)).toEqual(['fleet-stuck']);
+      expect(h.reason).toMatch(/^1 of 2 stacks not ready \(fleet-stuck: the last cycle failed: stack "fleet-stuck" is locked by ci/);
+    } finally {
+      fleet.stop();
+      await running;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the CLI: --once serves every stack of a directory once; bad shard flags are one line, exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
+    try {
+      writeFileSync(join(dir, 'x.yaml'), spec('fleet-x'));
+      writeFileSync(join(dir, 'y.yaml'), spec('fleet-y'));
+      const env = { ...process.env, ...moto.env };
+      const r = spawnSync(process.execPath, [CLI, 'watch', dir, '--once', '--no-notify', '--log-format', 'json'], { env, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(0);
+      const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as { msg: string; stacks: number };
+      expect(last).toMatchObject({ stacks: 2, msg: 'one cycle of 2 stack(s) (shard 0 of 1): all succeeded' });
+      const bad = spawnSync(process.execPath, [CLI, 'watch', dir, '--shards', '3', '--shard', '3'], { env, encoding: 'utf8', timeout: 30_000 });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/shard 3 \(from 3\) is not below --shards 3/);
+      expect(bad.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
