@@ -517,6 +517,18 @@ describe('cloudwatch-alarm', () => {
     await topicR.delete(ctx, topic);
   });
 
+  it('deletes alarms asked for at once in one DeleteAlarms call, each delete settling on its own', async () => {
+    const made = await Promise.all(['b1', 'b2', 'b3'].map((n) => alarmR.create(ctx, desired('cloudwatch-alarm', n, { threshold: 50, comparison: '>' }))));
+    let mark = ctx.aws.calls.length;
+    await Promise.all(made.map((o) => alarmR.delete(ctx, o)));
+    expect(count(mark, 'cloudwatch:DeleteAlarms')).toBe(1);
+    for (const n of ['b1', 'b2', 'b3']) expect(await observeOne(alarmR, desired('cloudwatch-alarm', n, { threshold: 50, comparison: '>' }))).toBeUndefined();
+    // Already gone, all of them: success, as for one alarm.
+    mark = ctx.aws.calls.length;
+    await expect(Promise.all(made.map((o) => alarmR.delete(ctx, o)))).resolves.toBeDefined();
+    expect(count(mark, 'cloudwatch:DeleteAlarms')).toBeGreaterThanOrEqual(1);
+  });
+
   it('never takes over an alarm it does not own', async () => {
     const cw = await ctx.aws.cloudwatch();
     const put = (name: string) =>
