@@ -4,9 +4,10 @@
 // Rules are compared one by one. Each spec rule is expanded into canonical rules with exactly one
 // source (a rule with cidr: [a, b] is two rules) keyed "<protocol> [<ports>] <source>", e.g.
 // "tcp 22 0.0.0.0/0", "tcp 8000-8080 sg-0abc", "all 0.0.0.0/0", "icmp 8 10.0.0.0/8". The key is the
-// identity: a description is written when a rule is authorized, never compared. Changes are emitted
-// as `ingress[<key>]` / `egress[<key>]` with `before` undefined (authorize) or `after` undefined
-// (revoke); update authorizes and revokes exactly those rules and never recreates the group.
+// identity; the description is compared too (no description and "" are the same). Changes are
+// emitted as `ingress[<key>]` / `egress[<key>]` with `before` undefined (authorize), `after`
+// undefined (revoke) or both (a new description, written with UpdateSecurityGroupRuleDescriptions*);
+// update authorizes, re-describes and revokes exactly those rules and never recreates the group.
 // A source group that is still to be created appears under its spec name until it has an id.
 //
 // egress omitted in the spec means the AWS default, allow all outbound: desired egress is then the one
@@ -20,6 +21,8 @@ import {
   DescribeSecurityGroupsCommand,
   RevokeSecurityGroupEgressCommand,
   RevokeSecurityGroupIngressCommand,
+  UpdateSecurityGroupRuleDescriptionsEgressCommand,
+  UpdateSecurityGroupRuleDescriptionsIngressCommand,
   type Filter,
   type IpPermission,
   type SecurityGroup,
@@ -185,6 +188,8 @@ export function diffRules(dir: Direction, desired: Map<string, RuleValue>, live:
     const have = liveMap.get(k);
     if (want && !have) out.push({ path: `${dir}[${k}]`, before: undefined, after: want, forcesReplace: false });
     else if (have && !want) out.push({ path: `${dir}[${k}]`, before: have, after: undefined, forcesReplace: false });
+    else if (have && want && (have.description ?? '') !== (want.description ?? ''))
+      out.push({ path: `${dir}[${k}]`, before: have, after: want, forcesReplace: false });
   }
   return out;
 }
@@ -230,11 +235,24 @@ async function applyRules(ctx: Ctx, groupId: string, dir: Direction, action: 'au
   }
 }
 
-/** Authorizes the adds first (never a window with less access than both specs allow), then revokes. */
+/** New descriptions of rules that exist: one call per direction. */
+async function describeRules(ctx: Ctx, groupId: string, dir: Direction, rules: RuleValue[]): Promise<void> {
+  if (!rules.length) return;
+  const ec2 = await ctx.aws.ec2();
+  // AWS clears the description of a rule given without one: "" says so explicitly.
+  const input = { GroupId: groupId, IpPermissions: rules.map((r) => toPermission({ ...r, description: r.description ?? '' })) };
+  await (dir === 'ingress' ? ec2.send(new UpdateSecurityGroupRuleDescriptionsIngressCommand(input)) : ec2.send(new UpdateSecurityGroupRuleDescriptionsEgressCommand(input)));
+}
+
+/**
+ * Authorizes the adds first (never a window with less access than both specs allow), then writes
+ * new descriptions, then revokes.
+ */
 async function applyRuleChanges(ctx: Ctx, groupId: string, changes: FieldChange[]): Promise<void> {
   for (const dir of ['ingress', 'egress'] as const) {
     const cs = changesOf(changes, dir);
-    await applyRules(ctx, groupId, dir, 'authorize', cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue));
+    await applyRules(ctx, groupId, dir, 'authorize', cs.filter((c) => c.before === undefined).map((c) => c.after as RuleValue));
+    await describeRules(ctx, groupId, dir, cs.filter((c) => c.before !== undefined && c.after !== undefined).map((c) => c.after as RuleValue));
   }
   for (const dir of ['ingress', 'egress'] as const) {
     const cs = changesOf(changes, dir);
@@ -244,8 +262,8 @@ async function applyRuleChanges(ctx: Ctx, groupId: string, changes: FieldChange[
 
 function rulesAfter(live: RuleValue[], dir: Direction, changes: FieldChange[]): RuleValue[] {
   const cs = changesOf(changes, dir);
-  const removed = new Set(cs.filter((c) => c.after === undefined).map((c) => ruleKey(c.before as RuleValue)));
-  return [...live.filter((r) => !removed.has(ruleKey(r))), ...cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue)];
+  const replaced = new Set(cs.filter((c) => c.before !== undefined).map((c) => ruleKey(c.before as RuleValue)));
+  return [...live.filter((r) => !replaced.has(ruleKey(r))), ...cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue)];
 }
 
 const reconciler: Reconciler<'security-group'> = {
@@ -359,6 +377,8 @@ const reconciler: Reconciler<'security-group'> = {
       'ec2:AuthorizeSecurityGroupEgress',
       'ec2:RevokeSecurityGroupIngress',
       'ec2:RevokeSecurityGroupEgress',
+      'ec2:UpdateSecurityGroupRuleDescriptionsIngress',
+      'ec2:UpdateSecurityGroupRuleDescriptionsEgress',
       'ec2:CreateTags',
       'ec2:DeleteTags',
     ],

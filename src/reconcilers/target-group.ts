@@ -4,7 +4,7 @@
 // index (tag-index.ts: one GetResources for every indexed kind of the plan) says which are owned,
 // with their tags; one named by an `adopt:` ARN or name is adopted (its tags: DescribeTags, 20 a
 // call). No per-resource read. In a plan, read together with the load balancers (elbv2-shared.ts).
-// In place: healthCheck.* (ModifyTargetGroup), tags. Replace: name, protocol, port, vpc, targetType.
+// In place: healthCheck.* (ModifyTargetGroup; healthCheck.protocol defaults to the group's protocol), tags. Replace: name, protocol, port, vpc, targetType.
 import {
   CreateTargetGroupCommand,
   DeleteTargetGroupCommand,
@@ -29,6 +29,7 @@ import {
 } from './services-shared.js';
 
 export type HealthCheckLive = {
+  protocol?: string;
   path: string;
   port: 'traffic-port' | number;
   interval: number;
@@ -71,6 +72,7 @@ function toObserved(tg: TargetGroup, tags: Record<string, string>, who: { name: 
       port: tg.Port,
       targetType: tg.TargetType ?? 'instance',
       healthCheck: {
+        protocol: tg.HealthCheckProtocol ?? tg.Protocol,
         path: tg.HealthCheckPath ?? '/',
         port: port === 'traffic-port' ? port : Number(port),
         interval: tg.HealthCheckIntervalSeconds ?? 30,
@@ -102,7 +104,7 @@ function healthCheckInput(d: Desired<'target-group'>) {
   const h = d.spec.healthCheck;
   return {
     HealthCheckEnabled: true,
-    HealthCheckProtocol: d.spec.protocol,
+    HealthCheckProtocol: healthProtocol(d),
     HealthCheckPath: h.path,
     HealthCheckPort: String(h.port),
     HealthCheckIntervalSeconds: h.interval,
@@ -112,6 +114,8 @@ function healthCheckInput(d: Desired<'target-group'>) {
     Matcher: { HttpCode: h.matcher },
   };
 }
+
+const healthProtocol = (d: Desired<'target-group'>): 'HTTP' | 'HTTPS' => d.spec.healthCheck.protocol ?? d.spec.protocol;
 
 const HEALTH_FIELDS = ['path', 'port', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'matcher'] as const;
 
@@ -141,6 +145,7 @@ const reconciler: Reconciler<'target-group'> = {
       ...field('vpc', live.vpc, d.ref(d.spec.vpc).id, true),
       ...field('targetType', live.targetType, d.spec.targetType, true),
     ];
+    out.push(...field('healthCheck.protocol', live.healthCheck.protocol, healthProtocol(d)));
     for (const k of HEALTH_FIELDS) out.push(...field(`healthCheck.${k}`, live.healthCheck[k], hc[k]));
     return [...out, ...diffTags(d.tags, o.tags)];
   },

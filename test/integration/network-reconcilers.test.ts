@@ -28,6 +28,7 @@ import {
   ModifySubnetAttributeCommand,
   ModifyVpcAttributeCommand,
   RevokeSecurityGroupEgressCommand,
+  UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } from '@aws-sdk/client-ec2';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { desired, testCtx } from '../helpers/aws.js';
@@ -581,6 +582,20 @@ describe('security-group', () => {
     const noEgress = await find(sg, changed);
     expect(paths(sg.diff(changed, noEgress!))).toEqual(['egress[all 0.0.0.0/0]']);
     await sg.update(ctx, changed, noEgress!, sg.diff(changed, noEgress!));
+    expect(sg.diff(changed, (await find(sg, changed))!)).toEqual([]);
+
+    // Drift: a rule's description changed by hand is shown and written back, the rule kept.
+    await sdk.send(
+      new UpdateSecurityGroupRuleDescriptionsIngressCommand({ GroupId: created.id, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0', Description: 'by hand' }] }] }),
+    );
+    const redescribed = await find(sg, changed);
+    const described = sg.diff(changed, redescribed!);
+    expect(described).toEqual([
+      { path: 'ingress[tcp 443 0.0.0.0/0]', before: { protocol: 'tcp', port: 443, cidr: '0.0.0.0/0', description: 'by hand' }, after: { protocol: 'tcp', port: 443, cidr: '0.0.0.0/0' }, forcesReplace: false },
+    ]);
+    ctx = testCtx(moto.endpoint, STACK);
+    await sg.update(ctx, changed, redescribed!, described);
+    expect(ctx.aws.counts().byOperation).toEqual({ 'ec2:UpdateSecurityGroupRuleDescriptionsIngress': 1 });
     expect(sg.diff(changed, (await find(sg, changed))!)).toEqual([]);
 
     await sg.delete(ctx, after!);

@@ -118,11 +118,15 @@ describe('load balancing', () => {
     expect(await diffNow(tgR, changed)).toEqual([]);
 
     const elb = await ctx.aws.elbv2();
-    await elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: created.id, HealthCheckIntervalSeconds: 10 }));
-    expect(paths(await converge(tgR, changed))).toEqual(['healthCheck.interval']);
+    await elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: created.id, HealthCheckIntervalSeconds: 10, HealthCheckProtocol: 'HTTPS' }));
+    expect(paths(await converge(tgR, changed))).toEqual(['healthCheck.protocol', 'healthCheck.interval']);
     expect(await diffNow(tgR, changed)).toEqual([]);
+    // The health check's protocol set apart from the group's.
+    const https = desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { protocol: 'HTTPS', path: '/ready', matcher: '200-299' } }, refs);
+    expect(paths(await converge(tgR, https))).toEqual(['healthCheck.protocol']);
+    expect(await diffNow(tgR, https)).toEqual([]);
 
-    expect(paths(await diffNow(tgR, desired('target-group', 'app', { vpc: 'main', port: 8080, healthCheck: { path: '/ready', matcher: '200-299' } }, refs)))).toEqual([
+    expect(paths(await diffNow(tgR, desired('target-group', 'app', { vpc: 'main', port: 8080, healthCheck: { protocol: 'HTTPS', path: '/ready', matcher: '200-299' } }, refs)))).toEqual([
       'port (replace)',
     ]);
 

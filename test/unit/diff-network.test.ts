@@ -265,7 +265,8 @@ describe('security-group', () => {
   };
   const refs = { main: VPC, alb: ALB_SG };
   const base = [
-    { port: 22, cidr: ['10.0.0.0/8', '192.168.0.0/16'] },
+    { port: 22, cidr: '10.0.0.0/8' },
+    { port: 22, cidr: '192.168.0.0/16', description: 'office' },
     { port: '8000-8080', securityGroup: 'alb' },
     { protocol: 'icmp', cidr: '10.0.0.0/8' },
   ];
@@ -282,14 +283,20 @@ describe('security-group', () => {
   it.each<[string, Record<string, unknown>, Record<string, Outputs>, FieldChange[]]>([
     ['up to date: egress omitted keeps the AWS defaults (IPv4 and IPv6)', { vpc: 'main', ingress: base }, refs, []],
     [
-      'descriptions are not identity; a range written 22-22 is port 22',
-      { vpc: 'main', ingress: [{ port: '22-22', cidr: ['10.0.0.0/8', '192.168.0.0/16'], description: 'ssh' }, ...base.slice(1)] },
+      'a range written 22-22 is port 22',
+      { vpc: 'main', ingress: [{ port: '22-22', cidr: '10.0.0.0/8' }, ...base.slice(1)] },
       refs,
       [],
     ],
     [
+      'a description is not identity but is compared: the rule keeps its key and gets the new text',
+      { vpc: 'main', ingress: [{ port: 22, cidr: ['10.0.0.0/8', '192.168.0.0/16'] }, ...base.slice(2)] },
+      refs,
+      [ch('ingress[tcp 22 192.168.0.0/16]', { protocol: 'tcp', port: 22, cidr: '192.168.0.0/16', description: 'office' }, { protocol: 'tcp', port: 22, cidr: '192.168.0.0/16' })],
+    ],
+    [
       'a cidr removed from a list revokes that one rule',
-      { vpc: 'main', ingress: [{ port: 22, cidr: '10.0.0.0/8' }, ...base.slice(1)] },
+      { vpc: 'main', ingress: [{ port: 22, cidr: '10.0.0.0/8' }, ...base.slice(2)] },
       refs,
       [ch('ingress[tcp 22 192.168.0.0/16]', { protocol: 'tcp', port: 22, cidr: '192.168.0.0/16', description: 'office' }, undefined)],
     ],

@@ -93,7 +93,7 @@ describe('load-balancer diff', () => {
 
 // ---------------------------------------------------------------------------------------------
 const TG_ARN = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/test-app/6d0ecf831eec9f09';
-const hc = { path: '/', port: 'traffic-port', interval: 30, timeout: 5, healthyThreshold: 5, unhealthyThreshold: 2, matcher: '200' };
+const hc = { protocol: 'HTTP', path: '/', port: 'traffic-port', interval: 30, timeout: 5, healthyThreshold: 5, unhealthyThreshold: 2, matcher: '200' };
 const tgLive = (over: Record<string, unknown> = {}) =>
   obs('app', { targetGroupName: 'test-app', vpc: 'vpc-0123abcd', protocol: 'HTTP', port: 80, targetType: 'instance', healthCheck: hc, ...over }, { id: TG_ARN });
 const vpcRef = { main: { id: 'vpc-0123abcd' } };
@@ -102,7 +102,8 @@ describe('target-group diff', () => {
   it.each<Row>([
     ['up to date', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80 }, vpcRef), tgLive()), []],
     ['port: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 8080 }, vpcRef), tgLive()), [['port', true]]],
-    ['protocol: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, protocol: 'HTTPS' }, vpcRef), tgLive()), [['protocol', true]]],
+    ['protocol: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, protocol: 'HTTPS' }, vpcRef), tgLive()), [['protocol', true], ['healthCheck.protocol', false]]],
+    ['health check protocol apart from the group\'s: in place', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { protocol: 'HTTPS' } }, vpcRef), tgLive()), [['healthCheck.protocol', false]]],
     ['target type: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, targetType: 'ip' }, vpcRef), tgLive()), [['targetType', true]]],
     ['name: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, targetGroupName: 'x' }, vpcRef), tgLive()), [['targetGroupName', true]]],
     ['a vpc being replaced: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80 }, { main: { id: UNKNOWN } }), tgLive()), [['vpc', true]]],

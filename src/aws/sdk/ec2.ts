@@ -26,6 +26,7 @@ export const {
   DeleteInternetGatewayCommand,
   DeleteKeyPairCommand,
   DeleteLaunchTemplateCommand,
+  DeleteLaunchTemplateVersionsCommand,
   DeleteNatGatewayCommand,
   DeleteRouteCommand,
   DeleteRouteTableCommand,
@@ -69,4 +70,6 @@ export const {
   StopInstancesCommand,
   TerminateInstancesCommand,
   UnmonitorInstancesCommand,
+  UpdateSecurityGroupRuleDescriptionsEgressCommand,
+  UpdateSecurityGroupRuleDescriptionsIngressCommand,
 } = requireSdk<typeof Sdk>('@aws-sdk/client-ec2');

@@ -32,6 +32,7 @@ export const targetGroup = defineKind(
       targetType: z.enum(['instance', 'ip']).default('instance'),
       healthCheck: z
         .object({
+          protocol: z.enum(['HTTP', 'HTTPS']).optional().describe("The health check's protocol; default: the target group's protocol."),
           path: z.string().default('/'),
           port: z.union([z.literal('traffic-port'), z.number().int()]).default('traffic-port'),
           interval: z.number().int().min(5).max(300).default(30),
