@@ -9,6 +9,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
+import { accountOfRole, roleCredentials } from './assume-role.js';
 import { attachRateLimiter, budgetKey } from './limiter.js';
 import { requireSdk } from './sdk/load.js';
 import { SERVICES, type AwsService } from './sdk/services.js';
@@ -27,6 +28,13 @@ export interface AwsOptions {
    * (src/aws/limiter.ts). Default: the profile, else the access key id, else "default".
    */
   budget?: string;
+  /**
+   * A role to assume for every call (a spec's roleArn; src/aws/assume-role.ts): its account is the
+   * rate budget too. The role is assumed with the credentials the options name otherwise.
+   */
+  roleArn?: string;
+  /** The STS session name (default reconcile). */
+  roleSessionName?: string;
 }
 
 export interface CallRecord {
@@ -72,7 +80,7 @@ export class Aws {
   readonly budgetKey: string;
 
   constructor(readonly options: AwsOptions) {
-    const identity = options.budget ?? options.profile ?? process.env.AWS_PROFILE ?? process.env.AWS_ACCESS_KEY_ID ?? 'default';
+    const identity = options.budget ?? accountOfRole(options.roleArn) ?? options.profile ?? process.env.AWS_PROFILE ?? process.env.AWS_ACCESS_KEY_ID ?? 'default';
     this.budgetKey = budgetKey(identity, options.region);
   }
 
@@ -132,12 +140,23 @@ export class Aws {
       region: this.options.region,
       ...(endpoint ? { endpoint } : {}),
       ...(this.options.profile ? { profile: this.options.profile } : {}),
+      ...(this.options.roleArn ? { credentials: this.roleProvider() } : {}),
       // Adaptive: standard retries (throttling, 5xx, network errors) plus client-side rate limiting
       // once the account is being throttled.
       retryMode: 'adaptive',
       maxAttempts: this.options.maxAttempts ?? 5,
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
     };
+  }
+
+  /** The role's credentials, assumed by an Aws of the same options without the role; its calls are counted here. */
+  private roleProvider() {
+    const { roleArn, roleSessionName, ...own } = this.options;
+    return roleCredentials(roleArn!, roleSessionName ?? 'reconcile', () => {
+      const base = new Aws(own);
+      for (const l of this.listeners) base.onCall(l);
+      return base;
+    });
   }
 
   /** The client of `service` (its SDK package and class: src/aws/sdk/services.ts), made on first use. */

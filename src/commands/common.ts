@@ -1,5 +1,6 @@
 // What every AWS-facing command shares: options, loading the spec, building the context.
 import { writeFileSync } from 'node:fs';
+import { roleOptions } from '../aws/assume-role.js';
 import { Aws } from '../aws/clients.js';
 import { UserError } from '../engine/errors.js';
 import type { Ctx, EngineEvent } from '../engine/types.js';
@@ -45,7 +46,7 @@ export { specParams };
 
 export function makeCtx(loaded: LoadedSpec, g: GlobalOptions, onEvent: (e: EngineEvent) => void): Ctx {
   const region = g.region ?? loaded.spec.region;
-  const aws = new Aws({ region, profile: g.profile, endpoint: g.endpointUrl });
+  const aws = new Aws({ region, profile: g.profile, endpoint: g.endpointUrl, ...roleOptions(loaded.spec) });
   logCallsAtExit(aws);
   return { stack: loaded.spec.stack, region, aws, emit: onEvent };
 }

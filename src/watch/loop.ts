@@ -9,6 +9,7 @@
 // counts as failed. No error ends the loop: transient ones (throttling, 5xx, endpoint down) are
 // retried with exponential backoff up to a cap, the rest (permissions, credentials) at the normal
 // interval, since only a person can fix them. stop() lets the current step finish, then returns.
+import { roleOptions } from '../aws/assume-role.js';
 import { Aws } from '../aws/clients.js';
 import { explainAwsError } from '../aws/errors.js';
 import { applyPlan } from '../engine/apply.js';
@@ -207,7 +208,7 @@ export class Watcher {
 
   private makeCtx(loaded: LoadedSpec): Ctx {
     const region = this.opts.region ?? loaded.spec.region;
-    const aws = new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl });
+    const aws = new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl, ...roleOptions(loaded.spec) });
     aws.onCall(this.opts.metrics.onCall);
     const log = this.opts.logger;
     return {
@@ -287,7 +288,7 @@ export class Watcher {
           notify: this.opts.notify,
           persist: this.opts.notify,
           knownTopics,
-          awsFor: (region) => new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl }),
+          awsFor: (region) => new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl, ...roleOptions(loaded.spec) }),
           slackMs: this.opts.intervalMs / 2,
         });
         result.alerts = run.rules;

@@ -12,6 +12,9 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { Fleet, type FleetOptions } from '../../src/watch/fleet.js';
 import { makeLogger } from '../../src/watch/logger.js';
 import { lockKey } from '../../src/lock/lock.js';
+import { Aws } from '../../src/aws/clients.js';
+import { REFRESH_BEFORE_MS, roleCredentials, sessionNameFor } from '../../src/aws/assume-role.js';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { LogCapture, parsePrometheus, waitFor } from './watch-helpers.js';
 
@@ -28,10 +31,10 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-const spec = (stack: string, o: { port?: number; interval?: string; mode?: string; lock?: string } = {}) => `apiVersion: reconcile/v1
+const spec = (stack: string, o: { port?: number; interval?: string; mode?: string; lock?: string; role?: string } = {}) => `apiVersion: reconcile/v1
 stack: ${stack}
 region: us-east-1
-watch: { interval: ${o.interval ?? '1s'}${o.mode ? `, mode: ${o.mode}` : ''} }
+${o.role ? `roleArn: ${o.role}\n` : ''}watch: { interval: ${o.interval ?? '1s'}${o.mode ? `, mode: ${o.mode}` : ''} }
 ${o.lock ? `lock: { bucket: ${o.lock} }\n` : ''}resources:
   default-vpc: { kind: vpc, lookup: default }
   web:
@@ -40,8 +43,8 @@ ${o.lock ? `lock: { bucket: ${o.lock} }\n` : ''}resources:
     ingress: [{ port: ${o.port ?? 443}, cidr: 0.0.0.0/0 }]
 `;
 
-async function group(stack: string): Promise<{ id: string; ports: number[] } | undefined> {
-  const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: [stack] }] }));
+async function group(stack: string, client = ec2): Promise<{ id: string; ports: number[] } | undefined> {
+  const r = await client.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: [stack] }] }));
   const g = r.SecurityGroups?.[0];
   return g ? { id: g.GroupId!, ports: (g.IpPermissions ?? []).map((p) => p.FromPort!).sort() } : undefined;
 }
@@ -161,5 +164,71 @@ describe('watch DIR: a fleet in one process', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('serves stacks in two accounts from one identity: each spec roleArn assumed once, its resources in its own account', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
+    const logs = new LogCapture();
+    const roleIn = (account: string) => `arn:aws:iam::${account}:role/reconcile`;
+    writeFileSync(join(dir, 'one.yaml'), spec('fleet-acct-one', { role: roleIn('111111111111') }));
+    writeFileSync(join(dir, 'two.yaml'), spec('fleet-acct-two', { role: roleIn('222222222222') }));
+    const fleet = fleetOf(dir, logs);
+    const running = fleet.run();
+    const ec2In: EC2Client[] = [];
+    try {
+      await waitFor('both stacks cycled twice', async () => (await cyclesOf(fleet, 'fleet-acct-one')) >= 2 && (await cyclesOf(fleet, 'fleet-acct-two')) >= 2);
+      const m = parsePrometheus(await fleet.metricsText());
+      // Credentials are cached across cycles: one AssumeRole per stack.
+      for (const stack of ['fleet-acct-one', 'fleet-acct-two']) expect(m.get('reconcile_aws_calls_total', { stack, service: 'sts', operation: 'AssumeRole' })).toBe(1);
+      // Each group lives in its stack's account, and only there.
+      const inAccount = async (account: string) => {
+        const creds = await roleCredentials(roleIn(account), 'test', () => new Aws({ region: 'us-east-1', endpoint: moto.endpoint }))();
+        const c = new EC2Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: creds });
+        ec2In.push(c);
+        return c;
+      };
+      const one = await inAccount('111111111111');
+      const two = await inAccount('222222222222');
+      expect((await group('fleet-acct-one', one))?.ports).toEqual([443]);
+      expect(await group('fleet-acct-two', one)).toBeUndefined();
+      expect((await group('fleet-acct-two', two))?.ports).toEqual([443]);
+      expect(await group('fleet-acct-one', two)).toBeUndefined();
+      expect(await group('fleet-acct-one')).toBeUndefined(); // not in the caller's own account
+    } finally {
+      fleet.stop();
+      await running;
+      for (const c of ec2In) c.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('role credentials: the session names reconcile and the stack; cached, and assumed again shortly before they expire', async () => {
+    let clock = Date.now();
+    const calls: string[] = [];
+    const base = () => {
+      const a = new Aws({ region: 'us-east-1', endpoint: moto.endpoint });
+      a.onCall((c) => calls.push(c.operation));
+      return a;
+    };
+    const role = 'arn:aws:iam::333333333333:role/deploy/reconcile';
+    const provider = roleCredentials(role, sessionNameFor('shop-prod'), base, () => clock);
+    const [first, again] = await Promise.all([provider(), provider()]);
+    expect(again).toBe(first);
+    expect(calls).toEqual(['AssumeRole']);
+    const sts = new STSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials: first });
+    try {
+      const me = await sts.send(new GetCallerIdentityCommand({}));
+      expect(me.Account).toBe('333333333333');
+      expect(me.Arn).toBe('arn:aws:sts::333333333333:assumed-role/reconcile/reconcile-shop-prod');
+    } finally {
+      sts.destroy();
+    }
+    clock = first.expiration.getTime() - REFRESH_BEFORE_MS - 1_000;
+    expect(await provider()).toBe(first);
+    clock += 2_000;
+    const renewed = await provider();
+    expect(calls).toEqual(['AssumeRole', 'AssumeRole']);
+    expect(renewed.accessKeyId).not.toBe(first.accessKeyId);
+    expect(sessionNameFor('x'.repeat(80))).toHaveLength(64);
   });
 });

@@ -5,5 +5,6 @@ import { requireSdk } from './load.js';
 
 export type * from '@aws-sdk/client-sts';
 export const {
+  AssumeRoleCommand,
   GetCallerIdentityCommand,
 } = requireSdk<typeof Sdk>('@aws-sdk/client-sts');
