@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { motoPython } from './moto-python.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const keep = process.argv.includes('--keep');
@@ -21,13 +22,13 @@ const endpoint = `http://127.0.0.1:${port}`;
 console.log(`Starting moto (a local AWS stand-in) on ${endpoint} ...`);
 // moto ships Amazon Linux AMIs but no Ubuntu, which examples/flask-cpu-alert.yaml looks up: serve the
 // AMIs every example looks up (moto reads them from MOTO_AMIS_PATH, in place of its bundled ones).
-const moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+const moto = spawn(motoPython(root), ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
   stdio: 'ignore',
   env: { ...process.env, MOTO_AMIS_PATH: join(root, 'test/fixtures/amis.json') },
 });
 moto.on('exit', (code) => {
   if (code && code !== 0) {
-    console.error('moto exited. Is it installed? pip install "moto[server]"');
+    console.error('moto exited. Is it installed? npm run demo installs it (scripts/setup.mjs), or pip install "moto[server]==5.2.1"');
     process.exit(1);
   }
 });
@@ -36,7 +37,7 @@ for (let i = 0; ; i++) {
     if ((await fetch(`${endpoint}/moto-api/data.json`)).ok) break;
   } catch {}
   if (i > 200) {
-    console.error('moto did not start in 30 s. Is it installed? pip install "moto[server]"');
+    console.error('moto did not start in 30 s. Is it installed? npm run demo installs it (scripts/setup.mjs), or pip install "moto[server]==5.2.1"');
     moto.kill();
     process.exit(1);
   }

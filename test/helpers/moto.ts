@@ -1,6 +1,9 @@
 // Starts a real moto server on a free loopback port for a test file, and stops it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+// @ts-expect-error -- a dependency-free script of the set-up step, without type declarations
+import { motoPython } from '../../scripts/moto-python.mjs';
 
 export interface Moto {
   endpoint: string;
@@ -25,7 +28,7 @@ async function freePort(): Promise<number> {
 export async function startMoto(extraEnv: Record<string, string> = {}): Promise<Moto> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+  const child: ChildProcess = spawn(motoPython(fileURLToPath(new URL('../..', import.meta.url))) as string, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...extraEnv },
   });
@@ -34,7 +37,7 @@ export async function startMoto(extraEnv: Record<string, string> = {}): Promise<
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null)
-      throw new Error(`moto server exited (${child.exitCode}). Is moto installed? pip install "moto[server]"\n${stderr.slice(-2000)}`);
+      throw new Error(`moto server exited (${child.exitCode}). Is moto installed? npm test installs it (scripts/setup.mjs), or pip install \"moto[server]==5.2.1\"\n${stderr.slice(-2000)}`);
     try {
       const r = await fetch(`${endpoint}/moto-api/data.json`);
       if (r.ok) break;
