@@ -1,7 +1,16 @@
 // Compute kinds: key-pair, instance, launch-template, auto-scaling-group.
 import { z } from 'zod';
 import { ami, commonFields, ref, userData, type RefUse } from '../common.js';
-import { defineKind, refsOf, refsOfArray } from './define.js';
+import { defineKind, refsOf, refsOfArray, type CheckContext } from './define.js';
+import type { vpc } from './network.js';
+
+/** A userData file must be there (instance, launch-template). */
+function checkUserData({ body, err, fileProblem }: CheckContext<{ userData?: z.output<typeof userData> }>): void {
+  if (body.userData && typeof body.userData === 'object' && 'file' in body.userData) {
+    const p = fileProblem(body.userData.file);
+    if (p) err(['userData', 'file'], `userData ${p}`, 'paths are relative to the spec file');
+  }
+}
 
 export const keyPair = defineKind(
   'key-pair',
@@ -24,7 +33,7 @@ export const keyPair = defineKind(
         ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: 'an imported key (publicKey) has no private key to write: remove privateKeyFile' });
     }),
   () => [],
-  { service: 'ec2', ec2TagTypes: ['key-pair'], nameField: 'keyName' },
+  { service: 'ec2', ec2TagTypes: ['key-pair'], nameField: 'keyName', nameScope: (k) => (k.existing ? undefined : '') },
 );
 
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type looks like t3.micro');
@@ -53,7 +62,24 @@ export const instance = defineKind(
     ]),
     ...refsOfArray('securityGroups', s.securityGroups, ['security-group']),
   ],
-  { service: 'ec2', ec2TagTypes: ['instance'], tagIndexType: 'ec2:instance' },
+  {
+    service: 'ec2',
+    ec2TagTypes: ['instance'],
+    tagIndexType: 'ec2:instance',
+    check: (c) => {
+      checkUserData(c);
+      const { body: inst, bodies, err, sameVpc, vpcOf } = c;
+      inst.securityGroups.forEach((sg, i) => {
+        if (inst.subnet) sameVpc(['securityGroups', i], inst.subnet, 'subnet', `of subnet "${inst.subnet}"`, sg, 'security-group');
+        else {
+          const v = vpcOf(sg, 'security-group');
+          const vb = v ? bodies.get(v) : undefined;
+          if (vb?.kind === 'vpc' && (vb.body as z.output<typeof vpc.schema>).lookup !== 'default')
+            err(['securityGroups', i], `security-group "${sg}" is in vpc "${v}", but an instance without subnet launches in the default VPC`, `set subnet: to a subnet of vpc "${v}"`);
+        }
+      });
+    },
+  },
 );
 
 export const launchTemplate = defineKind(
@@ -74,7 +100,7 @@ export const launchTemplate = defineKind(
     })
     .strict(),
   (s) => [...refsOf([['keyPair', s.keyPair, ['key-pair']]]), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
-  { service: 'ec2', ec2TagTypes: ['launch-template'], nameField: 'templateName' },
+  { service: 'ec2', ec2TagTypes: ['launch-template'], nameField: 'templateName', check: checkUserData },
 );
 
 export const ASG_EVENTS = ['launch', 'terminate', 'launch-error', 'terminate-error'] as const;
@@ -129,5 +155,19 @@ export const autoScalingGroup = defineKind(
     if (s.notifications) out.push({ path: ['notifications', 'topic'], name: s.notifications.topic, kinds: ['sns-topic'] });
     return out;
   },
-  { service: 'autoscaling', nameField: 'groupName' },
+  {
+    service: 'autoscaling',
+    nameField: 'groupName',
+    check: ({ body: g, bodies, err, sameVpc }) => {
+      const first = g.subnets[0];
+      g.subnets.forEach((s, i) => i > 0 && sameVpc(['subnets', i], first, 'subnet', `of subnet "${first}"`, s, 'subnet'));
+      g.targetGroups.forEach((tg, i) => sameVpc(['targetGroups', i], first, 'subnet', `of subnet "${first}"`, tg, 'target-group'));
+      const lt = bodies.get(g.launchTemplate);
+      if (lt?.kind === 'launch-template')
+        for (const sg of (lt.body as z.output<typeof launchTemplate.schema>).securityGroups)
+          sameVpc(['launchTemplate'], first, 'subnet', `of subnet "${first}" (launch template "${g.launchTemplate}")`, sg, 'security-group');
+      if (g.healthCheckType === 'ELB' && g.targetGroups.length === 0)
+        err(['healthCheckType'], 'healthCheckType ELB needs a load balancer: the group has no targetGroups', 'add targetGroups: [<target-group>] or use healthCheckType: EC2');
+    },
+  },
 );

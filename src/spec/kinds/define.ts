@@ -3,9 +3,10 @@
 // rest of the code keys by kind are derived from these descriptors: the creation order and each
 // kind's AWS service (src/engine/order.ts), the virtual kinds (src/reconcilers/index.ts), the
 // DescribeTags types of the EC2 kinds (ec2-inventory.ts), the tag index's resource types
-// (tag-index.ts), the AWS name fields the checks compare (../checks.ts). No AWS SDK here.
+// (tag-index.ts), the AWS names the checks compare and each kind's checks (../checks.ts). No AWS
+// SDK here.
 import type { z } from 'zod';
-import { REF_KINDS, type RefUse } from '../common.js';
+import { REF_KINDS, type RefUse, type SpecPath } from '../common.js';
 
 /** What a kind is beyond its schema: where its resources live in AWS and how their tags are read. */
 export type KindTraits = (
@@ -31,21 +32,57 @@ export type KindTraits = (
   nameField?: string;
 };
 
-/** A kind of resource: its schema, where its bodies refer to others, and its traits. */
-export type KindDef<K extends string = string, S extends z.ZodType = z.ZodType> = KindTraits & {
-  kind: K;
-  schema: S;
-  /** Every reference a (validated) body makes, with its path inside the body. */
-  refs(body: z.output<S>): RefUse[];
-  /** The kinds its bodies may refer to (its schema's ref() fields), itself left out. */
-  refKinds: readonly string[];
-};
+/** What a kind's semantic check gets: its resource, the spec's other resources, and where to report. */
+export interface CheckContext<B> {
+  name: string;
+  body: B;
+  /** Every resource of the spec that is valid on its own, by name, in spec order. */
+  bodies: ReadonlyMap<string, { kind: string; body: unknown }>;
+  /** The stack's region, when known. */
+  region?: string;
+  /** An error (or a warning) at a path inside this resource. */
+  err(path: SpecPath, message: string, hint?: string): void;
+  warn(path: SpecPath, message: string, hint?: string): void;
+  /** Errs at `field` when `b` (of kind bKind) is not in the VPC of `a` (of kind aKind). */
+  sameVpc(field: SpecPath, a: string | undefined, aKind: string, aWhere: string, b: string | undefined, bKind: string): void;
+  /** The vpc a resource of the spec lives in, when the spec says so (see KindChecks.vpc). */
+  vpcOf(name: string | undefined, kind: string): string | undefined;
+  /** Why a file named in the spec (relative to it) cannot be used, or undefined. */
+  fileProblem(file: string): string | undefined;
+}
+
+/** A kind's checks beyond its schema: what needs the rest of the spec, the region or local files. */
+export interface KindChecks<B> {
+  /**
+   * Where its resources' VPC is, for the same-VPC checks: the vpc's name (or id) itself, or a
+   * reference to follow ([name, kind]).
+   */
+  vpc?(body: B, name: string): string | [string | undefined, string] | undefined;
+  /**
+   * With nameField: the scope its AWS name must be unique in ('' the stack; undefined: not checked,
+   * e.g. a key pair reused by name).
+   */
+  nameScope?(body: B): string | undefined;
+  /** Errors and warnings about this resource in the context of the spec (src/spec/checks.ts runs it). */
+  check?(c: CheckContext<B>): void;
+}
+
+/** A kind of resource: its schema, where its bodies refer to others, its traits and its checks. */
+export type KindDef<K extends string = string, S extends z.ZodType = z.ZodType> = KindTraits &
+  KindChecks<z.output<S>> & {
+    kind: K;
+    schema: S;
+    /** Every reference a (validated) body makes, with its path inside the body. */
+    refs(body: z.output<S>): RefUse[];
+    /** The kinds its bodies may refer to (its schema's ref() fields), itself left out. */
+    refKinds: readonly string[];
+  };
 
 export function defineKind<K extends string, S extends z.ZodType>(
   kind: K,
   schema: S,
   refs: (body: z.output<S>) => RefUse[],
-  traits: KindTraits,
+  traits: KindTraits & KindChecks<z.output<S>>,
 ): KindDef<K, S> {
   return { kind, schema, refs, refKinds: refKinds(schema).filter((k) => k !== kind), ...traits };
 }

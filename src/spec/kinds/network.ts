@@ -1,8 +1,9 @@
 // Network kinds: vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering,
 // security-group.
 import { z } from 'zod';
-import { cidr, commonFields, ref, type RefUse } from '../common.js';
+import { cidr, commonFields, ref, type RefUse, type SpecPath } from '../common.js';
 import { defineKind, refsOf } from './define.js';
+import { cidrContains, cidrsOverlap, covers, portSpan, WORLD } from './net-math.js';
 
 export const vpc = defineKind(
   'vpc',
@@ -24,7 +25,7 @@ export const vpc = defineKind(
       if (v.cidr && v.lookup) ctx.addIssue({ code: 'custom', path: ['lookup'], message: 'a looked-up vpc takes no cidr: remove one of cidr and lookup', params: { hint: 'remove cidr to use the default VPC, or lookup to create a VPC' } });
     }),
   () => [],
-  { service: 'ec2', ec2TagTypes: ['vpc'] },
+  { service: 'ec2', ec2TagTypes: ['vpc'], vpc: (_, name) => name },
 );
 
 export const subnet = defineKind(
@@ -40,14 +41,32 @@ export const subnet = defineKind(
     })
     .strict(),
   (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
-  { service: 'ec2', ec2TagTypes: ['subnet'] },
+  {
+    service: 'ec2',
+    ec2TagTypes: ['subnet'],
+    vpc: (s) => s.vpc,
+    check: ({ name, body: s, bodies, region, err }) => {
+      const v = bodies.get(s.vpc);
+      const vc = v?.kind === 'vpc' ? (v.body as z.output<typeof vpc.schema>).cidr : undefined;
+      if (vc && cidrContains(vc, s.cidr) === false) err(['cidr'], `subnet cidr ${s.cidr} is not inside the cidr ${vc} of vpc "${s.vpc}"`, `pick a block inside ${vc}`);
+      if (s.availabilityZone && region && !s.availabilityZone.startsWith(region))
+        err(['availabilityZone'], `availability zone ${s.availabilityZone} is not in the stack's region ${region}`, `use a zone such as ${region}a`);
+      for (const [other, o] of bodies) {
+        if (other === name) break;
+        if (o.kind !== 'subnet') continue;
+        const os = o.body as typeof s;
+        if (os.vpc === s.vpc && cidrsOverlap(os.cidr, s.cidr))
+          err(['cidr'], `subnet cidr ${s.cidr} overlaps ${os.cidr} of subnet "${other}" in the same vpc`, 'subnets of one VPC need disjoint blocks');
+      }
+    },
+  },
 );
 
 export const internetGateway = defineKind(
   'internet-gateway',
   z.object({ kind: z.literal('internet-gateway'), vpc: ref('vpc'), ...commonFields }).strict(),
   (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
-  { service: 'ec2', ec2TagTypes: ['internet-gateway'] },
+  { service: 'ec2', ec2TagTypes: ['internet-gateway'], vpc: (s) => s.vpc },
 );
 
 export const elasticIp = defineKind(
@@ -75,7 +94,18 @@ export const natGateway = defineKind(
       ['subnet', s.subnet, ['subnet']],
       ['elasticIp', s.elasticIp, ['elastic-ip']],
     ]),
-  { service: 'ec2', ec2TagTypes: ['natgateway', 'nat-gateway'] },
+  {
+    service: 'ec2',
+    ec2TagTypes: ['natgateway', 'nat-gateway'],
+    vpc: (s) => [s.subnet, 'subnet'],
+    check: ({ name, body: n, bodies, err }) => {
+      for (const [other, o] of bodies) {
+        if (other === name) break;
+        if (o.kind === 'nat-gateway' && (o.body as typeof n).elasticIp === n.elasticIp)
+          err(['elasticIp'], `elastic-ip "${n.elasticIp}" is already used by nat-gateway "${other}"`, 'give each NAT gateway its own elastic-ip');
+      }
+    },
+  },
 );
 
 const routeTarget = {
@@ -126,7 +156,36 @@ export const routeTable = defineKind(
     (s.subnets ?? []).forEach((n, i) => out.push({ path: ['subnets', i], name: n, kinds: ['subnet'] }));
     return out;
   },
-  { service: 'ec2', ec2TagTypes: ['route-table'] },
+  {
+    service: 'ec2',
+    ec2TagTypes: ['route-table'],
+    vpc: (s) => s.vpc,
+    check: ({ body: t, bodies, err, sameVpc }) => {
+      if (t.main && t.subnets.length)
+        err(
+          ['subnets'],
+          'a main route table (main: true) takes no subnets: every subnet without a table of its own uses it already',
+          'remove subnets, or remove main: true to create a table of its own',
+        );
+      const dests = new Map<string, number>();
+      t.routes.forEach((r, i) => {
+        const prev = dests.get(r.destination);
+        if (prev !== undefined) err(['routes', i, 'destination'], `routes[${i}] has the same destination ${r.destination} as routes[${prev}]`, 'one route per destination');
+        else dests.set(r.destination, i);
+        if (r.vpcPeering) {
+          const pc = bodies.get(r.vpcPeering);
+          if (pc?.kind === 'vpc-peering') {
+            const pb = pc.body as z.output<typeof vpcPeering.schema>;
+            if (pb.vpc !== t.vpc && pb.peerVpc !== t.vpc)
+              err(['routes', i, 'vpcPeering'], `vpc-peering "${r.vpcPeering}" connects "${pb.vpc}" and "${pb.peerVpc}", not this table's vpc "${t.vpc}"`);
+          }
+        }
+        if (r.internetGateway) sameVpc(['routes', i, 'internetGateway'], t.vpc, 'vpc', 'of this route table', r.internetGateway, 'internet-gateway');
+        if (r.natGateway) sameVpc(['routes', i, 'natGateway'], t.vpc, 'vpc', 'of this route table', r.natGateway, 'nat-gateway');
+      });
+      t.subnets.forEach((s, i) => sameVpc(['subnets', i], t.vpc, 'vpc', 'of this route table', s, 'subnet'));
+    },
+  },
 );
 
 export const vpcPeering = defineKind(
@@ -145,7 +204,13 @@ export const vpcPeering = defineKind(
       ['vpc', s.vpc, ['vpc']],
       ['peerVpc', s.peerVpc, ['vpc']],
     ]),
-  { service: 'ec2', ec2TagTypes: ['vpc-peering-connection'] },
+  {
+    service: 'ec2',
+    ec2TagTypes: ['vpc-peering-connection'],
+    check: ({ body: p, err }) => {
+      if (p.vpc === p.peerVpc) err(['peerVpc'], `a vpc cannot peer with itself ("${p.vpc}")`, 'peerVpc names the other VPC');
+    },
+  },
 );
 
 const portRange = z.union([
@@ -193,5 +258,44 @@ export const securityGroup = defineKind(
       });
     return out;
   },
-  { service: 'ec2', ec2TagTypes: ['security-group'], nameField: 'groupName' },
+  {
+    service: 'ec2',
+    ec2TagTypes: ['security-group'],
+    nameField: 'groupName',
+    nameScope: (g) => g.vpc,
+    vpc: (s) => s.vpc,
+    check: ({ name, body: g, err, warn }) => {
+      for (const dir of ['ingress', 'egress'] as const) {
+        const seen = new Map<string, number>();
+        (g[dir] ?? []).forEach((r, i) => {
+          const span = portSpan(r);
+          if ('error' in span) {
+            err([dir, i, 'port'], span.error);
+            return;
+          }
+          const sources = r.securityGroup ? [`sg:${r.securityGroup}`] : Array.isArray(r.cidr) ? r.cidr : r.cidr ? [r.cidr] : [];
+          for (const src of sources) {
+            const key = `${span.proto}|${span.proto === 'all' ? '' : `${span.from}-${span.to}`}|${src}`;
+            const prev = seen.get(key);
+            if (prev !== undefined && prev !== i) {
+              err([dir, i], `${dir}[${i}] repeats ${dir}[${prev}] (${span.proto} ${span.proto === 'all' ? 'all ports' : r.port} ${dir === 'ingress' ? 'from' : 'to'} ${src.replace(/^sg:/, 'security group ')})`, 'remove the duplicate: AWS rejects a rule it already has');
+              break;
+            }
+            seen.set(key, i);
+          }
+          if (dir !== 'ingress') return;
+          const world = sources.filter((c) => WORLD.includes(c));
+          if (!world.length) return;
+          const cidrPath: SpecPath = Array.isArray(r.cidr) ? ['ingress', i, 'cidr', r.cidr.indexOf(world[0])] : ['ingress', i, 'cidr'];
+          for (const [port, what, protos] of [
+            [22, 'SSH', ['tcp']],
+            [3389, 'RDP', ['tcp', 'udp']],
+          ] as const) {
+            if (covers(span, port, [...protos]))
+              warn(cidrPath, `security-group "${name}" opens ${what} (port ${port}) to the whole internet (${world[0]})`, 'restrict cidr to the addresses you connect from, e.g. 203.0.113.0/24');
+          }
+        });
+      }
+    },
+  },
 );

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { commonFields, duration, parseDuration, ref, type RefUse } from '../common.js';
 import { defineKind, refsOf, refsOfArray } from './define.js';
+import type { subnet } from './network.js';
 
 export const loadBalancer = defineKind(
   'load-balancer',
@@ -17,7 +18,22 @@ export const loadBalancer = defineKind(
     })
     .strict(),
   (s) => [...refsOfArray('subnets', s.subnets, ['subnet']), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
-  { service: 'elbv2', tagIndexType: 'elasticloadbalancing:loadbalancer', nameField: 'loadBalancerName' },
+  {
+    service: 'elbv2',
+    tagIndexType: 'elasticloadbalancing:loadbalancer',
+    nameField: 'loadBalancerName',
+    check: ({ body: lb, bodies, err, sameVpc }) => {
+      const first = lb.subnets[0];
+      lb.subnets.forEach((s, i) => i > 0 && sameVpc(['subnets', i], first, 'subnet', `of subnet "${first}"`, s, 'subnet'));
+      lb.securityGroups.forEach((sg, i) => sameVpc(['securityGroups', i], first, 'subnet', `of subnet "${first}"`, sg, 'security-group'));
+      const azs = lb.subnets.map((s) => {
+        const b = bodies.get(s);
+        return b?.kind === 'subnet' ? (b.body as z.output<typeof subnet.schema>).availabilityZone : undefined;
+      });
+      if (azs.every((a) => a !== undefined) && new Set(azs).size < 2)
+        err(['subnets'], `a load balancer needs subnets in at least two availability zones; these are all in ${azs[0]}`, 'add a subnet in another zone');
+    },
+  },
 );
 
 export const targetGroup = defineKind(
@@ -47,7 +63,7 @@ export const targetGroup = defineKind(
     })
     .strict(),
   (s) => refsOf([['vpc', s.vpc, ['vpc']]]),
-  { service: 'elbv2', tagIndexType: 'elasticloadbalancing:targetgroup', nameField: 'targetGroupName' },
+  { service: 'elbv2', tagIndexType: 'elasticloadbalancing:targetgroup', nameField: 'targetGroupName', vpc: (s) => s.vpc },
 );
 
 export const listener = defineKind(
@@ -82,7 +98,14 @@ export const listener = defineKind(
       ['loadBalancer', s.loadBalancer, ['load-balancer']],
       ['forward', s.forward, ['target-group']],
     ]),
-  { service: 'elbv2' },
+  {
+    service: 'elbv2',
+    check: ({ body: l, bodies, sameVpc }) => {
+      const lb = bodies.get(l.loadBalancer);
+      if (l.forward && lb?.kind === 'load-balancer')
+        sameVpc(['forward'], (lb.body as z.output<typeof loadBalancer.schema>).subnets[0], 'subnet', `of load balancer "${l.loadBalancer}"`, l.forward, 'target-group');
+    },
+  },
 );
 
 /** S3 bucket naming rules (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html). */
@@ -160,7 +183,38 @@ export const s3Bucket = defineKind(
     })
     .strict(),
   () => [],
-  { service: 's3', tagIndexType: 's3', nameField: 'bucketName' },
+  {
+    service: 's3',
+    tagIndexType: 's3',
+    nameField: 'bucketName',
+    check: ({ name, body: b, err, warn, fileProblem }) => {
+      const keys = new Map<string, number>();
+      b.objects.forEach((o, i) => {
+        const prev = keys.get(o.key);
+        if (prev !== undefined) err(['objects', i, 'key'], `objects[${i}] has the same key "${o.key}" as objects[${prev}]`, 'each object needs its own key');
+        else keys.set(o.key, i);
+        if (o.file !== undefined) {
+          const p = fileProblem(o.file);
+          if (p) err(['objects', i, 'file'], p, 'paths are relative to the spec file');
+        }
+        if (o.public) {
+          if (b.publicAccessBlock) err(['objects', i, 'public'], `object "${o.key}" is public but bucket "${name}" blocks public access`, 'set publicAccessBlock: false on the bucket');
+          else warn(['objects', i, 'public'], `object "${o.key}" of bucket "${name}" is readable by anyone on the internet`, 'keep it only for content meant to be public');
+        }
+      });
+      if (!b.publicAccessBlock) warn(['publicAccessBlock'], `bucket "${name}" does not block public access`, 'keep publicAccessBlock: true unless objects must be public');
+      const st = b.policy?.Statement;
+      const statements = Array.isArray(st) ? st : st !== undefined ? [st] : [];
+      statements.forEach((s, i) => {
+        if (!s || typeof s !== 'object') return;
+        const { Effect, Principal } = s as { Effect?: unknown; Principal?: unknown };
+        const aws = Principal && typeof Principal === 'object' ? (Principal as { AWS?: unknown }).AWS : undefined;
+        const star = (v: unknown) => v === '*' || (Array.isArray(v) && v.includes('*'));
+        if (Effect === 'Allow' && (star(Principal) || star(aws)))
+          warn(['policy', 'Statement', ...(Array.isArray(st) ? [i] : []), 'Principal'], `the policy of bucket "${name}" grants access to everyone (Principal "*")`, 'name the accounts or roles that need access');
+      });
+    },
+  },
 );
 
 export const snsTopic = defineKind(
@@ -244,7 +298,17 @@ export const cloudwatchAlarm = defineKind(
     s.okActions.forEach((a, i) => out.push({ path: ['okActions', i, 'topic'], name: a.topic, kinds: ['sns-topic'] }));
     return out;
   },
-  { service: 'cloudwatch', tagIndexType: 'cloudwatch:alarm', nameField: 'alarmName' },
+  {
+    service: 'cloudwatch',
+    tagIndexType: 'cloudwatch:alarm',
+    nameField: 'alarmName',
+    check: ({ body: a, err }) => {
+      const i = a.actions.findIndex((x) => 'ec2' in x);
+      if (i >= 0 && !a.instance && !a.dimensions.InstanceId) err(['actions', i, 'ec2'], 'an ec2 action needs the alarm to watch one instance', 'add instance: <name of an instance>');
+      if (a.datapointsToAlarm !== undefined && a.datapointsToAlarm > a.evaluationPeriods)
+        err(['datapointsToAlarm'], `datapointsToAlarm (${a.datapointsToAlarm}) is above evaluationPeriods (${a.evaluationPeriods})`);
+    },
+  },
 );
 
 /** CloudWatch periods: 1, 5, 10 or 30 seconds (high resolution) or a whole number of minutes. */
@@ -312,5 +376,10 @@ export const alertRule = defineKind(
     if (s.notify) out.push({ path: ['notify', 'topic'], name: s.notify.topic, kinds: ['sns-topic'] });
     return out;
   },
-  { virtual: true },
+  {
+    virtual: true,
+    check: ({ body: a, err }) => {
+      if (a.datapoints > a.evaluationPeriods) err(['datapoints'], `datapoints (${a.datapoints}) is above evaluationPeriods (${a.evaluationPeriods})`, `set evaluationPeriods: ${a.datapoints} or more`);
+    },
+  },
 );
