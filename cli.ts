@@ -14,6 +14,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 if (!process.argv.slice(2).includes('watch')) enableCompileCache();
 const { Command, Option } = await import('commander');
 type Command = CommandType;
+const { FLAG_PARSERS: parse } = await import('./src/commands/flags.js');
 
 const useColor = (flag: boolean | undefined) => flag !== false && !process.env.NO_COLOR && !!process.stdout.isTTY;
 
@@ -151,7 +152,14 @@ program
 const planOptions = (c: Command) =>
   c
     .option('--prune', 'also delete resources the stack owns that are no longer in the spec')
-    .addOption(new Option('--max-deletes <n>', 'refuse a plan that deletes or replaces more than n resources').argParser((v) => Number.parseInt(v, 10)));
+    .addOption(new Option('--max-deletes <n>', 'refuse a plan that deletes or replaces more than n resources').argParser(parse.maxDeletes))
+    .addOption(timeoutOption('the whole command'));
+
+/** --timeout: a bound on a command (on each cycle for watch); when reached, the command stops with a clear error. */
+function timeoutOption(what: string, dflt?: string) {
+  const o = new Option('--timeout <duration>', `give up when ${what} has not finished within this time, e.g. 10m (1s or more)`).argParser(parse.timeout);
+  return dflt ? o.default(dflt) : o;
+}
 
 planOptions(
   program
@@ -176,7 +184,7 @@ planOptions(
 const lockOptions = (c: Command) =>
   c
     .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock (default: lock.bucket in the spec; with neither, the run is unlocked and says so)')
-    .option('--lock-timeout <duration>', 'how long to wait while another run holds the lock, e.g. 30s, 10m (default: lock.timeout in the spec, else 5m)')
+    .addOption(new Option('--lock-timeout <duration>', 'how long to wait while another run holds the lock, e.g. 30s, 10m (default: lock.timeout in the spec, else 5m)').argParser(parse.lockTimeout))
     .option('--no-lock', 'do not take the stack lock (unsafe while another run may change the stack)');
 
 lockOptions(planOptions(
@@ -185,7 +193,7 @@ lockOptions(planOptions(
     .description('Make AWS match the spec. Shows the plan and asks first (on a terminal); --yes to skip.')
     .argument('<spec-or-plan>', 'spec file, or a plan saved with `plan --out`')
     .option('-y, --yes', 'do not ask for confirmation (required without a terminal, e.g. in CI)')
-    .addOption(new Option('--concurrency <n>', 'resources worked on at once').default(8).argParser((v) => Number.parseInt(v, 10))),
+    .addOption(new Option('--concurrency <n>', 'resources worked on at once (1 to 100)').default(8).argParser(parse.concurrency)),
 )).action(
   run(async (g, io) => {
     const cmd = program.commands.find((c) => c.name() === 'apply')!;
@@ -199,7 +207,8 @@ lockOptions(
     .command('destroy')
     .description('Delete everything the stack owns (tagged reconcile:stack=<stack>), in reverse dependency order.')
     .argument('<spec>', 'spec file')
-    .option('-y, --yes', 'do not ask for confirmation'),
+    .option('-y, --yes', 'do not ask for confirmation')
+    .addOption(timeoutOption('the whole command')),
 ).action(
   run(async (g, io) => {
     const cmd = program.commands.find((c) => c.name() === 'destroy')!;
@@ -253,31 +262,32 @@ program
     }),
   );
 
-const intOption = (flags: string, description: string) => new Option(flags, description).argParser((v) => Number.parseInt(v, 10));
-
 program
   .command('watch')
   .description(
-    'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step, exit 0. Given a directory or several specs, serves every stack in one process (a fleet), each on its own schedule; --shards splits a fleet over processes.',
+    'Run as a controller: every --interval load the spec, heal drift (apply mode) or report it (detect mode), and evaluate the alert rules. Serves /healthz, /readyz and /metrics; logs JSON lines (readable on a terminal). SIGTERM/SIGINT: finish the current step (its AWS calls are ended after 5 s), exit 0. Given a directory or several specs, serves every stack in one process (a fleet), each on its own schedule; --shards splits a fleet over processes.',
   )
   .argument('<spec...>', 'spec file (re-read every cycle; an invalid edit is reported and the last valid spec is kept), or directories of spec files and several specs: a fleet, whose specs are looked for again every 5 s')
-  .option('--interval <duration>', "time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`); a spec's watch.interval wins", '60s')
+  .addOption(new Option('--interval <duration>', "time between cycles, with 10% jitter; e.g. 30s, 5m (alert rules run at their own `every`); a spec's watch.interval wins").argParser(parse.interval).default('60s'))
+  .addOption(timeoutOption('a cycle', '15m'))
   .addOption(
     new Option('--mode <mode>', "apply: change AWS back to the spec; detect: only report drift (log, metric, notify.drift topics); a spec's watch.mode wins").choices(['apply', 'detect']).default('apply'),
   )
-  .addOption(intOption('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)').default(9464))
+  .addOption(new Option('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)').argParser(parse.port).default(9464))
   .option('--host <address>', 'address to listen on', '0.0.0.0')
   .option('--once', 'run one cycle (every alert rule evaluated) and exit: 0 when it succeeded, 1 otherwise')
   .option('--no-notify', 'evaluate alert rules without publishing (and without keeping their state)')
   .option('--state-file <file>', 'alert state file, for rules whose state is not kept in S3 (default: $XDG_STATE_HOME/reconcile/<stack>-alerts.json)')
-  .addOption(intOption('--max-deletes <n>', 'never apply a plan that deletes or replaces more than n resources'))
-  .addOption(intOption('--concurrency <n>', 'resources worked on at once when healing').default(8))
+  .addOption(new Option('--max-deletes <n>', 'never apply a plan that deletes or replaces more than n resources').argParser(parse.maxDeletes))
+  .addOption(new Option('--concurrency <n>', 'resources worked on at once when healing (1 to 100)').argParser(parse.concurrency).default(8))
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
   .addOption(new Option('--log-format <format>', 'json lines, or pretty (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty']))
   .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock, taken around each healing apply (default: lock.bucket in the spec; with neither, watch heals unlocked and says so once)')
-  .option('--lock-timeout <duration>', 'how long a healing cycle waits while another run holds the lock before trying again at the next cycle (default: 10s)')
+  .addOption(
+    new Option('--lock-timeout <duration>', 'how long a healing cycle waits while another run holds the lock before trying again at the next cycle (default: 10s)').argParser(parse.lockTimeout),
+  )
   .option('--no-lock', 'heal without the stack lock (unsafe while another run may change the stack)')
-  .addOption(intOption('--max-concurrent-stacks <n>', 'a fleet: stack cycles that run at once; a due stack waits for a free slot').default(4))
+  .addOption(new Option('--max-concurrent-stacks <n>', 'a fleet: stack cycles that run at once; a due stack waits for a free slot').argParser(parse.maxConcurrentStacks).default(4))
   .addOption(new Option('--shards <n>', 'a fleet cut into n shards (one per StatefulSet replica): serve only the stacks whose hash falls in --shard').env('RECONCILE_SHARDS'))
   .addOption(new Option('--shard <i>', 'which shard this process serves: 0..n-1, or a StatefulSet pod name such as reconcile-2 (default: the host name)').env('RECONCILE_SHARD'))
   .action(

@@ -20,7 +20,7 @@ export interface AwsOptions {
   profile?: string;
   /** Overrides AWS_ENDPOINT_URL (e.g. a local moto server). */
   endpoint?: string;
-  /** Attempts per call, the first included (SDK retries throttling and 5xx with backoff). */
+  /** Attempts per call, the first included (SDK retries throttling, 5xx and timeouts with backoff). */
   maxAttempts?: number;
   /**
    * The account (or a stable name of the credentials) whose API rate budget the clients draw from:
@@ -35,6 +35,34 @@ export interface AwsOptions {
   roleArn?: string;
   /** The STS session name (default reconcile). */
   roleSessionName?: string;
+  /**
+   * Aborted when the command must stop (its --timeout, Ctrl-C, SIGTERM): the calls in flight end at
+   * once and later ones are refused, each with the signal's reason as the error.
+   */
+  signal?: AbortSignal;
+  /** Time to open a connection, per attempt (default 5 s). */
+  connectionTimeoutMs?: number;
+  /** Time from sending a request to the start of its answer, per attempt (default 30 s). */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * The HTTP handler of every client: a connection timeout and a request timeout that THROW (the
+ * SDK's default for requestTimeout only logs a warning, so an endpoint that accepts and never
+ * answers hangs the call forever). The timeout error is a TimeoutError / ETIMEDOUT, which the SDK's
+ * retry strategy and isRetryable() treat as transient. The command's abort signal goes with every
+ * request, so an abort also ends the SDK's retries.
+ */
+function makeRequestHandler(o: AwsOptions): unknown {
+  const { NodeHttpHandler } = requireSdk<typeof import('@smithy/node-http-handler')>('@smithy/node-http-handler');
+  const signal = o.signal;
+  type Handle = InstanceType<typeof NodeHttpHandler>['handle'];
+  class Handler extends NodeHttpHandler {
+    override handle(request: Parameters<Handle>[0], options: NonNullable<Parameters<Handle>[1]> = {}) {
+      return super.handle(request, signal && !options.abortSignal ? { ...options, abortSignal: signal } : options);
+    }
+  }
+  return new Handler({ connectionTimeout: o.connectionTimeoutMs ?? 5_000, requestTimeout: o.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true });
 }
 
 export interface CallRecord {
@@ -49,6 +77,16 @@ export interface CallRecord {
 /** Read or write, by the operation's verb: used for call budgets ("no-op apply makes zero writes"). */
 export function isReadOperation(operation: string): boolean {
   return /^(Describe|Get|List|Head)/.test(operation.replace(/Command$/, ''));
+}
+
+/** The promise, or the signal's reason as soon as it is aborted. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Per-use choices of a client. */
@@ -145,7 +183,7 @@ export class Aws {
       // once the account is being throttled.
       retryMode: 'adaptive',
       maxAttempts: this.options.maxAttempts ?? 5,
-      requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+      requestHandler: makeRequestHandler(this.options) as InstanceType<typeof import('@smithy/node-http-handler').NodeHttpHandler>,
     };
   }
 
@@ -175,9 +213,11 @@ export class Aws {
           (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
             const start = Date.now();
             const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+            const signal = this.options.signal;
+            signal?.throwIfAborted();
             for (const guard of this.guards) guard(service, operation);
             try {
-              const out = await next(args);
+              const out = await (signal ? untilAborted(next(args), signal) : next(args));
               this.record({ service, operation, outcome: 'ok', ms: Date.now() - start });
               return out;
             } catch (e) {

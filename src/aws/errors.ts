@@ -165,6 +165,8 @@ export function explainAwsError(err: unknown): Explained {
   }
   if (UNREACHABLE.has(netCode ?? '') || name === 'TimeoutError' || /socket hang up/i.test(msg)) {
     const where = e.address ? `${e.address}${e.port ? `:${e.port}` : ''}` : (e.hostname ?? '');
+    if (name === 'TimeoutError' && /requestTimeout/.test(msg))
+      return { message: `the AWS endpoint did not answer in time (TimeoutError)${during}`, hint: 'check the network, --endpoint-url / AWS_ENDPOINT_URL, and --region; run again', terminal: false };
     return {
       message: `cannot reach the AWS endpoint${where ? ` ${where}` : ''} (${netCode ?? name})${during}`,
       hint: 'check the network, --endpoint-url / AWS_ENDPOINT_URL, and --region',

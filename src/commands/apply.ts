@@ -1,17 +1,20 @@
 // `reconcile apply` and `reconcile destroy`: show the plan, confirm, change AWS, report.
 import { readFileSync } from 'node:fs';
 import { applyPlan } from '../engine/apply.js';
-import { UserError } from '../engine/errors.js';
+import { ApplyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderText, summaryLine } from '../engine/render.js';
-import type { Outputs } from '../engine/types.js';
+import type { EngineEvent, Outputs } from '../engine/types.js';
 import { lockForCommand, type LockFlags } from '../lock/config.js';
 import type { Lease } from '../lock/lock.js';
+import { Stopped, commandStopper, signalExitCode } from './stop.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
 export interface ApplyCommandOptions extends PlanOptions, LockFlags {
   yes?: boolean;
   concurrency?: number;
+  /** --timeout: a bound on the whole command, e.g. "30m". */
+  timeout?: string;
 }
 
 /** A saved plan file (from `plan --out`), or undefined if `file` is a spec. */
@@ -44,7 +47,39 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
   const loaded = loadOrThrow(specFile, g);
   if (saved && saved.specHash !== loaded.hash)
     throw new UserError(`${specFile} changed since the plan ${file} was made: refusing to apply a stale plan`, 'run `reconcile plan --out` again');
-  const ctx = makeCtx(loaded, g, eventPrinter(io));
+  const verb = destroy ? 'Destroy' : 'Apply';
+  const stopper = commandStopper(destroy ? 'destroy' : 'apply', opts.timeout);
+  const progress = new InFlight();
+  const print = eventPrinter(io);
+  const ctx = makeCtx(loaded, g, (e) => (progress.see(e), print(e)), stopper.signal);
+  // Ctrl-C / SIGTERM while changing AWS: the changes in flight finish, no new one starts; a second
+  // signal stops those too (a rerun picks up either way). Before the changes start: stop at once.
+  const drain = new AbortController();
+  ctx.stop = drain.signal;
+  let applying = false;
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 2) process.exit(signalExitCode(sig));
+    const stop = new Stopped(`interrupted (${sig})${applying ? '' : ': nothing was changed'}`, undefined, signalExitCode(sig), 'signal');
+    drain.abort(stop);
+    if (applying && signals === 1) {
+      const now = progress.now();
+      io.err(
+        `\n${sig}: no new change starts; waiting for the ${now.length} in flight to finish${now.length ? ` (${now.join(', ')})` : ''}. ${sig === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop them too.`,
+      );
+      progress.snapshot();
+      return;
+    }
+    if (applying) progress.snapshot();
+    stopper.stop(stop);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  stopper.signal.addEventListener('abort', () => {
+    drain.abort(stopper.signal.reason);
+    if (applying) progress.snapshot();
+  });
   let lease: Lease | undefined;
   try {
     // The stack lock first: the plan must see what a run that held it before us has done.
@@ -61,28 +96,74 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     }
     if (!saved) await confirmOrRefuse(io, opts.yes, destroy ? `Destroy everything stack "${plan.stack}" owns? Only 'yes' will be accepted` : `Apply these changes to stack "${plan.stack}"? Only 'yes' will be accepted`);
     const start = Date.now();
+    applying = true;
+    let result: Awaited<ReturnType<typeof applyPlan>> | undefined;
+    let failure: ApplyError | undefined;
     try {
-      const result = await applyPlan(plan, state, ctx, { concurrency: opts.concurrency });
-      const secs = ((Date.now() - start) / 1000).toFixed(1);
-      io.out(`\n${destroy ? 'Destroy' : 'Apply'} complete in ${secs}s: ${result.done.length} change(s). (${summaryLine(plan).replace(/^Plan: /, '')})`);
-      if (!destroy) printOutputs(io, Object.fromEntries(state.live));
-      return 0;
+      result = await applyPlan(plan, state, ctx, { concurrency: opts.concurrency });
     } catch (e) {
-      const { ApplyError } = await import('../engine/errors.js');
-      if (e instanceof ApplyError) {
-        io.err(`\n${destroy ? 'Destroy' : 'Apply'} failed.`);
-        for (const f of e.failed) io.err(`  ${f.address}: ${f.message}${f.hint ? `\n    hint: ${f.hint}` : ''}`);
-        if (e.done.length) io.err(`Already done: ${e.done.join(', ')}`);
-        if (e.skipped.length) io.err(`Not attempted (they depend on a failure): ${e.skipped.join(', ')}`);
-        io.err('Nothing was lost: fix the cause and run the same command again; it picks up where this run stopped.');
-        return 1;
-      }
-      throw e;
+      if (!(e instanceof ApplyError)) throw stopper.reason(e);
+      failure = e;
     }
+    const stop = drain.signal.aborted ? (drain.signal.reason as Stopped) : undefined;
+    if (stop) return reportStopped(io, verb, stop, progress, result?.done.map((d) => d.address) ?? failure!.done, failure, plan);
+    if (failure) {
+      io.err(`\n${verb} failed.`);
+      for (const f of failure.failed) io.err(`  ${f.address}: ${f.message}${f.hint ? `\n    hint: ${f.hint}` : ''}`);
+      if (failure.done.length) io.err(`Already done: ${failure.done.join(', ')}`);
+      if (failure.skipped.length) io.err(`Not attempted (they depend on a failure): ${failure.skipped.join(', ')}`);
+      io.err(RERUN);
+      return 1;
+    }
+    const secs = ((Date.now() - start) / 1000).toFixed(1);
+    io.out(`\n${verb} complete in ${secs}s: ${result!.done.length} change(s). (${summaryLine(plan).replace(/^Plan: /, '')})`);
+    if (!destroy) printOutputs(io, Object.fromEntries(state.live));
+    return 0;
+  } catch (e) {
+    throw stopper.reason(e);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stopper.dispose();
     await lease?.release();
     ctx.aws.destroy();
   }
+}
+
+const RERUN = 'Nothing was lost: fix the cause and run the same command again; it picks up where this run stopped.';
+
+/** Which changes are in flight (from apply's start / end events), and which were when the run was stopped. */
+class InFlight {
+  private readonly running = new Set<string>();
+  atStop?: string[];
+  see(e: EngineEvent): void {
+    if (!e.address || !e.phase) return;
+    if (e.phase === 'start') this.running.add(e.address);
+    else this.running.delete(e.address);
+  }
+  now(): string[] {
+    return [...this.running];
+  }
+  snapshot(): void {
+    this.atStop ??= this.now();
+  }
+}
+
+/** After Ctrl-C, SIGTERM or --timeout during apply: what was done, what was in flight, what did not start. */
+function reportStopped(io: Io, verb: string, stop: Stopped, progress: InFlight, done: string[], failure: ApplyError | undefined, plan: Plan): number {
+  const changes = new Set(plan.changes.filter((c) => !['keep', 'read', 'noop'].includes(c.action)).map((c) => c.address));
+  const inFlight = progress.atStop ?? [];
+  const failed = new Map((failure?.failed ?? []).map((f) => [f.address, f.message]));
+  io.err(`\n${stop.why === 'timeout' ? `${verb} stopped: ${stop.message}` : `${verb} ${stop.message}`}.${stop.hint ? `\n  hint: ${stop.hint}` : ''}`);
+  io.err(`  Done: ${done.length ? done.join(', ') : 'nothing'}`);
+  if (inFlight.length)
+    io.err(`  In flight when stopped: ${inFlight.map((a) => `${a} (${done.includes(a) ? 'finished' : failed.has(a) ? `stopped: ${failed.get(a)}` : 'stopped'})`).join(', ')}`);
+  const other = [...failed].filter(([a]) => !inFlight.includes(a));
+  for (const [a, m] of other) io.err(`  Failed: ${a}: ${m}`);
+  const notStarted = [...(failure?.notStarted ?? []), ...(failure?.skipped ?? [])].filter((a) => changes.has(a));
+  if (notStarted.length) io.err(`  Not started: ${notStarted.join(', ')}`);
+  io.err('Nothing was lost: run the same command again; it picks up where this run stopped.');
+  return stop.exitCode;
 }
 
 /** Prints the interesting outputs (ids, IPs, DNS names) of every resource. */

@@ -44,9 +44,10 @@ export function loadOrThrow(file: string, g: Pick<GlobalOptions, 'set' | 'values
 
 export { specParams };
 
-export function makeCtx(loaded: LoadedSpec, g: GlobalOptions, onEvent: (e: EngineEvent) => void): Ctx {
+/** signal: the command's stop signal (src/commands/stop.ts); every AWS call ends when it is aborted. */
+export function makeCtx(loaded: LoadedSpec, g: GlobalOptions, onEvent: (e: EngineEvent) => void, signal?: AbortSignal): Ctx {
   const region = g.region ?? loaded.spec.region;
-  const aws = new Aws({ region, profile: g.profile, endpoint: g.endpointUrl, ...roleOptions(loaded.spec) });
+  const aws = new Aws({ region, profile: g.profile, endpoint: g.endpointUrl, signal, ...roleOptions(loaded.spec) });
   logCallsAtExit(aws);
   return { stack: loaded.spec.stack, region, aws, emit: onEvent };
 }

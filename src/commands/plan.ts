@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { makePlan, hasChanges, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderJson, renderMarkdown, renderText } from '../engine/render.js';
+import { commandStopper } from './stop.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
 export interface PlanCommandOptions extends PlanOptions {
@@ -9,6 +10,8 @@ export interface PlanCommandOptions extends PlanOptions {
   format?: 'text' | 'json' | 'markdown';
   detailedExitcode?: boolean;
   verbose?: boolean;
+  /** --timeout: a bound on the whole command, e.g. "5m". */
+  timeout?: string;
 }
 
 export function renderPlan(plan: Plan, format: PlanCommandOptions['format'], io: Io, verbose = false): string {
@@ -20,7 +23,8 @@ export function renderPlan(plan: Plan, format: PlanCommandOptions['format'], io:
 export async function planCommand(file: string, opts: PlanCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
   const loaded = loadOrThrow(file, g);
   const machine = opts.format === 'json' || opts.format === 'markdown';
-  const ctx = makeCtx(loaded, g, eventPrinter(io, true));
+  const stopper = commandStopper('plan', opts.timeout);
+  const ctx = makeCtx(loaded, g, eventPrinter(io, true), stopper.signal);
   try {
     for (const w of loaded.warnings) io.err(`warning: ${w.file}:${w.line}:${w.col} ${w.message}`);
     const { plan } = await makePlan(loaded, ctx, opts);
@@ -31,7 +35,10 @@ export async function planCommand(file: string, opts: PlanCommandOptions, g: Glo
     }
     if (plan.blocked.length) return 3;
     return opts.detailedExitcode && hasChanges(plan) ? 2 : 0;
+  } catch (e) {
+    throw stopper.reason(e);
   } finally {
+    stopper.dispose();
     ctx.aws.destroy();
   }
 }

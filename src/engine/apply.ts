@@ -51,14 +51,22 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
   const done: ApplyResult['done'] = [];
   const failed: ApplyFailure[] = [];
   const skipped: string[] = [];
+  const notStarted: string[] = [];
+  const stopped = () => !!ctx.stop?.aborted;
 
   const timed = async (c: Change, verb: string, fn: () => Promise<string | undefined>) => {
     const start = Date.now();
-    ctx.emit({ type: 'progress', address: c.address, message: `${verb}...` });
-    const id = await fn();
+    ctx.emit({ type: 'progress', address: c.address, message: `${verb}...`, phase: 'start' });
+    let id: string | undefined;
+    try {
+      id = await fn();
+    } catch (e) {
+      ctx.emit({ type: 'progress', address: c.address, message: `${verb} failed`, phase: 'end' });
+      throw e;
+    }
     const ms = Date.now() - start;
     done.push({ address: c.address, action: c.action, id, ms });
-    ctx.emit({ type: 'progress', address: c.address, message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)` });
+    ctx.emit({ type: 'progress', address: c.address, message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)`, phase: 'end' });
   };
 
   // 1. Deletes, and the delete half of replacements, in parallel along the graph: each starts once
@@ -76,6 +84,11 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
           const c = item.c;
           const live = findLive(state, c);
           if (!live) return;
+          if (stopped()) {
+            notStarted.push(c.address);
+            if (c.action === 'replace') replaceFailed.add(c.name);
+            return;
+          }
           try {
             if (!ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to delete it`);
             const r = await reconcilerFor(c.kind);
@@ -108,6 +121,10 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
       if (!res || !c) return true;
       const depsOk = await Promise.all(res.deps.map(run));
       const failedDep = res.deps.find((_, i) => !depsOk[i]);
+      if (stopped()) {
+        notStarted.push(c.address);
+        return false;
+      }
       if (failedDep || replaceFailed.has(name)) {
         skipped.push(c.address);
         ctx.emit({ type: 'warning', address: c.address, message: `skipped: ${failedDep ? `${failedDep} failed` : 'its delete failed'}` });
@@ -120,6 +137,10 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
   };
 
   const step = async (c: Change): Promise<boolean> => {
+    if (stopped()) {
+      notStarted.push(c.address);
+      return false;
+    }
     const d = state.desired.get(c.address)!;
     const live = state.live.get(c.address);
     try {
@@ -164,7 +185,7 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
   };
 
   await Promise.all(state.resources.map((r) => run(r.name)));
-  if (failed.length) throw new ApplyError(failed, done.map((d) => d.address), skipped);
+  if (failed.length || notStarted.length) throw new ApplyError(failed, done.map((d) => d.address), skipped, notStarted);
   return { done, outputs: Object.fromEntries(state.outputs) };
 }
 

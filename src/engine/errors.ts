@@ -32,6 +32,8 @@ export class ApplyError extends Error {
     readonly failed: ApplyFailure[],
     readonly done: string[],
     readonly skipped: string[],
+    /** Changes never started because the run was stopped (ctx.stop). */
+    readonly notStarted: string[] = [],
   ) {
     super(`apply failed: ${failed.map((f) => `${f.address}: ${f.message}`).join('; ')}`);
     this.name = 'ApplyError';

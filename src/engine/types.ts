@@ -83,6 +83,8 @@ export interface EngineEvent {
   type: 'progress' | 'info' | 'warning';
   address?: string;
   message: string;
+  /** On apply's progress events: a change started, or ended (done). What is in flight in between. */
+  phase?: 'start' | 'end';
 }
 
 export interface Ctx {
@@ -97,6 +99,8 @@ export interface Ctx {
    * Absent anywhere else, so a later observe always reads AWS again.
    */
   shared?: Map<string, Promise<unknown>>;
+  /** Once aborted, apply starts no further change (those in flight go on): Ctrl-C, --timeout. */
+  stop?: AbortSignal;
 }
 
 export interface Permissions {

@@ -63,5 +63,6 @@ export async function lockForCommand(ctx: Ctx, spec: Pick<Spec, 'stack' | 'lock'
     ctx.emit({ type: 'warning', message: d.warning });
     return undefined;
   }
-  return acquireStackLock(ctx, { bucket: d.lock.bucket, region: d.lock.region, timeoutMs: d.lock.timeoutMs, command });
+  // The command handles SIGINT / SIGTERM itself (it reports, then releases the lock in its finally).
+  return acquireStackLock(ctx, { bucket: d.lock.bucket, region: d.lock.region, timeoutMs: d.lock.timeoutMs, command, signals: false });
 }

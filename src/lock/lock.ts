@@ -176,7 +176,8 @@ function bucketError(e: unknown, bucket: string): unknown {
 
 /** S3 client for the lock: its own Aws instance, so lock calls never count as calls on the stack. */
 export function lockAws(ctx: Pick<Ctx, 'aws' | 'region'>, region?: string): Aws {
-  return new Aws({ ...ctx.aws.options, region: region ?? ctx.region, maxAttempts: 3 });
+  // Without the command's stop signal: the lock is released after a stop too.
+  return new Aws({ ...ctx.aws.options, signal: undefined, region: region ?? ctx.region, maxAttempts: 3 });
 }
 
 /** Reads the lock object; undefined when the stack is not locked. */
@@ -294,8 +295,10 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
   // is retried for as long as the wait may last, and at least TRANSIENT_MS: every step is safe to
   // repeat (a put that landed is recognised by its holder id).
   const transientUntil = started + Math.max(timeoutMs, TRANSIENT_MS);
+  const stop = ctx.aws.options.signal;
   try {
     for (;;) {
+      stop?.throwIfAborted(); // the command's --timeout or Ctrl-C, while waiting
       try {
         const now = Date.now();
         try {

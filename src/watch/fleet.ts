@@ -39,6 +39,8 @@ export interface FleetOptions extends LockFlags {
   logger: Logger;
   concurrency?: number;
   maxDeletes?: number;
+  /** --timeout: a bound on each cycle of each stack. */
+  timeout?: string;
   /** How often the specs are looked for again (default 5 s). */
   rescanMs?: number;
   /** The first cycle of each stack starts within min(interval, this) of its discovery (default 30 s). */
@@ -193,6 +195,7 @@ export class Fleet {
       lock: o.lock,
       concurrency: o.concurrency,
       maxDeletes: o.maxDeletes,
+      timeout: o.timeout,
       retryBaseMs: o.retryBaseMs,
       retryCapMs: o.retryCapMs,
     });

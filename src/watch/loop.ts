@@ -12,6 +12,7 @@
 import { roleOptions } from '../aws/assume-role.js';
 import { Aws } from '../aws/clients.js';
 import { explainAwsError } from '../aws/errors.js';
+import { Stopped, timedOut } from '../commands/stop.js';
 import { applyPlan } from '../engine/apply.js';
 import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '../engine/plan.js';
@@ -55,6 +56,10 @@ export interface WatchOptions extends LockFlags {
   readyStaleMs?: number;
   concurrency?: number;
   maxDeletes?: number;
+  /** --timeout: a bound on each cycle, e.g. "15m"; a cycle that reaches it fails and the next one follows. */
+  timeout?: string;
+  /** After stop(), how long the step in flight may go on before its AWS calls are ended (default 5 s). */
+  stopGraceMs?: number;
   /**
    * At the end of each cycle, before it is logged as done, one full compacting GC that returns what the
    * cycle freed to the OS (memory.ts): the process then sleeps at its smallest. The service sets it
@@ -116,6 +121,8 @@ export class Watcher {
   private failures = 0;
   private stopping = false;
   private wake?: () => void;
+  /** The running cycle's stop signal (its --timeout, or stop() after the grace). */
+  private cycleAbort?: AbortController;
   private account?: { id: string; partition: string };
 
   constructor(readonly opts: WatchOptions) {
@@ -155,6 +162,10 @@ export class Watcher {
   stop(): void {
     this.stopping = true;
     this.wake?.();
+    // A step that hangs (an endpoint that never answers) must not hold the process: its calls end
+    // after a grace that lets a healthy step finish.
+    const ac = this.cycleAbort;
+    if (ac) setTimeout(() => ac.abort(new Stopped('stopped: watch is shutting down', undefined, 0, 'signal')), this.opts.stopGraceMs ?? 5_000).unref();
   }
 
   get stopped(): boolean {
@@ -206,9 +217,9 @@ export class Watcher {
     return this.lastGood;
   }
 
-  private makeCtx(loaded: LoadedSpec): Ctx {
+  private makeCtx(loaded: LoadedSpec, signal: AbortSignal): Ctx {
     const region = this.opts.region ?? loaded.spec.region;
-    const aws = new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl, ...roleOptions(loaded.spec) });
+    const aws = new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl, signal, ...roleOptions(loaded.spec) });
     aws.onCall(this.opts.metrics.onCall);
     const log = this.opts.logger;
     return {
@@ -228,7 +239,13 @@ export class Watcher {
     const started = Date.now();
     const log = this.opts.logger;
     const result: CycleResult = { ok: true, errors: [], drift: [], applied: 0, alerts: [] };
-    const fail = (step: string, e: unknown) => {
+    const abort = new AbortController();
+    const timeout = this.opts.timeout;
+    const timer = timeout ? setTimeout(() => abort.abort(timedOut('the cycle', timeout)), parseDuration(timeout)) : undefined;
+    this.cycleAbort = abort;
+    const fail = (step: string, err: unknown) => {
+      // Whatever error a step raised once the cycle was stopped, the stop is the cause (and passes).
+      const e = abort.signal.aborted ? new AlertStepError((abort.signal.reason as Error).message, (abort.signal.reason as Stopped).hint, false, undefined) : err;
       let message: string;
       let hint: string | undefined;
       let terminal: boolean;
@@ -249,11 +266,13 @@ export class Watcher {
 
     const loaded = this.loadSpec();
     if (!loaded) {
+      clearTimeout(timer);
       result.ok = false;
       result.errors.push({ step: 'spec', message: `${this.opts.specFile} is not a valid spec`, hint: `run \`reconcile validate ${this.opts.specFile}\``, terminal: true });
       return this.finish(result, started);
     }
-    const ctx = this.makeCtx(loaded);
+    const ctx = this.makeCtx(loaded, abort.signal);
+    ctx.stop = abort.signal;
     const knownTopics = new Map<string, string>();
     try {
       // 2-3. Plan, then heal or report.
@@ -288,7 +307,7 @@ export class Watcher {
           notify: this.opts.notify,
           persist: this.opts.notify,
           knownTopics,
-          awsFor: (region) => new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl, ...roleOptions(loaded.spec) }),
+          awsFor: (region) => new Aws({ region, profile: this.opts.profile, endpoint: this.opts.endpointUrl, signal: abort.signal, ...roleOptions(loaded.spec) }),
           slackMs: this.opts.intervalMs / 2,
         });
         result.alerts = run.rules;
@@ -297,6 +316,8 @@ export class Watcher {
         fail('alerts', e);
       }
     } finally {
+      clearTimeout(timer);
+      this.cycleAbort = undefined;
       ctx.aws.destroy();
     }
     return this.finish(result, started);

@@ -1,0 +1,108 @@
+// Ctrl-C (SIGINT) during `apply`: the changes in flight finish, none starts after; the run says what
+// was done, what was in flight and what did not start, and that a rerun picks up; exit 130. The
+// compiled CLI in a child process (build first) against moto, through the fault proxy slowing the
+// creates down so that the signal lands mid-apply.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { startFaultProxy, type FaultProxy } from '../fault/proxy.js';
+import { startHangServer, type HangServer } from '../helpers/hang.js';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+const SPEC = `apiVersion: reconcile/v1
+stack: interrupt
+region: us-east-1
+resources:
+  main:
+    kind: vpc
+    cidr: 10.7.0.0/16
+  a:
+    kind: subnet
+    vpc: main
+    cidr: 10.7.1.0/24
+  b:
+    kind: subnet
+    vpc: main
+    cidr: 10.7.2.0/24
+  web:
+    kind: security-group
+    vpc: main
+    ingress:
+      - { port: 443, cidr: 0.0.0.0/0 }
+`;
+
+let moto: Moto;
+let proxy: FaultProxy;
+let hang: HangServer;
+let dir: string;
+let spec: string;
+
+beforeAll(async () => {
+  moto = await startMoto();
+  proxy = await startFaultProxy(moto.endpoint);
+  hang = await startHangServer();
+  dir = mkdtempSync(join(tmpdir(), 'reconcile-interrupt-'));
+  spec = join(dir, 'spec.yaml');
+  writeFileSync(spec, SPEC);
+});
+afterAll(async () => {
+  await hang?.close();
+  await proxy?.stop();
+  await moto?.stop();
+});
+
+const env = (endpoint: string) => ({ ...process.env, ...moto.env, AWS_ENDPOINT_URL: endpoint, XDG_STATE_HOME: dir });
+
+/** Runs the CLI and sends `signal` when `when` matches its output; resolves with its exit and output. */
+function runAndSignal(args: string[], endpoint: string, when: RegExp, signal: NodeJS.Signals) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: env(endpoint) });
+  let out = '';
+  let err = '';
+  let sent = false;
+  const maybe = () => {
+    if (!sent && when.test(out + err)) {
+      sent = true;
+      child.kill(signal);
+    }
+  };
+  child.stdout.on('data', (d) => ((out += String(d)), maybe()));
+  child.stderr.on('data', (d) => ((err += String(d)), maybe()));
+  return new Promise<{ code: number | null; out: string; err: string; sent: boolean }>((resolve) => child.on('exit', (code) => resolve({ code, out, err, sent })));
+}
+
+describe('SIGINT during apply', () => {
+  it('reports done / in flight / not started, exits 130, and a rerun finishes the job', async () => {
+    proxy.setFaults({ seed: 1, rate: 1, kinds: { latency: 1 }, maxLatencyMs: 600, maxFaults: 1000, maxInARow: 1000, filter: (r) => /^Create/.test(r.operation) });
+    const r = await runAndSignal(['apply', spec, '--yes', '--concurrency', '1'], proxy.endpoint, /vpc\.main: creating\.\.\./, 'SIGINT');
+    proxy.setFaults(undefined);
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.err).toContain('SIGINT: no new change starts; waiting for the 1 in flight to finish (vpc.main). Press Ctrl-C again to stop them too.');
+    expect(r.err).toContain('Apply interrupted (SIGINT).');
+    expect(r.err).toMatch(/Done: vpc\.main\n/);
+    expect(r.err).toContain('In flight when stopped: vpc.main (finished)');
+    expect(r.err).toMatch(/Not started: .*subnet\.a/);
+    expect(r.err).toContain('run the same command again; it picks up where this run stopped');
+    expect(r.out).not.toContain('Apply complete');
+
+    const again = spawnSync(process.execPath, [CLI, 'apply', spec, '--yes'], { encoding: 'utf8', env: env(moto.endpoint), timeout: 60_000 });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('Apply complete');
+    expect(again.stdout).not.toMatch(/vpc\.main: creating/); // the VPC of the first run is picked up
+    const plan = spawnSync(process.execPath, [CLI, 'plan', spec, '--detailed-exitcode'], { encoding: 'utf8', env: env(moto.endpoint), timeout: 60_000 });
+    expect(plan.status).toBe(0);
+  });
+
+  it('before any change (here: a plan that hangs) it stops at once: nothing was changed, exit 130', async () => {
+    const start = Date.now();
+    let sentAt = 0;
+    const r = await runAndSignal(['apply', spec, '--yes'], hang.endpoint, /no stack lock/, 'SIGINT').then((x) => ((sentAt = sentAt || Date.now()), x));
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.err).toContain('error: interrupted (SIGINT): nothing was changed');
+    expect(Date.now() - start).toBeLessThan(15_000);
+  });
+});
