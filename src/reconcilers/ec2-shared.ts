@@ -2,27 +2,12 @@
 // naming of observed resources, AWS error classification, and bounded waits (p-retry) that report
 // progress through ctx.emit.
 import { adoptIds } from '../engine/desired.js';
-import * as waits from './waits.js';
-import type { Probe } from './waits.js';
+import { retryWhile, waitSettings } from './waits.js';
 import { createHash } from 'node:crypto';
 import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
 import { TAG_ID, TAG_STACK, ownedBy, tagsFromList, tagsToList } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management, type Observed } from '../engine/types.js';
 import type { KindName } from '../spec/schema.js';
-
-/**
- * Timing of waits. Real AWS: a NAT gateway takes 1-3 minutes, an ENI release after a NAT delete
- * up to a few minutes; the defaults bound every wait at about two minutes. Tests lower them.
- */
-export const waitSettings = {
-  /** Delay before the second attempt of a wait (the first attempt is immediate). */
-  minDelayMs: 250,
-  maxDelayMs: 15_000,
-  /** Total time a wait may take before it fails with a message naming what it waited for. */
-  maxWaitMs: 120_000,
-  /** Grace period for "not found" right after a create (eventual consistency). */
-  notFoundGraceMs: 30_000,
-};
 
 /** Page size passed to describe calls (AWS returns everything without it on most EC2 reads). */
 export const describeSettings = { pageSize: 100 };
@@ -176,27 +161,7 @@ export const changesOf = (changes: FieldChange[], top: string): FieldChange[] =>
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
-export type { Probe } from './waits.js';
-
-/**
- * Polls `probe` until it says done, at most waitSettings.maxWaitMs. "failed" stops at once.
- * Each unsuccessful attempt is reported as progress.
- */
-export const waitFor = <T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> =>
-  waits.waitFor(waitSettings, ctx, address, what, probe, maxWaitMs);
-
-/**
- * Runs a write, retrying while AWS answers with an error `transient` accepts (a dependency still
- * going away, a resource not visible yet after its create), at most `maxWaitMs`.
- */
-export const retryWhile = <T>(
-  ctx: Ctx,
-  address: string,
-  what: string,
-  fn: () => Promise<T>,
-  transient: (e: unknown) => boolean,
-  maxWaitMs = waitSettings.maxWaitMs,
-): Promise<T> => waits.retryWhile(waitSettings, ctx, address, what, fn, transient, maxWaitMs);
+export { retryWhile, waitFor, waitSettings, type Probe } from './waits.js';
 
 /** A write right after the create of its resource: tolerate "not found" for a short grace period. */
 export const afterCreate = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>): Promise<T> =>

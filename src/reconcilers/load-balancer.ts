@@ -31,6 +31,7 @@ import {
   lbDimension,
   readOrAbsent,
   waitFor,
+  waitSettings,
 } from './services-shared.js';
 
 export type LoadBalancerLive = {
@@ -101,7 +102,7 @@ async function waitActive(ctx: Ctx, address: string, arn: string): Promise<LoadB
     if (state === 'active' || state === 'active_impaired') return { done: true, value: lb };
     if (state === 'failed') return { failed: lb.State?.Reason ?? 'AWS reports the load balancer failed' };
     return { done: false, status: state };
-  });
+  }, waitSettings.loadBalancerWaitMs);
 }
 
 const subnetIds = (d: Desired<'load-balancer'>) => d.spec.subnets.map((s) => d.ref(s).id);
@@ -185,8 +186,12 @@ const reconciler: Reconciler<'load-balancer'> = {
     const elb = await ctx.aws.elbv2();
     await ignoreNotFound(() => elb.send(new DeleteLoadBalancerCommand({ LoadBalancerArn: o.id })));
     const address = `load-balancer.${o.name}`;
-    await waitFor(ctx, address, 'the load balancer to be deleted', async () =>
-      (await describeOne(ctx, { arn: o.id })) ? { done: false, status: 'still there' } : { done: true, value: undefined },
+    await waitFor(
+      ctx,
+      address,
+      'the load balancer to be deleted',
+      async () => ((await describeOne(ctx, { arn: o.id })) ? { done: false, status: 'still there' } : { done: true, value: undefined }),
+      waitSettings.loadBalancerWaitMs,
     );
     // Its network interfaces stay a while after the delete and keep subnets and security groups
     // from being deleted: wait until AWS has released them.
@@ -196,7 +201,7 @@ const reconciler: Reconciler<'load-balancer'> = {
       const r = await ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'description', Values: [description] }] }));
       const n = r.NetworkInterfaces?.length ?? 0;
       return n ? { done: false, status: `${n} left` } : { done: true, value: undefined };
-    });
+    }, waitSettings.loadBalancerWaitMs);
   },
 
   permissions: {

@@ -2,8 +2,6 @@
 // (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): error
 // classification, bounded concurrency, bounded waits that report progress, AWS names, ownership.
 import { adoptIds } from '../engine/desired.js';
-import * as waits from './waits.js';
-import type { Probe } from './waits.js';
 import { createHash } from 'node:crypto';
 import { TAG_ID, TAG_STACK } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management } from '../engine/types.js';
@@ -195,25 +193,4 @@ export const changesUnder = (changes: FieldChange[], top: string): FieldChange[]
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
-/**
- * Timing of waits. Real AWS: an ALB takes 2-4 minutes to become active and its network interfaces
- * stay a few minutes after its delete. Every wait is bounded; tests lower these.
- */
-export const waitSettings = {
-  minDelayMs: 250,
-  maxDelayMs: 15_000,
-  /** A load balancer becoming active or going away. */
-  maxWaitMs: 600_000,
-  /** A write that fails while something else is still going away (a target group still in use). */
-  maxRetryMs: 120_000,
-};
-
-export type { Probe } from './waits.js';
-
-/** Polls `probe` until done, at most `maxWaitMs`; each unsuccessful attempt is reported as progress. */
-export const waitFor = <T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> =>
-  waits.waitFor(waitSettings, ctx, address, what, probe, maxWaitMs);
-
-/** Runs `fn`, retrying (bounded, with progress) while it fails with an error `transient` accepts. */
-export const retryWhile = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>, transient: (e: unknown) => boolean, maxWaitMs = waitSettings.maxRetryMs): Promise<T> =>
-  waits.retryWhile(waitSettings, ctx, address, what, fn, transient, maxWaitMs);
+export { retryWhile, waitFor, waitSettings, type Probe } from './waits.js';

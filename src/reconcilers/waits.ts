@@ -1,13 +1,26 @@
-// Bounded waits and retries for reconcilers, with progress: one implementation, used with each
-// family's own timing (ec2-shared and services-shared keep their waitSettings, which tests lower).
+// Bounded waits and retries for reconcilers, with progress: one implementation and one timing,
+// used by every kind (through ec2-shared and services-shared).
 import pRetry, { AbortError } from 'p-retry';
 import type { Ctx } from '../engine/types.js';
 
-export interface WaitTiming {
+/**
+ * Timing of waits and retries. Real AWS: a NAT gateway takes 1-3 minutes, an ENI release after a
+ * NAT delete up to a few minutes, an ALB 2-4 minutes to become active and its network interfaces a
+ * few minutes after its delete. Every wait is bounded; tests lower these.
+ */
+export const waitSettings = {
   /** Delay before the second attempt (the first is immediate); each further delay doubles. */
-  minDelayMs: number;
-  maxDelayMs: number;
-}
+  minDelayMs: 250,
+  maxDelayMs: 15_000,
+  /** Total time a wait for a state may take before it fails with a message naming what it waited for. */
+  maxWaitMs: 120_000,
+  /** A load balancer becoming active or going away, and its network interfaces released. */
+  loadBalancerWaitMs: 600_000,
+  /** A write that fails while something else is still going away (a dependency, a target group still in use). */
+  maxRetryMs: 120_000,
+  /** Grace period for "not found" right after a create (eventual consistency). */
+  notFoundGraceMs: 30_000,
+};
 
 /**
  * Each delay between polls doubles, from minDelayMs (small: moto, and AWS for many changes, answer
@@ -34,9 +47,10 @@ const codeOf = (e: unknown): string => {
 /**
  * Polls `probe` until it says done, at most `maxWaitMs`. "failed" stops at once. Each unsuccessful
  * attempt is reported as progress; giving up names what was awaited and the last state seen.
- * `timing` is read at every call, so a test can lower it.
+ * waitSettings is read at every call, so a test can lower it.
  */
-export async function waitFor<T>(timing: WaitTiming, ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs: number): Promise<T> {
+export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> {
+  const timing = waitSettings;
   const start = Date.now();
   let last = 'not checked yet';
   try {
@@ -73,14 +87,14 @@ export async function waitFor<T>(timing: WaitTiming, ctx: Ctx, address: string, 
  * throws keeps the AWS error name, so the engine's plain-words explanation still applies.
  */
 export async function retryWhile<T>(
-  timing: WaitTiming,
   ctx: Ctx,
   address: string,
   what: string,
   fn: () => Promise<T>,
   transient: (e: unknown) => boolean,
-  maxWaitMs: number,
+  maxWaitMs = waitSettings.maxRetryMs,
 ): Promise<T> {
+  const timing = waitSettings;
   const start = Date.now();
   try {
     return await pRetry(fn, {

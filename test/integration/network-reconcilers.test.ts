@@ -52,7 +52,7 @@ let sdk: EC2Client;
 
 beforeAll(async () => {
   moto = await startMoto();
-  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 2_000, notFoundGraceMs: 500 });
+  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 2_000, maxRetryMs: 2_000, notFoundGraceMs: 500 });
   sdk = await testCtx(moto.endpoint, STACK).aws.ec2();
 });
 afterAll(async () => {

@@ -53,7 +53,7 @@ let ctx: Ctx & { events: EngineEvent[] };
 beforeAll(async () => {
   moto = await startMoto();
   ctx = testCtx(moto.endpoint);
-  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 10_000, maxRetryMs: 5_000 });
+  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 10_000, loadBalancerWaitMs: 10_000, maxRetryMs: 5_000 });
 });
 afterAll(async () => {
   ctx?.aws.destroy();
