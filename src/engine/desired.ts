@@ -32,6 +32,7 @@ export function makeDesired<K extends KindName>(input: DesiredInput<K>): Desired
     spec,
     stack,
     specDir: input.specDir,
+    stackTags: input.defaultTags,
     tags: desiredTags(stack, input.defaultTags, name, spec as { tags?: Record<string, string>; protect?: boolean }),
     ref(n: string): Outputs {
       if (isExternalId(n)) return { id: n, arn: n.startsWith('arn:') ? n : undefined };

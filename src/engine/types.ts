@@ -59,6 +59,8 @@ export interface Desired<K extends KindName = KindName> {
    * <stack>-<name> unless given), reconcile:stack, reconcile:id and reconcile:protect when protected.
    */
   tags: Record<string, string>;
+  /** The stack's tags (`tags:` at the top of the spec): for what a resource makes besides itself. */
+  stackTags: Record<string, string>;
   /**
    * Outputs of a referenced resource (by spec name), or { id: value } for an AWS id / ARN written in
    * the spec. Values are UNKNOWN while the referenced resource is still to be created or replaced.

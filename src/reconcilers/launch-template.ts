@@ -11,6 +11,8 @@
 //
 // Instances launched from the template carry reconcile:stack and Name, never reconcile:id (so the
 // instance reconciler does not take them for spec instances), and reconcile:owner=<this address>.
+// Their tags are instanceTags (volumes: volumeTags) next to the stack's, or, without those fields, the
+// template's own tags: a template named app-lt can launch instances named app.
 import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
@@ -30,6 +32,7 @@ import { resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
 import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
+import { desiredTags } from '../engine/desired.js';
 import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
@@ -63,9 +66,14 @@ export type LaunchTemplateLive = {
 /** The AWS name: templateName, or <stack>-<name>. */
 export const templateNameOf = (d: Desired<'launch-template'>): string => d.spec.templateName ?? `${d.stack}-${d.name}`;
 
-/** Tags of what the template launches: the stack's and the user's, no reconcile:id, plus the owner. */
-export function launchedTags(d: Desired<'launch-template'>): Record<string, string> {
-  const { [TAG_ID]: _id, [TAG_PROTECT]: _protect, ...rest } = d.tags;
+/**
+ * Tags of what the template launches (instances, or their volumes): the stack's and instanceTags /
+ * volumeTags (without them, the template's own tags), no reconcile:id, plus the owner.
+ */
+export function launchedTags(d: Desired<'launch-template'>, what: 'instance' | 'volume'): Record<string, string> {
+  const own = what === 'volume' ? (d.spec.volumeTags ?? d.spec.instanceTags) : d.spec.instanceTags;
+  const all = own === undefined ? d.tags : desiredTags(d.stack, d.stackTags, d.name, { tags: own });
+  const { [TAG_ID]: _id, [TAG_PROTECT]: _protect, ...rest } = all;
   return { ...rest, [TAG_OWNER]: d.address };
 }
 
@@ -107,6 +115,7 @@ export interface WantedTemplate {
   monitoring: boolean;
   publicIp?: boolean;
   instanceTags: Record<string, string>;
+  volumeTags: Record<string, string>;
 }
 
 export function wantedTemplate(d: Desired<'launch-template'>): WantedTemplate {
@@ -121,7 +130,8 @@ export function wantedTemplate(d: Desired<'launch-template'>): WantedTemplate {
     userDataSensitive: !!ud?.sensitive,
     monitoring: s.monitoring,
     publicIp: s.publicIp,
-    instanceTags: launchedTags(d),
+    instanceTags: launchedTags(d, 'instance'),
+    volumeTags: launchedTags(d, 'volume'),
   };
 }
 
@@ -130,7 +140,6 @@ function templateData(d: Desired<'launch-template'>, w: WantedTemplate): Request
   const s = d.spec;
   if ([...w.securityGroups, w.keyPair].includes(UNKNOWN)) throw new Error(`${d.address}: a referenced resource has no id yet (create it first)`);
   const ud = resolveUserData(s.userData, d.specDir, d.address);
-  const tags = tagsToList(w.instanceTags) as Tag[];
   const data: RequestLaunchTemplateData = {
     ImageId: w.ami,
     InstanceType: w.instanceType as RequestLaunchTemplateData['InstanceType'],
@@ -139,8 +148,8 @@ function templateData(d: Desired<'launch-template'>, w: WantedTemplate): Request
     Monitoring: { Enabled: w.monitoring },
     IamInstanceProfile: s.iamInstanceProfile ? (s.iamInstanceProfile.startsWith('arn:') ? { Arn: s.iamInstanceProfile } : { Name: s.iamInstanceProfile }) : undefined,
     TagSpecifications: [
-      { ResourceType: 'instance', Tags: tags },
-      { ResourceType: 'volume', Tags: tags },
+      { ResourceType: 'instance', Tags: tagsToList(w.instanceTags) as Tag[] },
+      { ResourceType: 'volume', Tags: tagsToList(w.volumeTags) as Tag[] },
     ],
   };
   if (w.publicIp !== undefined)
@@ -310,7 +319,7 @@ const reconciler: Reconciler<'launch-template'> = {
       ...field('publicIp', live.publicIp, w.publicIp),
       ...field('iamInstanceProfile', comparableTemplateProfile(live.iamInstanceProfile, s.iamInstanceProfile), s.iamInstanceProfile),
       ...field('instanceTags', live.instanceTags, w.instanceTags),
-      ...field('volumeTags', live.volumeTags, w.instanceTags),
+      ...field('volumeTags', live.volumeTags, w.volumeTags),
       // Someone made an older version the default: the latest (ours) goes back.
       ...field('defaultVersion', live.defaultVersion, live.latestVersion),
       ...diffTags(desired.tags, observed.tags),

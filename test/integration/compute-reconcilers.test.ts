@@ -398,15 +398,27 @@ describe('launch-template', () => {
     expect(paths(await planOf(ltReconciler, desired('launch-template', 'app', { ...body, templateName: 'renamed' }, refs)))).toContain('templateName!');
     expect(paths(await planOf(ltReconciler, desired('launch-template', 'app', { ...body, instanceType: 't3.small', userData: 'echo two', securityGroups: ['one', 'two'], publicIp: true }, refs)))).toEqual(['publicIp']);
 
+    // instanceTags / volumeTags: what it launches is named apart from the template itself.
+    const named = desired('launch-template', 'app', { ...d2.spec, instanceTags: { Name: 'app' }, volumeTags: { Backup: 'daily' } }, refs);
+    expect(paths(await planOf(ltReconciler, named))).toEqual(['instanceTags', 'volumeTags']);
+    expect(await updateInPlace(ltReconciler, named)).toEqual([]);
+    const v3 = (await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: id, Versions: ['$Latest'] }))).LaunchTemplateVersions![0];
+    const specTags = (type: string) => Object.fromEntries(v3.LaunchTemplateData!.TagSpecifications!.find((t) => t.ResourceType === type)!.Tags!.map((t) => [t.Key, t.Value]));
+    expect(specTags('instance')).toEqual({ Name: 'app', 'reconcile:stack': 'test', [TAG_OWNER]: 'launch-template.app' });
+    expect(specTags('volume')).toEqual({ Name: 'test-app', Backup: 'daily', 'reconcile:stack': 'test', [TAG_OWNER]: 'launch-template.app' });
+    expect((await observeOne(ltReconciler, named))!.tags).toMatchObject({ Name: 'test-app', Tier: 'app' }); // the template's own
+    expect(paths(await planOf(ltReconciler, d2))).toEqual(['instanceTags', 'volumeTags']); // back to the template's tags
+    expect(await updateInPlace(ltReconciler, d2)).toEqual([]);
+
     // Drift: a version made by hand (not the default), and a tag removed.
-    await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: id, SourceVersion: '2', LaunchTemplateData: { InstanceType: 't3.large' } }));
+    await ec2.send(new CreateLaunchTemplateVersionCommand({ LaunchTemplateId: id, SourceVersion: '4', LaunchTemplateData: { InstanceType: 't3.large' } }));
     await ec2.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'Tier' }] }));
     const drift = await planOf(ltReconciler, d2);
     expect(drift).toContainEqual({ path: 'instanceType', before: 't3.large', after: 't3.small', forcesReplace: false });
-    expect(drift).toContainEqual({ path: 'defaultVersion', before: 2, after: 3, forcesReplace: false });
+    expect(drift).toContainEqual({ path: 'defaultVersion', before: 4, after: 5, forcesReplace: false });
     expect(drift).toContainEqual({ path: 'tags.Tier', before: undefined, after: 'app', forcesReplace: false });
     expect(await updateInPlace(ltReconciler, d2)).toEqual([]);
-    expect((await observeOne(ltReconciler, d2))!.outputs).toMatchObject({ latestVersion: '4', defaultVersion: '4' });
+    expect((await observeOne(ltReconciler, d2))!.outputs).toMatchObject({ latestVersion: '6', defaultVersion: '6' });
 
     await ltReconciler.delete(ctx, (await observeOne(ltReconciler, d2))!);
     expect(await observeOne(ltReconciler, d2)).toBeUndefined();

@@ -1,6 +1,6 @@
 // Compute kinds: key-pair, instance, launch-template, auto-scaling-group.
 import { z } from 'zod';
-import { ami, commonFields, ref, userData, type RefUse } from '../common.js';
+import { ami, commonFields, ref, tags, userData, type RefUse } from '../common.js';
 import { defineKind, refsOf, refsOfArray, type CheckContext } from './define.js';
 import type { vpc } from './network.js';
 
@@ -96,6 +96,10 @@ export const launchTemplate = defineKind(
       monitoring: z.boolean().default(false),
       publicIp: z.boolean().optional(),
       iamInstanceProfile: z.string().optional(),
+      instanceTags: tags
+        .optional()
+        .describe("Tags of the instances it launches, next to the stack's (Name defaults to <stack>-<name>). Omitted: the template's own tags."),
+      volumeTags: tags.optional().describe("Tags of those instances' volumes, next to the stack's. Omitted: the instance tags."),
       ...commonFields,
     })
     .strict(),
