@@ -24,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 import { clockAppHaCopies, EXAMPLE } from './gen-spec.mjs';
+import { keepFleetSection } from './fleet-section.mjs';
 import { startLatencyProxy } from './latency-proxy.mjs';
 import { startMoto } from './moto.mjs';
 import { watchBench } from './watch.mjs';
@@ -667,7 +668,7 @@ async function main() {
   if (opt.render) {
     // Re-render RESULTS.md from a saved run (no measuring).
     const j = fromJson(JSON.parse(readFileSync(opt.render, 'utf8')));
-    writeFileSync(opt.out, report(j.machine, j.results, j.watch, j.examples));
+    writeFileSync(opt.out, keepFleetSection(existsSync(opt.out) ? readFileSync(opt.out, 'utf8') : '', report(j.machine, j.results, j.watch, j.examples)));
     log(`wrote ${opt.out} from ${opt.render}`);
     return;
   }
@@ -698,7 +699,7 @@ async function main() {
   if (saved) m.partial[m.partial.length - 1].loadEnd = os.loadavg();
   else m.loadEnd = os.loadavg();
   writeFileSync(opt.json, JSON.stringify(toJson(m, results, watch, examples), null, 1) + '\n');
-  writeFileSync(opt.out, report(m, results, watch, examples));
+  writeFileSync(opt.out, keepFleetSection(existsSync(opt.out) ? readFileSync(opt.out, 'utf8') : '', report(m, results, watch, examples)));
   log(`wrote ${opt.out} and ${opt.json}`);
   rmSync(tmp, { recursive: true, force: true });
 }
