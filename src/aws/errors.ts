@@ -1,4 +1,6 @@
-// AWS errors in plain words: one line saying what happened, and a hint saying what to do.
+// AWS errors: their code, what kind of failure they are (not found, a dependency, retryable), and
+// in plain words: one line saying what happened, and a hint saying what to do. Every classification
+// of an AWS error the tool makes lives here.
 
 export interface Explained {
   message: string;
@@ -99,14 +101,57 @@ const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN']);
 /** A hostname of an AWS regional endpoint: <service>.<region>.amazonaws.com. */
 const AWS_HOST = /^(?:[a-z0-9-]+\.)*?([a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d+)\.amazonaws\.com(?:\.cn)?$/;
 
+/**
+ * The code of an error: the one AWS sent (Code), else the SDK's name for it, else a Node network
+ * code (ECONNRESET) -- '' when it has none. The SDK may name the error after its modelled class
+ * (AuthorizationError arrives as AuthorizationErrorException, LoadBalancerNotFound as
+ * LoadBalancerNotFoundException), which Code does not.
+ */
+export function errorCode(err: unknown): string {
+  const e = (err ?? {}) as AwsLikeError;
+  return e.Code ?? e.Error?.Code ?? (e.name && e.name !== 'Error' ? e.name : (e.code ?? e.name ?? ''));
+}
+
+/** True when the error is one of `codes` (exact AWS error codes). */
+export const isError = (e: unknown, ...codes: string[]): boolean => codes.includes(errorCode(e));
+
+/**
+ * "The thing is not there": InvalidVpcID.NotFound, InvalidGroup.NotFound, NatGatewayNotFound (EC2),
+ * LoadBalancerNotFound, TargetGroupNotFound, ListenerNotFound (elbv2), NoSuchBucket / NoSuchKey /
+ * NotFound (S3, HeadObject has no body), NotFound / ResourceNotFound (SNS, CloudWatch). Only for
+ * per-item reads and deletes, where absent means absent.
+ */
+export function isNotFound(e: unknown): boolean {
+  const c = errorCode(e);
+  return /NotFound(Exception)?$/.test(c) || c === 'NoSuchBucket' || c === 'NoSuchKey' || (c === 'UnknownError' && (e as AwsLikeError).$metadata?.httpStatusCode === 404);
+}
+
+/** "Resource X has a dependent object / is in use": something that usually goes away by itself. */
+export const isDependency = (e: unknown): boolean =>
+  ['DependencyViolation', 'InvalidIPAddress.InUse', 'InvalidNetworkInterface.InUse'].includes(errorCode(e)) ||
+  (errorCode(e) === 'AuthFailure' && /in use|associated/i.test((e as Error).message ?? ''));
+
+/** Runs a read; "not found" (or one of the `absent` codes) gives undefined. */
+export async function readOrAbsent<T>(fn: () => Promise<T>, ...absent: string[]): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isNotFound(e) || isError(e, ...absent)) return undefined;
+    throw e;
+  }
+}
+
+/** Runs a delete; "not found" (or one of the `absent` codes) is what a delete wants. */
+export async function ignoreNotFound(fn: () => Promise<unknown>, ...absent: string[]): Promise<void> {
+  await readOrAbsent(fn, ...absent);
+}
+
 /** Turns any error from an AWS call (or from reaching AWS) into one line of plain words and a hint. */
 export function explainAwsError(err: unknown): Explained {
   const e = (err ?? {}) as AwsLikeError;
   const cause = (e.cause ?? {}) as AwsLikeError;
-  // The code AWS sent (the SDK may name the error after its modelled class: AuthorizationError arrives
-  // as AuthorizationErrorException, LimitExceeded as LimitExceededFault): shown, and matched without
-  // such a suffix.
-  const name = e.Code ?? e.Error?.Code ?? (e.name && e.name !== 'Error' ? e.name : (e.code ?? e.name ?? 'Error'));
+  // The code AWS sent: shown, and matched without the SDK's class suffix.
+  const name = errorCode(e) || 'Error';
   const key = base(name);
   const msg = oneLine(e.message ?? String(err));
   const netCode = e.code ?? cause.code;

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
 import { Aws, isReadOperation } from '../aws/clients.js';
-import { isRetryable } from '../aws/errors.js';
+import { errorCode, isRetryable } from '../aws/errors.js';
 import { UserError } from '../engine/errors.js';
 import type { Ctx } from '../engine/types.js';
 
@@ -155,18 +155,14 @@ export function describeLock(r: LockRecord, now = Date.now()): string {
 
 export const isExpired = (r: LockRecord, now = Date.now()): boolean => !(Date.parse(r.expires) > now);
 
-const errName = (e: unknown): string => {
-  const x = e as { name?: string; Code?: string; code?: string };
-  return x?.name ?? x?.Code ?? x?.code ?? '';
-};
 const status = (e: unknown): number | undefined => (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 /** The condition did not hold (412), or S3 saw a concurrent conditional write to the key (409). */
 const isConflict = (e: unknown): boolean =>
-  ['PreconditionFailed', 'ConditionalRequestConflict'].includes(errName(e)) || status(e) === 412 || status(e) === 409;
-const isMissingKey = (e: unknown): boolean => errName(e) === 'NoSuchKey' || (status(e) === 404 && errName(e) !== 'NoSuchBucket');
+  ['PreconditionFailed', 'ConditionalRequestConflict'].includes(errorCode(e)) || status(e) === 412 || status(e) === 409;
+const isMissingKey = (e: unknown): boolean => errorCode(e) === 'NoSuchKey' || (status(e) === 404 && errorCode(e) !== 'NoSuchBucket');
 
 function bucketError(e: unknown, bucket: string): unknown {
-  if (errName(e) === 'NoSuchBucket')
+  if (errorCode(e) === 'NoSuchBucket')
     return new UserError(
       `the lock bucket ${bucket} does not exist`,
       `create it once (aws s3 mb s3://${bucket}), or name another bucket with --lock-bucket / lock: { bucket } in the spec`,
@@ -351,7 +347,7 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
         await sleep(Math.max(0, Math.min(jitter(pollMs), started + timeoutMs - Date.now())));
       } catch (e) {
         if (!isRetryable(e) || Date.now() >= transientUntil) throw e;
-        ctx.emit({ type: 'progress', message: `the stack lock: S3 answered ${errName(e) || 'an error'}; trying again` });
+        ctx.emit({ type: 'progress', message: `the stack lock: S3 answered ${errorCode(e) || 'an error'}; trying again` });
         await sleep(jitter(pollMs));
       }
     }

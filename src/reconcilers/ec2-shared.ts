@@ -2,6 +2,7 @@
 // naming of observed resources, AWS error classification, and bounded waits (p-retry) that report
 // progress through ctx.emit.
 import { adoptIds } from '../engine/desired.js';
+import { isDependency, isNotFound } from '../aws/errors.js';
 import { retryWhile, waitSettings } from './waits.js';
 import { createHash } from 'node:crypto';
 import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
@@ -112,20 +113,9 @@ export function knownRefId<K extends KindName>(desired: Desired<K>, name: string
 }
 
 // ---------------------------------------------------------------------------------------------
-// Errors
+// Errors (classified in src/aws/errors.ts)
 
-export const errorCode = (e: unknown): string => {
-  const err = e as { name?: string; Code?: string; code?: string };
-  return err?.Code ?? err?.code ?? err?.name ?? '';
-};
-
-/** InvalidVpcID.NotFound, InvalidGroup.NotFound, NatGatewayNotFound, InvalidAllocationID.NotFound... */
-export const isNotFound = (e: unknown): boolean => /NotFound$/.test(errorCode(e));
-
-/** "resource X has a dependent object / is in use": something that usually goes away by itself. */
-export const isDependency = (e: unknown): boolean =>
-  ['DependencyViolation', 'InvalidIPAddress.InUse', 'InvalidNetworkInterface.InUse'].includes(errorCode(e)) ||
-  (errorCode(e) === 'AuthFailure' && /in use|associated/i.test((e as Error).message ?? ''));
+export { errorCode, ignoreNotFound, isDependency, isNotFound } from '../aws/errors.js';
 
 /** Every change applied in place must be free of UNKNOWN: the engine resolves references first. */
 export function assertApplicable(address: string, changes: FieldChange[]): void {
@@ -174,15 +164,6 @@ export async function deleteIdempotent(ctx: Ctx, address: string, what: string, 
   } catch (e) {
     if (isNotFound(e) || isNotFound((e as { cause?: unknown }).cause)) return;
     throw e;
-  }
-}
-
-/** Ignores "not found" (an already-absent object is what a delete wants). */
-export async function ignoreNotFound(fn: () => Promise<unknown>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
   }
 }
 

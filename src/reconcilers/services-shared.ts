@@ -8,42 +8,9 @@ import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management } fr
 import type { KindName } from '../spec/schema.js';
 
 // ---------------------------------------------------------------------------------------------
-// Errors
+// Errors (classified in src/aws/errors.ts)
 
-export const errorCode = (e: unknown): string => {
-  const err = e as { name?: string; Code?: string; code?: string } | undefined;
-  return err?.Code ?? err?.name ?? err?.code ?? '';
-};
-
-const httpStatus = (e: unknown): number | undefined => (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-
-/**
- * "The thing is not there": LoadBalancerNotFound, TargetGroupNotFound, ListenerNotFound (elbv2),
- * NoSuchBucket / NotFound (S3, HeadObject has no body), NotFound / ResourceNotFound (SNS,
- * CloudWatch). Only for per-item reads and deletes, where absent means absent.
- */
-export const isNotFound = (e: unknown): boolean => {
-  const c = errorCode(e);
-  return /NotFound(Exception)?$/.test(c) || c === 'NoSuchBucket' || c === 'NoSuchKey' || (c === 'UnknownError' && httpStatus(e) === 404);
-};
-
-/** True when the error is one of `codes` (exact AWS error names). */
-export const isError = (e: unknown, ...codes: string[]): boolean => codes.includes(errorCode(e));
-
-/** Runs a read; "not found" (or one of `absent`) gives undefined. */
-export async function readOrAbsent<T>(fn: () => Promise<T>, ...absent: string[]): Promise<T | undefined> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isNotFound(e) || isError(e, ...absent)) return undefined;
-    throw e;
-  }
-}
-
-/** Runs a delete; "not found" is what a delete wants. */
-export async function ignoreNotFound(fn: () => Promise<unknown>, ...absent: string[]): Promise<void> {
-  await readOrAbsent(fn, ...absent);
-}
+export { errorCode, ignoreNotFound, isError, isNotFound, readOrAbsent } from '../aws/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Bulk helpers

@@ -1,6 +1,7 @@
 // Bounded waits and retries for reconcilers, with progress: one implementation and one timing,
 // used by every kind (through ec2-shared and services-shared).
 import pRetry, { AbortError } from 'p-retry';
+import { errorCode } from '../aws/errors.js';
 import type { Ctx } from '../engine/types.js';
 
 /**
@@ -37,12 +38,6 @@ class NotYet extends Error {
 }
 
 const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
-
-/** The AWS error code of an SDK error (its Code, code or name). */
-const codeOf = (e: unknown): string => {
-  const err = e as { name?: string; Code?: string; code?: string } | undefined;
-  return err?.Code ?? err?.code ?? err?.name ?? '';
-};
 
 /**
  * Polls `probe` until it says done, at most `maxWaitMs`. "failed" stops at once. Each unsuccessful
@@ -105,12 +100,12 @@ export async function retryWhile<T>(
       maxRetryTime: maxWaitMs,
       shouldRetry: ({ error }) => transient(error),
       onFailedAttempt: ({ error }) => {
-        if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${codeOf(error) || error.message}, retrying (${secs(Date.now() - start)})` });
+        if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });
       },
     });
   } catch (e) {
     if (transient(e)) {
-      const code = codeOf(e);
+      const code = errorCode(e);
       const msg = (e as Error).message ?? '';
       const err = new Error(`${address}: ${what} still failing after ${secs(Date.now() - start)}: ${code && !msg.startsWith(code) ? `${code}: ` : ''}${msg}`, { cause: e });
       err.name = code || 'Error';

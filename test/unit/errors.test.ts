@@ -4,7 +4,7 @@
 // port, a region that does not exist). No moto is needed: the proxy answers without forwarding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aws } from '../../src/aws/clients.js';
-import { explainAwsError, iamActionOf, isRetryable } from '../../src/aws/errors.js';
+import { errorCode, explainAwsError, iamActionOf, isDependency, isNotFound, isRetryable } from '../../src/aws/errors.js';
 import { CreateVpcCommand, DescribeVpcsCommand, AllocateAddressCommand } from '../../src/aws/sdk/ec2.js';
 import { CreateAutoScalingGroupCommand } from '../../src/aws/sdk/autoscaling.js';
 import { CreateLoadBalancerCommand, CreateTargetGroupCommand } from '../../src/aws/sdk/elbv2.js';
@@ -216,6 +216,28 @@ describe('throttling and server faults are retryable, in every service shape', (
     }
     expect(explainAwsError(e).message).toMatch(/^cannot reach the AWS endpoint .*\(ECONNRESET\)/);
     expect(isRetryable(e)).toBe(true);
+  });
+});
+
+describe('one vocabulary: the code, "not found" and "a dependency", in every service shape', () => {
+  it.each<[Svc, () => unknown, AwsErrorSpec, string, 'not found' | 'dependency']>([
+    ['ec2', () => new DescribeVpcsCommand({}), { code: 'InvalidVpcID.NotFound', message: 'The vpc ID does not exist' }, 'InvalidVpcID.NotFound', 'not found'],
+    ['ec2', () => new DescribeVpcsCommand({}), { code: 'DependencyViolation', message: 'The vpc has dependencies and cannot be deleted.' }, 'DependencyViolation', 'dependency'],
+    ['elbv2', () => new CreateTargetGroupCommand({ Name: 't' }), { code: 'TargetGroupNotFound', status: 400, message: 'One or more target groups not found' }, 'TargetGroupNotFound', 'not found'],
+    ['sns', () => new PublishCommand({ TopicArn: 'arn:aws:sns:us-east-1:123456789012:t', Message: 'm' }), { code: 'NotFound', status: 404, message: 'Topic does not exist' }, 'NotFound', 'not found'],
+    ['cloudwatch', () => new PutMetricAlarmCommand({ AlarmName: 'a', EvaluationPeriods: 1, ComparisonOperator: 'GreaterThanThreshold' }), { code: 'ResourceNotFound', status: 404, message: 'no alarm' }, 'ResourceNotFound', 'not found'],
+    ['s3', () => new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: 'x' }), { code: 'NoSuchBucket', status: 404, message: 'The specified bucket does not exist' }, 'NoSuchBucket', 'not found'],
+  ])('%s %s', async (svc, command, error, code, what) => {
+    const e = await failWith(svc, command(), error);
+    expect(errorCode(e)).toBe(code);
+    expect(isNotFound(e)).toBe(what === 'not found');
+    expect(isDependency(e)).toBe(what === 'dependency');
+  });
+
+  it('a Node network error is known by its code', () => {
+    expect(errorCode(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('ECONNRESET');
+    expect(errorCode(undefined)).toBe('');
+    expect(isNotFound(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }))).toBe(false);
   });
 });
 
