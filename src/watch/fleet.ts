@@ -319,7 +319,8 @@ export class Fleet {
         now = Date.now();
         const idle = [...this.slots.values()].filter((s) => !s.removed && !s.running);
         const nextDue = Math.min(...idle.map((s) => s.nextAt), this.lastScanAt + rescanMs);
-        if (this.opts.releaseMemory && !this.runningCount && nextDue - now > 1_000 && now - this.lastRelease > 5_000) {
+        // Memory back to the OS while no cycle runs: when idle for a while, else at most every 30 s.
+        if (this.opts.releaseMemory && !this.runningCount && now - this.lastRelease > (nextDue - now > 1_000 ? 5_000 : 30_000)) {
           releaseMemory();
           this.lastRelease = Date.now();
         }
