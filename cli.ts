@@ -28,7 +28,8 @@ function makeIo(g: GlobalOptions): Io {
       ? async (q) => {
           const rl = createInterface({ input: process.stdin, output: process.stdout });
           try {
-            return (await rl.question(`\n${q}\n  Enter a value: `)).trim() === 'yes';
+            const { confirmYes } = await import('./src/commands/confirm.js');
+            return await confirmYes((p) => rl.question(p), q);
           } finally {
             rl.close();
           }
@@ -55,6 +56,7 @@ async function fail(e: unknown): Promise<number> {
 function run(action: (g: GlobalOptions, io: Io) => Promise<number>) {
   return async function (this: Command) {
     const g = this.optsWithGlobals() as GlobalOptions;
+    if (g.profile) process.env.AWS_PROFILE = g.profile; // so that an error can name a profile that does not exist
     let code: number;
     try {
       code = await action(g, makeIo(g));

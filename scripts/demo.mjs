@@ -50,7 +50,10 @@ const cli = (...args) => {
   return spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], { stdio: 'inherit', env, cwd: root }).status;
 };
 
-let code = cli('apply', spec, '--yes');
+// The stack lock, as a team would use it (README, Safety): a bucket in the demo's moto.
+const lockBucket = 'reconcile-demo-locks';
+await fetch(`${endpoint}/${lockBucket}`, { method: 'PUT' });
+let code = cli('apply', spec, '--yes', '--lock-bucket', lockBucket);
 if (code === 0) code = cli('plan', spec, '--detailed-exitcode');
 console.log(`
 That was ${spec}, applied to moto and re-planned: no changes left.
@@ -58,7 +61,7 @@ Try next (with moto running: npm run demo -- --keep):
   export AWS_ENDPOINT_URL=${endpoint} AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
   node dist/cli.js plan ${spec}          # then edit a port in the spec and plan again
   node dist/cli.js output ${spec}
-  node dist/cli.js destroy ${spec} --yes`);
+  node dist/cli.js destroy ${spec} --yes --lock-bucket ${lockBucket}`);
 if (keep) {
   console.log(`\nmoto keeps running on ${endpoint}; Ctrl-C to stop it.`);
   process.on('SIGINT', () => { moto.kill(); process.exit(0); });

@@ -1,6 +1,7 @@
 // AWS errors: their code, what kind of failure they are (not found, a dependency, retryable), and
 // in plain words: one line saying what happened, and a hint saying what to do. Every classification
 // of an AWS error the tool makes lives here.
+import { profileFiles, profileMissing, selectedProfile } from './profile.js';
 
 export interface Explained {
   message: string;
@@ -98,6 +99,15 @@ const REJECTED_CREDENTIALS = new Set(['InvalidClientTokenId', 'UnrecognizedClien
 const CLOCK = new Set(['RequestExpired', 'RequestTimeTooSkewed', 'RequestInTheFuture']);
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
 const UNRESOLVED = new Set(['ENOTFOUND', 'EAI_AGAIN']);
+/** AWS's regions (commercial, China, GovCloud) as of 2026: one of these that does not resolve means no network, not a typo. */
+const KNOWN_REGIONS = new Set(
+  (
+    'us-east-1 us-east-2 us-west-1 us-west-2 af-south-1 ap-east-1 ap-east-2 ap-south-1 ap-south-2 ap-southeast-1 ap-southeast-2 ' +
+    'ap-southeast-3 ap-southeast-4 ap-southeast-5 ap-southeast-6 ap-southeast-7 ap-northeast-1 ap-northeast-2 ap-northeast-3 ' +
+    'ca-central-1 ca-west-1 eu-central-1 eu-central-2 eu-west-1 eu-west-2 eu-west-3 eu-south-1 eu-south-2 eu-north-1 ' +
+    'il-central-1 me-south-1 me-central-1 mx-central-1 sa-east-1 cn-north-1 cn-northwest-1 us-gov-east-1 us-gov-west-1'
+  ).split(' '),
+);
 /** A hostname of an AWS regional endpoint: <service>.<region>.amazonaws.com. */
 const AWS_HOST = /^(?:[a-z0-9-]+\.)*?([a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d+)\.amazonaws\.com(?:\.cn)?$/;
 
@@ -162,6 +172,13 @@ export function explainAwsError(err: unknown): Explained {
   if (name === 'CredentialsProviderError' || name === 'TokenProviderError' || (/Could not load credentials|credential/i.test(msg) && /load|provider/i.test(msg))) {
     if (/expired|refresh/i.test(msg))
       return { message: `the AWS login has expired: ${clip(msg)}`, hint: 'log in again (e.g. `aws sso login --profile <name>`) and run again', terminal: true };
+    const profile = selectedProfile();
+    if (profile && profileMissing(profile))
+      return {
+        message: `the AWS profile "${profile}" is not found (in ${profileFiles().config} or ${profileFiles().credentials})`,
+        hint: `check the name in AWS_PROFILE / --profile (\`aws configure list-profiles\` lists them), or create it: \`aws configure --profile ${profile}\``,
+        terminal: true,
+      };
     return {
       message: 'no AWS credentials found',
       hint: 'set AWS_PROFILE (or pass --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run `aws sso login`',
@@ -200,6 +217,12 @@ export function explainAwsError(err: unknown): Explained {
   if (UNRESOLVED.has(netCode ?? '')) {
     const host = e.hostname ?? cause.hostname ?? /ENOTFOUND\s+(\S+)/.exec(msg)?.[1];
     const region = host ? AWS_HOST.exec(host)?.[1] : undefined;
+    if (region && KNOWN_REGIONS.has(region))
+      return {
+        message: `cannot reach AWS: ${host} does not resolve (${netCode}): is this machine offline, or its DNS not working?`,
+        hint: 'check the network and DNS (and HTTPS_PROXY if you need a proxy); with --endpoint-url / AWS_ENDPOINT_URL, that it is right',
+        terminal: false,
+      };
     if (region)
       return {
         message: `there is no AWS endpoint ${host}: is "${region}" a real AWS region? (${netCode})`,
@@ -247,6 +270,19 @@ export function isRetryable(err: unknown): boolean {
     const status = e.$metadata?.httpStatusCode;
     if (status !== undefined && status >= 500) return true;
     if (status !== undefined) return false;
+  }
+  return false;
+}
+
+/**
+ * True when AWS could not be asked at all: no credentials, or the network / DNS failed. Every call of
+ * the command then fails alike and the command reports it once, as its error: callers that would
+ * warn about each failed call (one per instance) stay quiet.
+ */
+export function cannotAskAws(err: unknown): boolean {
+  for (let e = err as AwsLikeError | undefined, depth = 0; e && typeof e === 'object' && depth < 5; e = e.cause as AwsLikeError | undefined, depth++) {
+    if (e.name === 'CredentialsProviderError' || e.name === 'TokenProviderError') return true;
+    if (UNRESOLVED.has(e.code ?? '') || UNREACHABLE.has(e.code ?? '')) return true;
   }
   return false;
 }

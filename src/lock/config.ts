@@ -38,13 +38,13 @@ export function parseDurationFlag(flag: string, v: string): number {
 }
 
 /** The lock to take, or the warning to give when running unlocked. Flags win over the spec. */
-export function resolveLock(spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags): LockDecision {
+export function resolveLock(spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command = 'run'): LockDecision {
   if (flags.lock === false)
     return { warning: `running without the stack lock (--no-lock): nothing stops another run from changing stack "${spec.stack}" at the same time` };
   const bucket = flags.lockBucket ?? spec.lock?.bucket;
   if (!bucket)
     return {
-      warning: `no stack lock: nothing stops another apply of stack "${spec.stack}" from running at the same time. Name an existing S3 bucket with lock: { bucket: NAME } in the spec or --lock-bucket NAME`,
+      warning: `no stack lock: nothing stops another run from changing stack "${spec.stack}" while this ${command} does. Name an existing S3 bucket with lock: { bucket: NAME } in the spec or --lock-bucket NAME`,
     };
   if (flags.lockBucket !== undefined && !BUCKET.safeParse(flags.lockBucket).success)
     throw new UserError(`--lock-bucket ${flags.lockBucket} is not a valid S3 bucket name`, 'a bucket name has 3 to 63 lowercase letters, digits, dots and hyphens');
@@ -58,7 +58,7 @@ export function resolveLock(spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags
  * runs unlocked. The caller releases the lease in a finally.
  */
 export async function lockForCommand(ctx: Ctx, spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command: string): Promise<Lease | undefined> {
-  const d = resolveLock(spec, flags);
+  const d = resolveLock(spec, flags, command.split(' ')[0]);
   if (!d.lock) {
     ctx.emit({ type: 'warning', message: d.warning });
     return undefined;

@@ -31,6 +31,7 @@ import {
 } from '../aws/sdk/ec2.js';
 import { indexedOf } from './tag-index.js';
 import { amiStillMatches, resolveAmi, resolvedAmi } from '../aws/ami.js';
+import { cannotAskAws } from '../aws/errors.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
@@ -188,7 +189,8 @@ const launchedByOthers = (tags: Record<string, string>) => tags[TAG_OWNER] !== u
  * resource that needs the missing value fails with the same message.
  */
 export async function prepareLaunch(ctx: Ctx, desired: Desired<'instance' | 'launch-template'>[]): Promise<void> {
-  const warn = (address: string | undefined, e: unknown) => ctx.emit({ type: 'warning', address, message: (e as Error).message ?? String(e) });
+  // No credentials or no network: the command fails with that error, said once, not once per instance.
+  const warn = (address: string | undefined, e: unknown) => cannotAskAws(e) || ctx.emit({ type: 'warning', address, message: (e as Error).message ?? String(e) });
   await Promise.all([
     ...desired.map((d) => resolveAmi(ctx.aws, d).catch((e) => warn(d.address, e))),
     resolveKeyPairIds(ctx, externalKeyPairIds(desired)).catch((e) => warn(undefined, e)),

@@ -415,7 +415,7 @@ lock:
     expect(r.err).not.toContain('no stack lock'); // plan only reads: no lock, no warning
     const a = cli(['apply', spec('nolock'), '--yes']);
     expect(a.code, a.err).toBe(0);
-    expect(a.err).toContain('warning: no stack lock: nothing stops another apply of stack "nolock"');
+    expect(a.err).toContain('warning: no stack lock: nothing stops another run from changing stack "nolock" while this apply does');
     expect(cli(['destroy', spec('nolock'), '--yes', '--no-lock']).err).toContain('--no-lock');
   });
 
