@@ -1,4 +1,5 @@
 // `reconcile apply` and `reconcile destroy`: show the plan, confirm, change AWS, report.
+import { registry } from '../reconcilers/index.js';
 import { readFileSync } from 'node:fs';
 import { applyPlan } from '../engine/apply.js';
 import { ApplyError, UserError } from '../engine/errors.js';
@@ -85,7 +86,7 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     // The stack lock first: the plan must see what a run that held it before us has done.
     lease = await lockForCommand(ctx, loaded.spec, opts, `${destroy ? 'destroy' : 'apply'} ${file}`);
     const planOpts: PlanOptions = saved ? { prune: saved.prune, destroy: saved.mode === 'destroy' } : { ...opts, destroy };
-    const { plan, state } = await makePlan(loaded, ctx, planOpts);
+    const { plan, state } = await makePlan(registry, loaded, ctx, planOpts);
     if (saved && plan.liveHash !== saved.liveHash)
       throw new UserError(`live AWS changed since the plan ${file} was made: refusing to apply it`, 'run `reconcile plan --out` again and review the new plan');
     io.out(renderText(plan, { color: io.color }));
@@ -100,7 +101,7 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     let result: Awaited<ReturnType<typeof applyPlan>> | undefined;
     let failure: ApplyError | undefined;
     try {
-      result = await applyPlan(plan, state, ctx, { concurrency: opts.concurrency });
+      result = await applyPlan(registry, plan, state, ctx, { concurrency: opts.concurrency });
     } catch (e) {
       if (!(e instanceof ApplyError)) throw stopper.reason(e);
       failure = e;

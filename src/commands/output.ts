@@ -1,4 +1,5 @@
 // `reconcile output`: the ids, addresses and names of what the stack has in AWS now.
+import { registry } from '../reconcilers/index.js';
 import { makePlan } from '../engine/plan.js';
 import { loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
@@ -6,7 +7,7 @@ export async function outputCommand(file: string, opts: { json?: boolean }, g: G
   const loaded = loadOrThrow(file, g);
   const ctx = makeCtx(loaded, g, () => {});
   try {
-    const { state } = await makePlan(loaded, ctx);
+    const { state } = await makePlan(registry, loaded, ctx);
     const out: Record<string, Record<string, string>> = {};
     for (const [address, o] of state.live) out[address] = Object.fromEntries(Object.entries(o.outputs).filter(([, v]) => v !== undefined)) as Record<string, string>;
     if (opts.json) io.out(JSON.stringify(out, null, 2));

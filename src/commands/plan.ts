@@ -1,4 +1,5 @@
 // `reconcile plan`: read live AWS and show what apply would change, and why.
+import { registry } from '../reconcilers/index.js';
 import { writeFileSync } from 'node:fs';
 import { makePlan, hasChanges, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderJson, renderMarkdown, renderText } from '../engine/render.js';
@@ -27,7 +28,7 @@ export async function planCommand(file: string, opts: PlanCommandOptions, g: Glo
   const ctx = makeCtx(loaded, g, eventPrinter(io, true), stopper.signal);
   try {
     for (const w of loaded.warnings) io.err(`warning: ${w.file}:${w.line}:${w.col} ${w.message}`);
-    const { plan } = await makePlan(loaded, ctx, opts);
+    const { plan } = await makePlan(registry, loaded, ctx, opts);
     io.out(renderPlan(plan, opts.format, io, opts.verbose));
     if (opts.out) {
       writeFileSync(opts.out, renderJson(plan) + '\n');

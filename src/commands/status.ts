@@ -2,6 +2,7 @@
 // instances, CPUUtilization (average), NetworkIn and NetworkOut (bytes) over the last 5 minutes,
 // plus the current state of each alert rule's targets. One plan's reads, then ONE GetMetricData for
 // every instance metric and every alert rule together (more only past 500 queries).
+import { registry } from '../reconcilers/index.js';
 import { makePlan, type Change } from '../engine/plan.js';
 import { colors } from '../engine/render.js';
 import { AlertEvaluator, AlertStepError, type RuleReport } from '../watch/evaluate.js';
@@ -70,7 +71,7 @@ export async function statusCommand(file: string, opts: { json?: boolean }, g: G
   const loaded = loadOrThrow(file, g);
   const ctx = makeCtx(loaded, g, () => {});
   try {
-    const { plan, state } = await makePlan(loaded, ctx);
+    const { plan, state } = await makePlan(registry, loaded, ctx);
     const rows: StatusRow[] = plan.changes.map((c) => {
       const live = state.live.get(c.address);
       const row: StatusRow = { address: c.address, kind: c.kind, id: c.id, state: describeChange(c) };

@@ -2,13 +2,13 @@
 // along the dependency graph, each resource starting as soon as what it refers to is done.
 import { explainAwsError, isRetryable } from '../aws/errors.js';
 import { ownedBy } from '../aws/tags.js';
-import { reconcilerFor } from '../reconcilers/index.js';
 import type { KindName } from '../spec/schema.js';
 import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
 import { deletePrerequisites } from './delete-order.js';
 import { forgetCreated, rememberCreated } from './recent.js';
-import { withoutIgnored, type Change, type Plan, type PlanState } from './plan.js';
-import type { Ctx, Desired, Observed, Outputs, Reconciler } from './types.js';
+import { changeLabel, diffResource, type Change } from './decide.js';
+import type { Plan, PlanState } from './plan.js';
+import type { Ctx, Desired, Observed, Outputs, Reconciler, Registry } from './types.js';
 
 export interface ApplyResult {
   done: { address: string; action: Change['action']; id?: string; ms: number }[];
@@ -41,7 +41,7 @@ const errorText = (e: unknown) => {
   return { message: x.message, hint: x.hint };
 };
 
-export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: ApplyOptions = {}): Promise<ApplyResult> {
+export async function applyPlan(registry: Registry, plan: Plan, state: PlanState, ctx: Ctx, opts: ApplyOptions = {}): Promise<ApplyResult> {
   if (plan.blocked.length)
     throw new SafetyError(
       `the plan is blocked: ${plan.blocked.map((b) => `${b.address} ${b.reason}`).join('; ')}`,
@@ -56,17 +56,17 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
 
   const timed = async (c: Change, verb: string, fn: () => Promise<string | undefined>) => {
     const start = Date.now();
-    ctx.emit({ type: 'progress', address: c.address, message: `${verb}...`, phase: 'start' });
+    ctx.emit({ type: 'progress', address: changeLabel(c), message: `${verb}...`, phase: 'start' });
     let id: string | undefined;
     try {
       id = await fn();
     } catch (e) {
-      ctx.emit({ type: 'progress', address: c.address, message: `${verb} failed`, phase: 'end' });
+      ctx.emit({ type: 'progress', address: changeLabel(c), message: `${verb} failed`, phase: 'end' });
       throw e;
     }
     const ms = Date.now() - start;
-    done.push({ address: c.address, action: c.action, id, ms });
-    ctx.emit({ type: 'progress', address: c.address, message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)`, phase: 'end' });
+    done.push({ address: changeLabel(c), action: c.action, id, ms });
+    ctx.emit({ type: 'progress', address: changeLabel(c), message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)`, phase: 'end' });
   };
 
   // 1. Deletes, and the delete half of replacements, in parallel along the graph: each starts once
@@ -91,14 +91,14 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
           }
           try {
             if (!ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to delete it`);
-            const r = await reconcilerFor(c.kind);
+            const r = await registry.reconcilerFor(c.kind);
             await timed(c, c.action === 'replace' ? 'destroying (replace)' : 'destroying', async () => {
               await r.delete(ctx, live);
               forgetCreated(ctx.stack, c.address);
               return live.id;
             });
           } catch (e) {
-            failed.push({ address: c.address, ...errorText(e) });
+            failed.push({ address: changeLabel(c), ...errorText(e) });
             if (c.action === 'replace') replaceFailed.add(c.name);
           }
         }),
@@ -144,7 +144,7 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
     const d = state.desired.get(c.address)!;
     const live = state.live.get(c.address);
     try {
-      const r = await reconcilerFor(c.kind);
+      const r = await registry.reconcilerFor(c.kind);
       if (c.action === 'read') {
         state.outputs.set(c.name, live!.outputs);
         return true;
@@ -164,11 +164,8 @@ export async function applyPlan(plan: Plan, state: PlanState, ctx: Ctx, opts: Ap
       // changed an output, e.g. a new launch template version, is updated here).
       if (!live) throw new Error('no live resource to update');
       if (c.action !== 'adopt' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
-      const fields = withoutIgnored(r.diff(d as never, live), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
-      const forced = fields.filter((f) => f.forcesReplace);
-      if (forced.length && c.action !== 'adopt')
-        throw new Error(`${forced.map((f) => f.path).join(', ')} now need(s) a replacement the plan did not show: plan again`);
-      const inPlace = fields.filter((f) => !f.forcesReplace);
+      const { forcedBy, inPlace } = diffResource(r, d, live);
+      if (forcedBy.length && c.action !== 'adopt') throw new Error(`${forcedBy.join(', ')} now need(s) a replacement the plan did not show: plan again`);
       let updated = live;
       if (inPlace.length)
         await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : c.action === 'noop' ? 'updating (a dependency changed)' : 'updating', async () => {
@@ -225,10 +222,9 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
   };
   const finish = async (found: Observed): Promise<Observed> => {
     ctx.emit({ type: 'info', address: d.address, message: `found ${found.id}, made by the failed call: using it` });
-    const fields = withoutIgnored(r.diff(d as never, found), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
-    const forced = fields.filter((f) => f.forcesReplace);
-    if (forced.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forced.map((f) => f.path).join(', ')} differ(s) from the spec: plan again`);
-    return fields.length ? r.update(ctx, d as never, found, fields) : found;
+    const { forcedBy, inPlace } = diffResource(r, d, found);
+    if (forcedBy.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forcedBy.join(', ')} differ(s) from the spec: plan again`);
+    return inPlace.length ? r.update(ctx, d as never, found, inPlace) : found;
   };
   for (let attempt = 1; ; attempt++) {
     let error: unknown;
@@ -255,7 +251,9 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
 
 function findLive(state: PlanState, c: Change): Observed | undefined {
   if (c.action === 'replace') return state.live.get(c.address);
-  for (const o of [...state.extra.values(), ...state.live.values()]) if (o.id === c.id && (o.name === c.name)) return o;
+  const left = state.extra.find((l) => l.kind === c.kind && l.observed.id === c.id && l.observed.name === c.name);
+  if (left) return left.observed;
+  for (const o of state.live.values()) if (o.id === c.id && o.name === c.name) return o;
   return undefined;
 }
 

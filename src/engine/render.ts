@@ -1,6 +1,7 @@
 // Plans as text (Terraform-like, coloured unless NO_COLOR), markdown (for pull requests) and JSON.
 import pc from 'picocolors';
-import type { Change, Plan } from './plan.js';
+import { changeLabel, type Change } from './decide.js';
+import type { Plan } from './plan.js';
 import type { FieldChange } from './types.js';
 
 export type Colors = Pick<typeof pc, 'green' | 'yellow' | 'red' | 'cyan' | 'bold' | 'dim' | 'magenta'>;
@@ -60,7 +61,7 @@ export function renderText(p: Plan, opts: { color: boolean; verbose?: boolean })
   const lines: string[] = [];
   const shown = p.changes.filter((ch) => ch.action !== 'noop' && (ch.action !== 'read' || opts.verbose));
   for (const ch of shown) {
-    lines.push(`  ${paint(ch.action, SYMBOL[ch.action].padStart(3))} ${c.bold(ch.address)}${ch.id ? c.dim(` (${ch.id})`) : ''} ${VERB[ch.action]}`);
+    lines.push(`  ${paint(ch.action, SYMBOL[ch.action].padStart(3))} ${c.bold(changeLabel(ch))}${ch.id ? c.dim(` (${ch.id})`) : ''} ${VERB[ch.action]}`);
     if (ch.action === 'replace' && ch.forcedBy?.length) lines.push(c.dim(`      # ${ch.reason}`));
     else if (ch.action !== 'create') lines.push(c.dim(`      # ${ch.reason}`));
     for (const f of ch.fields) lines.push(fieldLine(f, ch.action, c));
@@ -152,7 +153,7 @@ export function renderMarkdown(p: Plan, options: number | MarkdownOptions = {}):
     );
   if (risky.length)
     fit(
-      risky.map((c) => ({ full: `- \`${SYMBOL[c.action]}\` \`${c.address}\`${id(c)} ${VERB[c.action]}: ${c.reason}`, short: `- \`${SYMBOL[c.action]}\` \`${c.address}\``, name: `\`${c.address}\`` })),
+      risky.map((c) => ({ full: `- \`${SYMBOL[c.action]}\` \`${changeLabel(c)}\`${id(c)} ${VERB[c.action]}: ${c.reason}`, short: `- \`${SYMBOL[c.action]}\` \`${changeLabel(c)}\``, name: `\`${changeLabel(c)}\`` })),
       `:warning: **Replacements and deletions** (${risky.length}):`,
     );
   if (kept.length)
@@ -171,7 +172,7 @@ export function renderMarkdown(p: Plan, options: number | MarkdownOptions = {}):
     const longest = Math.max(2, ...body.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((r) => r.length))));
     const fence = '`'.repeat(longest + 1);
     const block = [
-      `<details><summary>${code(SYMBOL[ch.action])} ${code(ch.address)} ${VERB[ch.action]}</summary>`,
+      `<details><summary>${code(SYMBOL[ch.action])} ${code(changeLabel(ch))} ${VERB[ch.action]}</summary>`,
       '',
       `${fence}diff`,
       ...body,

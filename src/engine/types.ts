@@ -147,3 +147,17 @@ export interface Reconciler<K extends KindName = KindName> {
   /** IAM actions each phase calls (feeds `reconcile policy`). */
   permissions: Permissions;
 }
+
+/**
+ * What the engine needs from the kinds, handed to makePlan / applyPlan (src/reconcilers/index.ts has
+ * the real one; tests pass small fakes). The engine imports no reconciler.
+ */
+export interface Registry {
+  /** The reconciler of a kind (loaded on demand: a command loads only the SDKs its spec uses). */
+  reconcilerFor(kind: KindName): Promise<Reconciler>;
+  /**
+   * Of these EC2 kinds, those the stack has anything tagged of (one DescribeTags for all): a plan
+   * then describes only those among the kinds its spec does not use. Absent: every kind is described.
+   */
+  kindsTagged?(ctx: Ctx, kinds: KindName[]): Promise<Set<KindName>>;
+}

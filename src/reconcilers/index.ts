@@ -2,7 +2,7 @@
 // Loaded on demand, so a command loads only the kinds (and SDK clients) its spec uses, and adding
 // a kind is adding one file.
 import { KIND_DEFS, type KindName } from '../spec/schema.js';
-import type { Reconciler } from '../engine/types.js';
+import type { Reconciler, Registry } from '../engine/types.js';
 
 /** Kinds that have no AWS resource of their own (evaluated by `watch`): their descriptors say `virtual`. */
 export const VIRTUAL_KINDS: ReadonlySet<string> = new Set(KIND_DEFS.filter((d) => d.virtual).map((d) => d.kind));
@@ -20,3 +20,9 @@ export function reconcilerFor(kind: KindName): Promise<Reconciler> {
   }
   return p;
 }
+
+/** The registry the commands hand to the engine: every kind's reconciler, and the EC2 inventory. */
+export const registry: Registry = {
+  reconcilerFor,
+  kindsTagged: (ctx, kinds) => import('./ec2-inventory.js').then((m) => m.ec2KindsTagged(ctx, kinds)),
+};

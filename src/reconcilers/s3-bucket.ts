@@ -478,11 +478,17 @@ const reconciler: Reconciler<'s3-bucket'> = {
   async create(ctx, d) {
     const s3 = await ctx.aws.s3();
     const bucket = d.spec.bucketName;
+    const tags = allTags(d);
     try {
+      // The tags go in the create call (AWS tags a general purpose bucket at creation), so a bucket
+      // of this stack is never untagged: an untagged one is someone else's (the plan refuses it).
       await s3.send(
         new CreateBucketCommand({
           Bucket: bucket,
-          ...(ctx.region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: ctx.region as never } }),
+          CreateBucketConfiguration: {
+            ...(ctx.region === 'us-east-1' ? {} : { LocationConstraint: ctx.region as never }),
+            Tags: tagsToList(tags),
+          },
         }),
       );
     } catch (e) {
@@ -492,17 +498,22 @@ const reconciler: Reconciler<'s3-bucket'> = {
       if (!isError(e, 'BucketAlreadyOwnedByYou')) throw e;
     }
     // A new bucket can be invisible for a moment; an old one of this account must not be another
-    // stack's or another resource's.
+    // stack's or another resource's. Tagged at once where the endpoint did not take the tags with the
+    // create (S3-compatible stores, moto), before anything else is written.
     const live = await retryWhile(
       ctx,
       d.address,
       'reading the new bucket',
       async () => {
-        const tags = await bucketTags(s3, bucket);
-        if (!tags) throw Object.assign(new Error(`bucket ${bucket} is not visible in ${ctx.region} (yet)`), { name: 'NoSuchBucket' });
-        if ((tags[TAG_STACK] && tags[TAG_STACK] !== ctx.stack) || (tags[TAG_STACK] === ctx.stack && tags[TAG_ID] && tags[TAG_ID] !== d.name))
-          throw new Error(`bucket ${bucket} already exists and belongs to ${tags[TAG_STACK]}/${tags[TAG_ID] ?? '?'}, not ${ctx.stack}/${d.name}: choose another bucketName`);
-        return readBucket(ctx, bucket, tags, { name: d.name, management: 'owned' }, d);
+        let has = await bucketTags(s3, bucket);
+        if (!has) throw Object.assign(new Error(`bucket ${bucket} is not visible in ${ctx.region} (yet)`), { name: 'NoSuchBucket' });
+        if ((has[TAG_STACK] && has[TAG_STACK] !== ctx.stack) || (has[TAG_STACK] === ctx.stack && has[TAG_ID] && has[TAG_ID] !== d.name))
+          throw new Error(`bucket ${bucket} already exists and belongs to ${has[TAG_STACK]}/${has[TAG_ID] ?? '?'}, not ${ctx.stack}/${d.name}: choose another bucketName`);
+        if (has[TAG_STACK] !== ctx.stack) {
+          await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: tagsToList(tags) } }));
+          has = tags;
+        }
+        return readBucket(ctx, bucket, has, { name: d.name, management: 'owned' }, d);
       },
       (e) => isError(e, 'NoSuchBucket'),
       30_000,
@@ -634,6 +645,7 @@ const reconciler: Reconciler<'s3-bucket'> = {
     ],
     create: [
       's3:CreateBucket',
+      's3:TagResource',
       's3:GetBucketTagging',
       's3:PutBucketTagging',
       's3:GetBucketVersioning',

@@ -10,6 +10,7 @@
 // retried with exponential backoff up to a cap, the rest (permissions, credentials) at the normal
 // interval, since only a person can fix them. stop() lets the current step finish, then returns.
 import { roleOptions } from '../aws/assume-role.js';
+import { registry } from '../reconcilers/index.js';
 import { Aws } from '../aws/clients.js';
 import { explainAwsError } from '../aws/errors.js';
 import { Stopped, timedOut } from '../commands/stop.js';
@@ -277,7 +278,7 @@ export class Watcher {
     try {
       // 2-3. Plan, then heal or report.
       try {
-        const first = await makePlan(loaded, ctx, { prune: loaded.spec.prune, maxDeletes: this.opts.maxDeletes });
+        const first = await makePlan(registry, loaded, ctx, { prune: loaded.spec.prune, maxDeletes: this.opts.maxDeletes });
         const { plan, state } = first;
         for (const r of loaded.resources)
           if (r.kind === 'sns-topic') {
@@ -398,12 +399,12 @@ export class Watcher {
       let { plan, state } = first;
       if (lease) {
         // Under the lock, plan again: a run that held it before us may have changed the stack.
-        ({ plan, state } = await makePlan(loaded, ctx, planOpts));
+        ({ plan, state } = await makePlan(registry, loaded, ctx, planOpts));
         refuseBlocked(plan);
         if (!hasChanges(plan)) return 0;
       }
       log.info({ changes: plan.changes.filter((c) => DRIFT_ACTIONS.has(c.action)).length }, 'healing drift: applying the plan');
-      const r = await applyPlan(plan, state, ctx, { concurrency: this.opts.concurrency });
+      const r = await applyPlan(registry, plan, state, ctx, { concurrency: this.opts.concurrency });
       for (const d of r.done) this.opts.metrics.changesApplied.inc({ action: d.action });
       for (const [name, o] of Object.entries(r.outputs))
         if (o.arn && o.arn !== UNKNOWN && loaded.resources.some((x) => x.name === name && x.kind === 'sns-topic')) knownTopics.set(name, o.arn);

@@ -12,8 +12,8 @@ import { startFaultProxy, type FaultProxy } from './proxy.js';
 import { Aws } from '../../src/aws/clients.js';
 import { resetLimiters } from '../../src/aws/limiter.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan } from '../../src/engine/plan.js';
-import { applyPlan, createRetrySettings } from '../../src/engine/apply.js';
+import { applyPlan, makePlan } from '../helpers/engine.js';
+import { createRetrySettings } from '../../src/engine/apply.js';
 import { ApplyError } from '../../src/engine/errors.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 

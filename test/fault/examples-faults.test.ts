@@ -15,8 +15,8 @@ import { added, directClients, inventory, problems, type Clients } from './inven
 import { Aws } from '../../src/aws/clients.js';
 import { resetLimiters } from '../../src/aws/limiter.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan, hasChanges } from '../../src/engine/plan.js';
-import { applyPlan, createRetrySettings } from '../../src/engine/apply.js';
+import { applyPlan, hasChanges, makePlan } from '../helpers/engine.js';
+import { createRetrySettings } from '../../src/engine/apply.js';
 import { ApplyError } from '../../src/engine/errors.js';
 import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { Ctx } from '../../src/engine/types.js';

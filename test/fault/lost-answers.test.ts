@@ -16,8 +16,8 @@ import { added, directClients, inventory, problems, type Clients } from './inven
 import { Aws } from '../../src/aws/clients.js';
 import { resetLimiters } from '../../src/aws/limiter.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan } from '../../src/engine/plan.js';
-import { applyPlan, createRetrySettings } from '../../src/engine/apply.js';
+import { applyPlan, makePlan } from '../helpers/engine.js';
+import { createRetrySettings } from '../../src/engine/apply.js';
 import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { Ctx, EngineEvent } from '../../src/engine/types.js';
 

@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan } from '../../src/engine/plan.js';
-import { applyPlan } from '../../src/engine/apply.js';
+import { applyPlan, makePlan } from '../helpers/engine.js';
 import { UNKNOWN } from '../../src/engine/types.js';
 
 const SPEC = (instanceType: string) => `apiVersion: reconcile/v1

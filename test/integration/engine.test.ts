@@ -17,8 +17,7 @@ import {
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan, type Plan, type PlanOptions } from '../../src/engine/plan.js';
-import { applyPlan } from '../../src/engine/apply.js';
+import { applyPlan, makePlan, type Plan, type PlanOptions } from '../helpers/engine.js';
 import { SafetyError } from '../../src/engine/errors.js';
 import type { Ctx } from '../../src/engine/types.js';
 import { setClock } from '../../src/engine/recent.js';

@@ -16,8 +16,7 @@ import {
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan } from '../../src/engine/plan.js';
-import { applyPlan } from '../../src/engine/apply.js';
+import { applyPlan, makePlan } from '../helpers/engine.js';
 import type { Ctx } from '../../src/engine/types.js';
 
 const EXAMPLES = ['flask-cpu-alert', 'microblog-vpc', 'clock-app-ha', 'webserver-s3-image', 'pipeline-single-node'];

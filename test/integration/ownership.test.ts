@@ -34,8 +34,7 @@ import { CloudWatchClient, DescribeAlarmsCommand, PutMetricAlarmCommand } from '
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan } from '../../src/engine/plan.js';
-import { applyPlan } from '../../src/engine/apply.js';
+import { applyPlan, makePlan } from '../helpers/engine.js';
 import { PlanError } from '../../src/engine/ownership.js';
 import type { Ctx } from '../../src/engine/types.js';
 import type { LoadedSpec } from '../../src/spec/types.js';

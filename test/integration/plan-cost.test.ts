@@ -11,8 +11,7 @@ import { startMoto, type Moto } from '../helpers/moto.js';
 import { Aws } from '../../src/aws/clients.js';
 import { resetLimiters } from '../../src/aws/limiter.js';
 import { loadSpec } from '../../src/spec/load.js';
-import { makePlan } from '../../src/engine/plan.js';
-import { applyPlan } from '../../src/engine/apply.js';
+import { applyPlan, makePlan } from '../helpers/engine.js';
 import type { Ctx } from '../../src/engine/types.js';
 import type { LoadedSpec } from '../../src/spec/types.js';
 // @ts-expect-error -- a plain .mjs module of the benchmark (no types): the same N-copy spec it measures

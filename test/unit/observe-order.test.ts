@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KIND_SERVICE, SERVICE_LOAD_COST, observeWaves } from '../../src/engine/order.js';
-import { lettingRequestsOut, observeAll } from '../../src/engine/plan.js';
+import { lettingRequestsOut, observeAll } from '../helpers/engine.js';
 import type { Ctx } from '../../src/engine/types.js';
 import { KIND_NAMES, type KindName } from '../../src/spec/schema.js';
 

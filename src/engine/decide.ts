@@ -1,0 +1,150 @@
+// Deciding: desired + observed -> one change per spec resource. No AWS call, no clock, no module
+// state: table-tested with fake reconcilers (test/unit/decide.test.ts).
+//
+// Per resource, in dependency order (so a reference to a resource being created reads "known after
+// apply" in its dependents' diffs):
+// - not observed: create (or, created by this process moments ago and not listed yet: noop, the
+//   observation it made is used -- eventual consistency must not make a duplicate);
+// - looked up: read, never changed;
+// - adopted (`adopt:` names it, not the stack's yet): adopt, with the fields that differ;
+// - the stack's: replace when a field that cannot change in place differs, update when others do,
+//   noop otherwise.
+// The fields are always those of diffResource(): the reconciler's diff without what the spec says
+// something else owns (ignoreChanges). apply diffs again with the same function once references
+// are known.
+//
+// Decisions also fill in `outputs`, the map the desired views resolve references through: observed
+// outputs for what stays, UNKNOWN for what is (re)created, and UNKNOWN for the volatile outputs of
+// what is updated (a launch template's latestVersion), so dependents' changes show in the same plan.
+import type { KindName } from '../spec/schema.js';
+import { UNKNOWN, type Desired, type FieldChange, type Observed, type Outputs, type Reconciler } from './types.js';
+
+export type Action = 'create' | 'update' | 'replace' | 'delete' | 'noop' | 'read' | 'adopt' | 'keep';
+
+export interface Change {
+  address: string;
+  kind: KindName;
+  name: string;
+  action: Action;
+  /** The AWS id of the live resource, if there is one. */
+  id?: string;
+  fields: FieldChange[];
+  /** For humans only. */
+  reason: string;
+  /** Fields that force the replacement, when action is replace. */
+  forcedBy?: string[];
+  /** A second resource claiming this address (an interrupted create): deleted, the other one kept. */
+  duplicate?: true;
+}
+
+/** How a change is named to people: its address, and "(duplicate)" for the second of two. */
+export const changeLabel = (c: Pick<Change, 'address' | 'duplicate'>): string => (c.duplicate ? `${c.address} (duplicate)` : c.address);
+
+/** A stand-in for the outputs of a resource that does not exist yet. */
+export function unknownOutputs(): Outputs {
+  return new Proxy({ id: UNKNOWN } as Outputs, { get: (t, k) => (typeof k === 'string' ? UNKNOWN : (t as never)[k]) });
+}
+
+/** Drops changes to fields the spec says something else owns. */
+export function withoutIgnored(fields: FieldChange[], ignore: string[] | undefined): FieldChange[] {
+  if (!ignore?.length) return fields;
+  return fields.filter((f) => !ignore.some((i) => f.path === i || f.path.startsWith(`${i}.`) || f.path.startsWith(`${i}[`)));
+}
+
+export interface ResourceDiff {
+  /** Every field that differs and is the spec's to set. */
+  fields: FieldChange[];
+  /** The paths of those that force a replacement. */
+  forcedBy: string[];
+  /** Those that change in place. */
+  inPlace: FieldChange[];
+}
+
+/** The one diff of a resource: the reconciler's, without ignoreChanges, split by what forces a replacement. */
+export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observed): ResourceDiff {
+  const fields = withoutIgnored(r.diff(d as never, o), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+  return { fields, forcedBy: fields.filter((f) => f.forcesReplace).map((f) => f.path), inPlace: fields.filter((f) => !f.forcesReplace) };
+}
+
+export interface DecideInput {
+  /** The spec's resources (no virtual kinds), in dependency order. */
+  order: Desired[];
+  /** What observe found for them, by address. */
+  live: ReadonlyMap<string, Observed>;
+  reconcilers: ReadonlyMap<KindName, Pick<Reconciler, 'diff' | 'volatileOutputs'>>;
+  /** The outputs the desired views resolve references through, by spec name: filled in here. */
+  outputs: Map<string, Outputs>;
+  /** A resource this process created moments ago (AWS may not list it yet), with how long ago. */
+  recent?: (address: string) => { observed: Observed; ageMs: number } | undefined;
+}
+
+export interface Decisions {
+  changes: Change[];
+  /** Observations of resources created moments ago that observe did not list (they are live). */
+  recent: Map<string, Observed>;
+}
+
+export function decide(input: DecideInput): Decisions {
+  const { outputs } = input;
+  const changes: Change[] = [];
+  const recent = new Map<string, Observed>();
+  for (const d of input.order) {
+    const base = { address: d.address, kind: d.kind, name: d.name };
+    const o = input.live.get(d.address);
+    if (!o) {
+      const just = input.recent?.(d.address);
+      if (just) {
+        outputs.set(d.name, just.observed.outputs);
+        recent.set(d.address, just.observed);
+        const secs = Math.round(just.ageMs / 1000);
+        changes.push({ ...base, action: 'noop', id: just.observed.id, fields: [], reason: `created ${secs}s ago; AWS does not list it yet` });
+        continue;
+      }
+      outputs.set(d.name, unknownOutputs());
+      changes.push({ ...base, action: 'create', fields: createFields(d), reason: 'not in AWS yet' });
+      continue;
+    }
+    if (o.management === 'lookup') {
+      outputs.set(d.name, o.outputs);
+      changes.push({ ...base, action: 'read', id: o.id, fields: [], reason: 'looked up, never changed' });
+      continue;
+    }
+    const r = input.reconcilers.get(d.kind);
+    if (!r) throw new Error(`no reconciler for ${d.kind}`);
+    const { fields, forcedBy } = diffResource(r, d, o);
+    if (o.management === 'adopted') {
+      outputs.set(d.name, o.outputs);
+      if (forcedBy.length) changes.push({ ...base, action: 'adopt', id: o.id, fields, reason: `adopting ${o.id}`, forcedBy });
+      else changes.push({ ...base, action: 'adopt', id: o.id, fields, reason: `adopting ${o.id}: it gets this stack's tags` });
+      continue;
+    }
+    if (forcedBy.length) {
+      outputs.set(d.name, unknownOutputs());
+      changes.push({ ...base, action: 'replace', id: o.id, fields, forcedBy, reason: `${forcedBy.join(', ')} cannot change in place` });
+      continue;
+    }
+    const volatile = fields.length ? (r.volatileOutputs ?? []) : [];
+    outputs.set(d.name, volatile.length ? { ...o.outputs, ...Object.fromEntries(volatile.map((k) => [k, UNKNOWN])) } : o.outputs);
+    changes.push({ ...base, action: fields.length ? 'update' : 'noop', id: o.id, fields, reason: fields.length ? `${fields.length} field(s) differ` : 'up to date' });
+  }
+  return { changes, recent };
+}
+
+/** The fields a create sets, for display: the spec body in its own words, references shown by name. */
+function createFields(d: Desired): FieldChange[] {
+  const body = d.spec as Record<string, unknown>;
+  const out: FieldChange[] = [];
+  for (const [k, v] of Object.entries(body)) {
+    if (k === 'kind' || k === 'tags' || v === undefined) continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    const sensitive = k === 'userData' && typeof v === 'object' && v !== null && (v as { sensitive?: boolean }).sensitive === true;
+    out.push({ path: k, before: undefined, after: k === 'objects' ? summarizeObjects(v) : v, forcesReplace: false, ...(sensitive ? { sensitive } : {}) });
+  }
+  return out;
+}
+
+/** Bucket objects for display: inline content is shown by size, never printed. */
+function summarizeObjects(v: unknown): unknown {
+  if (!Array.isArray(v)) return v;
+  return v.map((o: Record<string, unknown>) => (typeof o.content === 'string' ? { ...o, content: `(${Buffer.byteLength(o.content)} bytes)` } : o));
+}
