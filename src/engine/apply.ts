@@ -5,6 +5,7 @@ import { ownedBy } from '../aws/tags.js';
 import type { KindName } from '../spec/schema.js';
 import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
 import { deletePrerequisites } from './delete-order.js';
+import { createStarted, createsFinished } from './journal.js';
 import { forgetCreated, rememberCreated } from './recent.js';
 import { changeLabel, diffResource, type Change } from './decide.js';
 import type { Plan, PlanState } from './plan.js';
@@ -226,10 +227,15 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
     if (forcedBy.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forcedBy.join(', ')} differ(s) from the spec: plan again`);
     return inPlace.length ? r.update(ctx, d as never, found, inPlace) : found;
   };
+  // A kind whose AWS name the spec chooses: a rerun on this machine must know the create was ours,
+  // should this run die before the resource carries its tags (journal.ts).
+  if (r.nameHolders) createStarted(ctx.stack, ctx.region, d.address);
   for (let attempt = 1; ; attempt++) {
     let error: unknown;
     try {
-      return await r.create(ctx, d);
+      const made = await r.create(ctx, d);
+      if (r.nameHolders) createsFinished(ctx.stack, ctx.region, [d.address]);
+      return made;
     } catch (e) {
       error = e;
     }

@@ -37,9 +37,14 @@ function whose(tags: Record<string, string>): string {
   return `it belongs to stack ${tags[TAG_STACK]}${tags[TAG_ID] ? ` (${tags[TAG_ID]})` : ''}`;
 }
 
-/** The problem, if any, a name holder is for the desired resource `d` of stack `stack`. */
-export function nameProblem(stack: string, d: Desired, h: NameHolder): PlanProblem | undefined {
+/**
+ * The problem, if any, a name holder is for the desired resource `d` of stack `stack`. `inFlight`:
+ * addresses whose create this machine started and never saw finished (journal.ts): an untagged
+ * holder of such an address's name is that create, killed before its tags were written.
+ */
+export function nameProblem(stack: string, d: Desired, h: NameHolder, inFlight: ReadonlySet<string> = new Set()): PlanProblem | undefined {
   if (h.tags[TAG_STACK] === stack) return undefined; // ours: an earlier create of this stack (or a rename within it)
+  if (!h.tags[TAG_STACK] && inFlight.has(d.address)) return undefined;
   return {
     address: d.address,
     message: `${d.kind} "${h.awsName}" already exists and is not ${d.address} of this stack (${whose(h.tags)}): set adopt: ${h.adoptId} to take it over, or choose another ${h.nameField}`,
@@ -61,6 +66,7 @@ export async function ownershipProblems(
   ctx: Ctx,
   reconcilerFor: (k: KindName) => Promise<Reconciler>,
   creating: { d: Desired; action: 'create' | 'replace' }[],
+  inFlight: ReadonlySet<string> = new Set(),
 ): Promise<PlanProblem[]> {
   const problems: PlanProblem[] = [];
   const byKind = new Map<KindName, Desired[]>();
@@ -80,7 +86,7 @@ export async function ownershipProblems(
       const byName = new Map(list.map((d) => [d.name, d]));
       return holders.flatMap((h) => {
         const d = byName.get(h.name);
-        const p = d && nameProblem(ctx.stack, d, h);
+        const p = d && nameProblem(ctx.stack, d, h, inFlight);
         return p ? [p] : [];
       });
     }),

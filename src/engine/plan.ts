@@ -14,6 +14,7 @@ import { hashLive, isVirtual, kindsToObserve, observeAll, unusedKindCheck } from
 import { KIND_ORDER } from './order.js';
 import { PlanError, ownershipProblems } from './ownership.js';
 import { partition, prune as pruneLeftovers, safetyRules, type Blocked, type Leftover } from './prune.js';
+import { createsFinished, createsInFlight } from './journal.js';
 import { forgetCreated, recentlyCreated } from './recent.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler, Registry } from './types.js';
 
@@ -92,6 +93,7 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
   outputs.clear();
   observing = false;
   const { live, leftovers } = partition(kinds, observed, kindOf, spec.stack);
+  createsFinished(spec.stack, ctx.region, [...live].filter(([, o]) => o.management === 'owned').map(([a]) => a));
 
   // 2. Decide, in dependency order, so references to resources being created are known to be unknown.
   const changes: Change[] = [];
@@ -108,7 +110,7 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
 
     // 3. Ownership: nothing is created where a resource that is not the stack's holds the name.
     const creating = changes.flatMap((c) => (c.action === 'create' || c.action === 'replace' ? [{ d: desired.get(c.address)!, action: c.action }] : []));
-    const problems = await ownershipProblems(ctx, registry.reconcilerFor, creating);
+    const problems = await ownershipProblems(ctx, registry.reconcilerFor, creating, createsInFlight(spec.stack, ctx.region));
     if (problems.length) throw new PlanError(problems);
   }
 

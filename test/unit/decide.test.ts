@@ -1,8 +1,12 @@
 // The engine's decisions, with small fake reconcilers: no AWS, no moto, milliseconds. Each row reads
 // as a rule of the engine: what a plan does given the spec and what observe found.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decide, diffResource, type Change } from '../../src/engine/decide.js';
 import { makeDesired } from '../../src/engine/desired.js';
+import { createStarted, createsFinished, createsInFlight } from '../../src/engine/journal.js';
 import { makePlan } from '../../src/engine/plan.js';
 import { ownershipProblems, PlanError } from '../../src/engine/ownership.js';
 import { partition, prune, safetyRules } from '../../src/engine/prune.js';
@@ -222,6 +226,30 @@ describe('ownership', () => {
   ])('%s', async (_, list, expected) => {
     const problems = await ownershipProblems(ctx, holders(list), [{ d: { ...bucket, kind: 'vpc', address: 'vpc.data' } as Desired, action: 'create' }]);
     expect(problems.map((p) => p.message)).toEqual(expected);
+  });
+
+  it('an untagged holder is taken back only where this machine started that create and never saw it finish', async () => {
+    const d = { ...bucket, kind: 'vpc', address: 'vpc.data' } as Desired;
+    const inFlight = new Set(['vpc.data']);
+    expect(await ownershipProblems(ctx, holders([held({})]), [{ d, action: 'create' }], inFlight)).toEqual([]);
+    // Another stack's resource is never taken, journal or not.
+    expect(await ownershipProblems(ctx, holders([held({ 'reconcile:stack': 'other' })]), [{ d, action: 'create' }], inFlight)).toHaveLength(1);
+  });
+
+  it('the journal of creates in flight: started, seen, struck; per stack and region', () => {
+    const saved = process.env.XDG_STATE_HOME;
+    process.env.XDG_STATE_HOME = mkdtempSync(join(tmpdir(), 'reconcile-journal-'));
+    try {
+      createStarted(STACK, 'eu-west-1', 's3-bucket.data');
+      createStarted(STACK, 'eu-west-1', 's3-bucket.logs');
+      expect([...createsInFlight(STACK, 'eu-west-1')]).toEqual(['s3-bucket.data', 's3-bucket.logs']);
+      expect([...createsInFlight(STACK, 'us-east-1')]).toEqual([]);
+      createsFinished(STACK, 'eu-west-1', ['s3-bucket.data', 'vpc.main']);
+      expect([...createsInFlight(STACK, 'eu-west-1')]).toEqual(['s3-bucket.logs']);
+    } finally {
+      if (saved === undefined) delete process.env.XDG_STATE_HOME;
+      else process.env.XDG_STATE_HOME = saved;
+    }
   });
 
   it('adopt: of something observe did not find is a problem for a create, not for a replacement', async () => {
