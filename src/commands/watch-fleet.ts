@@ -36,6 +36,8 @@ export async function watchFleetCommand(paths: string[], opts: FleetCommandOptio
   const intervalMs = parseInterval('--interval', opts.interval ?? '60s');
   if (opts.lockTimeout !== undefined) parseDurationFlag('--lock-timeout', opts.lockTimeout);
   if (g.region) throw new UserError('--region cannot be used with several stacks', 'each spec names its own region: drop --region');
+  if (g.set?.length || g.values)
+    throw new UserError('--set and --values give one spec its parameters, not a fleet', "in a fleet, each spec's parameters take their defaults (or ${env:...} values)");
   if (opts.stateFile)
     throw new UserError('--state-file names one stack\'s alert state file; a fleet keeps each stack\'s in $XDG_STATE_HOME/reconcile/<stack>-alerts.json', 'set XDG_STATE_HOME, or give the rules a stateBucket (or the specs a lock bucket)');
   const maxConcurrentStacks = opts.maxConcurrentStacks ?? 4;

@@ -147,6 +147,53 @@ describe('watch DIR: a fleet in one process', () => {
     }
   });
 
+  it('two processes that both serve a stack (n changing, a partitioned pod): the lock lets one write at a time, each drift healed once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    await s3.send(new CreateBucketCommand({ Bucket: 'fleet-fence' }));
+    s3.destroy();
+    writeFileSync(join(dir, 'twice.yaml'), spec('fleet-twice', { lock: 'fleet-fence' }));
+    const logs = [new LogCapture(), new LogCapture()];
+    const fleets = logs.map((l) => fleetOf(dir, l, { lockTimeout: '5s' }));
+    const running = fleets.map((f) => f.run());
+    const calls = async (operation: string) => {
+      let n = 0;
+      for (const f of fleets) n += parsePrometheus(await f.metricsText()).get('reconcile_aws_calls_total', { stack: 'fleet-twice', operation }) ?? 0;
+      return n;
+    };
+    try {
+      await waitFor('the group made', async () => (await group('fleet-twice'))?.ports[0] === 443);
+      for (let round = 1; round <= 3; round++) {
+        const g = (await group('fleet-twice'))!;
+        await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: g.id, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
+        await waitFor(`drift ${round} healed`, async () => (await group('fleet-twice'))?.ports[0] === 443, 30_000);
+        // Both saw the drift; whoever took the lock second planned again under it and found nothing to do.
+        await waitFor('both fleets cycled after the heal', async () => {
+          const since = Date.now() - 500;
+          return logs.every((l) => l.lines.some((x) => x.msg === 'cycle done' && Date.parse(String(x.time)) > since));
+        });
+      }
+      expect(await calls('CreateSecurityGroup')).toBe(1);
+      expect(await calls('AuthorizeSecurityGroupIngress')).toBe(1 + 3); // the create's rule, then one per drift
+      // Their heal spans (lock held -> healed) never overlap.
+      const spans = logs.flatMap((l, i) => {
+        const out: { i: number; from: number; to: number }[] = [];
+        let from: number | undefined;
+        for (const x of l.lines) {
+          if (x.msg === 'healing drift: applying the plan') from = Date.parse(String(x.time));
+          else if (from !== undefined && String(x.msg).startsWith('healed:')) (out.push({ i, from, to: Date.parse(String(x.time)) }), (from = undefined));
+        }
+        return out;
+      });
+      expect(spans.length).toBeGreaterThanOrEqual(4);
+      for (const a of spans) for (const b of spans) if (a.i < b.i) expect(a.from >= b.to || b.from >= a.to).toBe(true);
+    } finally {
+      for (const f of fleets) f.stop();
+      await Promise.all(running);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the CLI: --once serves every stack of a directory once; bad shard flags are one line, exit 1', () => {
     const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
     try {
@@ -161,6 +208,9 @@ describe('watch DIR: a fleet in one process', () => {
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/shard 3 \(from 3\) is not below --shards 3/);
       expect(bad.stderr).not.toMatch(/\n\s+at /);
+      const set = spawnSync(process.execPath, [CLI, 'watch', dir, '--set', 'size=2'], { env, encoding: 'utf8', timeout: 30_000 });
+      expect(set.status).toBe(1);
+      expect(set.stderr).toMatch(/--set and --values give one spec its parameters, not a fleet/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
