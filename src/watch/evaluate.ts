@@ -322,7 +322,7 @@ export class AlertEvaluator {
       }
       metrics?.keepAlerts(r.name, ids);
       metrics?.alertTargets.set({ rule: r.name }, list.length);
-      metrics?.alertEvaluations.inc({ rule: r.name });
+      metrics?.ruleEvaluated(r.name);
     }
 
     // 5. Notifications that are due.

@@ -87,6 +87,16 @@ export class WatchMetrics {
     else this.alertValue.remove(labels);
   }
 
+  /**
+   * One evaluation of a rule. Its failure count is exported from now on, at 0 (reason ""): a counter
+   * series that first appears at 1 is invisible to Prometheus's increase(), and the first failed
+   * notification must raise ReconcileNotificationsFailing (deploy/prometheus-rules.yml sums per rule).
+   */
+  ruleEvaluated(rule: string): void {
+    this.alertEvaluations.inc({ rule });
+    this.notificationFailures.inc({ rule, reason: '' }, 0);
+  }
+
   /** Forgets the series of targets a rule no longer has (or of rules gone from the spec). */
   keepAlerts(rule: string, targets: Set<string> | undefined): void {
     for (const [k, labels] of this.alertLabels) {
