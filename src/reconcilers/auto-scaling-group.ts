@@ -5,9 +5,14 @@
 // `adopt:` names it did not return, then for all the groups found at once: one (paginated)
 // DescribeNotificationConfigurations and one (paginated) DescribePolicies.
 //
-// Everything updates in place except groupName. The group runs the launch template's latestVersion
-// (the version number, not $Latest, so a new template version is a visible change of the group);
-// when the template or its version changes, an instance refresh replaces the running instances.
+// Everything updates in place except groupName. By default the group runs the launch template's
+// latestVersion (the version number, not $Latest, so a new template version is a visible change of
+// the group); `launchTemplateVersion` may say $Latest, $Default or a number instead. A group that
+// follows $Latest / $Default of a spec template records the version its instances were refreshed to
+// in the tag reconcile:template-version (not propagated, not shown among its tags): when the
+// template's latest / default version moves, that is a change (`templateVersion`) and apply
+// refreshes the instances. When the template or its version changes, an instance refresh replaces
+// the running instances.
 // desiredCapacity is compared only when the spec sets it (path "desiredCapacity": put it in
 // ignoreChanges when a scaling policy moves it).
 //
@@ -70,6 +75,8 @@ export type AutoScalingGroupLive = {
   groupName: string;
   launchTemplate?: string;
   launchTemplateVersion?: string;
+  /** The version a group following $Latest / $Default was last refreshed to (its tag). */
+  templateVersion?: string;
   minSize: number;
   maxSize: number;
   desiredCapacity: number;
@@ -97,6 +104,8 @@ export interface WantedGroup {
   groupName: string;
   launchTemplate: string;
   launchTemplateVersion: string;
+  /** For a group following $Latest / $Default of a spec template: the version that resolves to now. */
+  templateVersion?: string;
   minSize: number;
   maxSize: number;
   desiredCapacity?: number;
@@ -113,11 +122,13 @@ const sortEvents = (events: string[]) => [...new Set(events)].sort();
 export function wantedGroup(d: Desired<'auto-scaling-group'>): WantedGroup {
   const s = d.spec;
   const lt = d.ref(s.launchTemplate);
+  const follow = s.launchTemplateVersion;
   return {
     groupName: groupNameOf(d),
     launchTemplate: lt.id,
-    // A template of the spec: its latest version number. An outside template (lt-...): $Latest.
-    launchTemplateVersion: lt.latestVersion ?? '$Latest',
+    // Omitted: a template of the spec's latest version number; an outside template's (lt-...) $Latest.
+    launchTemplateVersion: typeof follow === 'number' ? String(follow) : (follow ?? lt.latestVersion ?? '$Latest'),
+    templateVersion: follow === '$Latest' ? lt.latestVersion : follow === '$Default' ? lt.defaultVersion : undefined,
     minSize: s.minSize,
     maxSize: s.maxSize,
     desiredCapacity: s.desiredCapacity,
@@ -147,12 +158,16 @@ const cpuTargetOf = (p: ScalingPolicy | undefined): number | undefined =>
     ? p.TargetTrackingConfiguration.TargetValue
     : undefined;
 
+/** The tag that records the template version a group following $Latest / $Default was refreshed to. */
+export const TAG_TEMPLATE_VERSION = 'reconcile:template-version';
+
 function liveOf(g: AutoScalingGroup, notifications: Notification[] | undefined, policy: ScalingPolicy | undefined): AutoScalingGroupLive {
   const lt = g.LaunchTemplate ?? g.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification;
   return {
     groupName: g.AutoScalingGroupName!,
     launchTemplate: lt?.LaunchTemplateId,
     launchTemplateVersion: lt?.Version,
+    templateVersion: tagsFromList(g.Tags)[TAG_TEMPLATE_VERSION],
     minSize: g.MinSize!,
     maxSize: g.MaxSize!,
     desiredCapacity: g.DesiredCapacity!,
@@ -181,7 +196,7 @@ function observedOf(
     name,
     management,
     live: liveOf(g, notifications, policy),
-    tags: tagsFromList(g.Tags),
+    tags: withoutKey(tagsFromList(g.Tags), TAG_TEMPLATE_VERSION),
     outputs: {
       id: g.AutoScalingGroupName!,
       name: g.AutoScalingGroupName!,
@@ -283,7 +298,7 @@ const asgNotFound = (e: unknown) => errorCode(e) === 'ValidationError' && /not f
 const asgBusy = (e: unknown) => ['ScalingActivityInProgress', 'ScalingActivityInProgressFault', 'ResourceInUse', 'ResourceInUseFault'].includes(errorCode(e));
 
 function assertKnown(address: string, w: WantedGroup): void {
-  const values = [w.launchTemplate, w.launchTemplateVersion, ...w.subnets, ...w.targetGroups, ...w.notifications.map((n) => n.topic)];
+  const values = [w.launchTemplate, w.launchTemplateVersion, w.templateVersion, ...w.subnets, ...w.targetGroups, ...w.notifications.map((n) => n.topic)];
   if (values.includes(UNKNOWN)) throw new Error(`${address}: a referenced resource has no id yet (create it first)`);
 }
 
@@ -337,8 +352,16 @@ const groupTags = (groupName: string, tags: Record<string, string>) =>
     ResourceType: 'auto-scaling-group',
     Key,
     Value,
-    PropagateAtLaunch: Key !== TAG_ID && Key !== TAG_PROTECT,
+    PropagateAtLaunch: Key !== TAG_ID && Key !== TAG_PROTECT && Key !== TAG_TEMPLATE_VERSION,
   }));
+
+/** The template-version tag of a group following $Latest / $Default of a spec template. */
+const versionTag = (w: WantedGroup): Record<string, string> => (w.templateVersion === undefined ? {} : { [TAG_TEMPLATE_VERSION]: w.templateVersion });
+
+const withoutKey = (tags: Record<string, string>, key: string): Record<string, string> => {
+  const { [key]: _drop, ...rest } = tags;
+  return rest;
+};
 
 /** Replaces running instances with ones from the new template version; a warning where impossible. */
 async function startRefresh(ctx: Ctx, address: string, w: WantedGroup): Promise<void> {
@@ -408,6 +431,7 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
       ...field('groupName', live.groupName, w.groupName, true),
       ...field('launchTemplate', live.launchTemplate, w.launchTemplate),
       ...field('launchTemplateVersion', live.launchTemplateVersion, w.launchTemplateVersion),
+      ...(w.templateVersion === undefined ? [] : field('templateVersion', live.templateVersion, w.templateVersion)),
       ...field('minSize', live.minSize, w.minSize),
       ...field('maxSize', live.maxSize, w.maxSize),
     ];
@@ -443,7 +467,7 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
           HealthCheckType: w.healthCheckType,
           HealthCheckGracePeriod: w.healthCheckGracePeriod,
           TargetGroupARNs: w.targetGroups.length ? w.targetGroups : undefined,
-          Tags: groupTags(w.groupName, desired.tags),
+          Tags: groupTags(w.groupName, { ...desired.tags, ...versionTag(w) }),
         }),
       );
     } catch (e) {
@@ -474,7 +498,7 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
     if (has('subnets')) input.VPCZoneIdentifier = w.subnets.join(',');
     if (has('healthCheckType')) input.HealthCheckType = w.healthCheckType;
     if (has('healthCheckGracePeriod')) input.HealthCheckGracePeriod = w.healthCheckGracePeriod;
-    const templateChanged = has('launchTemplate') || has('launchTemplateVersion');
+    const templateChanged = has('launchTemplate') || has('launchTemplateVersion') || has('templateVersion');
     if (templateChanged) input.LaunchTemplate = { LaunchTemplateId: w.launchTemplate, Version: w.launchTemplateVersion };
     if (Object.keys(input).length > 1) await as.send(new UpdateAutoScalingGroupCommand(input));
 
@@ -488,6 +512,7 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
     if (has('targetCpu')) await syncCpuPolicy(ctx, name, w.targetCpu);
 
     const { set, remove } = tagUpdates(changes);
+    if (has('templateVersion')) Object.assign(set, versionTag(w));
     if (Object.keys(set).length) await as.send(new CreateOrUpdateTagsCommand({ Tags: groupTags(name, set) }));
     if (remove.length)
       await as.send(new DeleteTagsCommand({ Tags: remove.map((Key) => ({ ResourceId: name, ResourceType: 'auto-scaling-group', Key })) }));

@@ -9,6 +9,10 @@
 // lookups and key pair ids are resolved here, so diff stays pure. Tags come from one DescribeTags
 // for the templates found (moto's DescribeLaunchTemplates returns the tags of creation time).
 //
+// keepVersions: after apply makes a version, the versions older than the newest N are deleted (one
+// DescribeLaunchTemplateVersions, one DeleteLaunchTemplateVersions per 200); an endpoint without
+// DeleteLaunchTemplateVersions (moto) gets a warning instead.
+//
 // Instances launched from the template carry reconcile:stack and Name, never reconcile:id (so the
 // instance reconciler does not take them for spec instances), and reconcile:owner=<this address>.
 // Their tags are instanceTags (volumes: volumeTags) next to the stack's, or, without those fields, the
@@ -17,6 +21,7 @@ import {
   CreateLaunchTemplateCommand,
   CreateLaunchTemplateVersionCommand,
   DeleteLaunchTemplateCommand,
+  DeleteLaunchTemplateVersionsCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
   DescribeTagsCommand,
@@ -37,7 +42,7 @@ import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { afterCreate, applyTagChanges, assertApplicable, describeAll, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
-import { TAG_OWNER, prepareLaunch } from './instance.js';
+import { TAG_OWNER, isNotImplemented, prepareLaunch } from './instance.js';
 import { externalKeyPairIds, keyNameFromRef, resolveKeyPairIds } from './key-pair.js';
 
 /** InvalidLaunchTemplateId.NotFound, InvalidLaunchTemplateName.NotFoundException (AWS uses both forms). */
@@ -251,6 +256,29 @@ async function readOne(ctx: Ctx, address: string, id: string, name: string, mana
   return observedOf({ ...t, Tags: tagsToList(tags) }, v, name, management);
 }
 
+/** The versions beyond the newest `keep` (never the default one), oldest first. */
+export function versionsToPrune(versions: number[], keep: number, defaultVersion: number): number[] {
+  const newest = new Set([...versions].sort((a, b) => b - a).slice(0, keep));
+  return [...versions].sort((a, b) => a - b).filter((v) => !newest.has(v) && v !== defaultVersion);
+}
+
+async function pruneVersions(ctx: Ctx, address: string, id: string, keep: number, defaultVersion: number): Promise<void> {
+  const ec2 = await ctx.aws.ec2();
+  const all = await describeAll(async (NextToken) => {
+    const r = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: id, NextToken, MaxResults: PAGE }));
+    return { items: r.LaunchTemplateVersions, next: r.NextToken };
+  });
+  const old = versionsToPrune(all.map((v) => v.VersionNumber!), keep, defaultVersion);
+  try {
+    for (let i = 0; i < old.length; i += 200)
+      await ec2.send(new DeleteLaunchTemplateVersionsCommand({ LaunchTemplateId: id, Versions: old.slice(i, i + 200).map(String) }));
+    if (old.length) ctx.emit({ type: 'info', address, message: `launch template ${id}: deleted version${old.length === 1 ? '' : 's'} ${old.join(', ')} (keepVersions: ${keep})` });
+  } catch (e) {
+    if (!isNotImplemented(e)) throw e;
+    ctx.emit({ type: 'warning', address, message: `this endpoint does not implement DeleteLaunchTemplateVersions: versions ${old.join(', ')} stay (keepVersions: ${keep})` });
+  }
+}
+
 const reconciler: Reconciler<'launch-template'> = {
   kind: 'launch-template',
 
@@ -373,6 +401,7 @@ const reconciler: Reconciler<'launch-template'> = {
       const version = r.LaunchTemplateVersion!.VersionNumber!;
       await ec2.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: id, DefaultVersion: String(version) }));
       ctx.emit({ type: 'info', address: desired.address, message: `launch template ${id}: version ${version} (${dataPaths.join(', ')}) is now the default` });
+      if (desired.spec.keepVersions) await pruneVersions(ctx, desired.address, id, desired.spec.keepVersions, version);
     } else if (changes.some((c) => c.path === 'defaultVersion')) {
       await ec2.send(new ModifyLaunchTemplateCommand({ LaunchTemplateId: id, DefaultVersion: String(live.latestVersion) }));
     }
@@ -408,6 +437,7 @@ const reconciler: Reconciler<'launch-template'> = {
     ],
     update: [
       'ec2:CreateLaunchTemplateVersion',
+      'ec2:DeleteLaunchTemplateVersions',
       'ec2:ModifyLaunchTemplate',
       'ec2:CreateTags',
       'ec2:DeleteTags',

@@ -543,4 +543,38 @@ describe('auto-scaling-group', () => {
     await ltReconciler.delete(ctx, lt2);
     for (const c of [elb, sns, as]) c.destroy();
   });
+
+  it('a group following $Latest refreshes when the template moves; keepVersions prunes old versions (a warning on moto)', async () => {
+    const net = await network('10.50');
+    const ltBody = { ami: 'ami-0a1b2c3d4e5f60003', instanceType: 't3.micro', keepVersions: 1 };
+    const lt = await ltReconciler.create(ctx, desired('launch-template', 'follow-lt', ltBody));
+    const body = { launchTemplate: 'follow-lt', launchTemplateVersion: '$Latest', minSize: 1, maxSize: 1, subnets: ['a'] };
+    const refs = (o: Outputs): Record<string, Outputs> => ({ 'follow-lt': o, a: { id: net.subnetA } });
+    const d = desired('auto-scaling-group', 'follow', body, refs(lt.outputs));
+    const created = await asgReconciler.create(ctx, d);
+    expect(created.live).toMatchObject({ launchTemplateVersion: '$Latest', templateVersion: '1' });
+    expect(created.tags['reconcile:template-version']).toBeUndefined(); // not among its tags
+    expect(await planOf(asgReconciler, d)).toEqual([]);
+
+    const ltD2 = desired('launch-template', 'follow-lt', { ...ltBody, instanceType: 't3.small' });
+    const events = ctx.events.length;
+    const lt2 = await ltReconciler.update(ctx, ltD2, (await observeOne(ltReconciler, ltD2))!, await planOf(ltReconciler, ltD2));
+    expect(ctx.events.slice(events).some((e) => e.type === 'warning' && /DeleteLaunchTemplateVersions: versions 1 stay/.test(e.message))).toBe(true);
+    const d2 = desired('auto-scaling-group', 'follow', body, refs(lt2.outputs));
+    expect(await planOf(asgReconciler, d2)).toEqual([{ path: 'templateVersion', before: '1', after: '2', forcesReplace: false }]);
+    expect(await updateInPlace(asgReconciler, d2)).toEqual([]);
+    expect(ctx.events.some((e) => e.address === 'auto-scaling-group.follow' && /StartInstanceRefresh/.test(e.message))).toBe(true);
+    const g = (await observeOne(asgReconciler, d2))!;
+    expect(g.live).toMatchObject({ launchTemplateVersion: '$Latest', templateVersion: '2' });
+
+    // Pinned to a number, then $Default: the group's version string follows the spec.
+    const pinned = desired('auto-scaling-group', 'follow', { ...body, launchTemplateVersion: 1 }, refs(lt2.outputs));
+    expect(paths(await planOf(asgReconciler, pinned))).toEqual(['launchTemplateVersion']);
+    const dflt = desired('auto-scaling-group', 'follow', { ...body, launchTemplateVersion: '$Default' }, refs(lt2.outputs));
+    expect(paths(await planOf(asgReconciler, dflt))).toEqual(['launchTemplateVersion']);
+    expect(await updateInPlace(asgReconciler, dflt)).toEqual([]);
+
+    await asgReconciler.delete(ctx, g);
+    await ltReconciler.delete(ctx, lt2);
+  });
 });

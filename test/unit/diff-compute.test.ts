@@ -11,7 +11,7 @@ import { UNKNOWN, type FieldChange, type Observed, type Outputs } from '../../sr
 import asg, { notificationsOf, type AutoScalingGroupLive } from '../../src/reconcilers/auto-scaling-group.js';
 import instance, { TAG_USER_DATA, clientToken, isNotImplemented, runInstancesInput, wanted, type InstanceLive } from '../../src/reconcilers/instance.js';
 import keyPair, { normalizePublicKey, writePrivateKey, type KeyPairLive } from '../../src/reconcilers/key-pair.js';
-import launchTemplate, { liveOfData, type LaunchTemplateLive } from '../../src/reconcilers/launch-template.js';
+import launchTemplate, { liveOfData, versionsToPrune, type LaunchTemplateLive } from '../../src/reconcilers/launch-template.js';
 import { desired } from '../helpers/aws.js';
 
 const tags = (name: string, extra: Record<string, string> = {}) => ({ Name: `test-${name}`, 'reconcile:stack': 'test', 'reconcile:id': name, ...extra });
@@ -172,6 +172,15 @@ describe('instance diff', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+describe('launch-template keepVersions', () => {
+  it.each<[string, number[], number, number, number[]]>([
+    ['keeps the newest N', [1, 2, 3, 4, 5], 2, 5, [1, 2, 3]],
+    ['never the default, even when old', [1, 2, 3, 4], 1, 2, [1, 3]],
+    ['nothing when there are N or fewer', [3, 7], 2, 7, []],
+    ['order of the answer does not matter', [5, 1, 3], 1, 5, [1, 3]],
+  ])('%s', (_, versions, keep, dflt, expected) => expect(versionsToPrune(versions, keep, dflt)).toEqual(expected));
+});
+
 describe('launch-template diff', () => {
   const AMI = 'ami-0123456789abcdef0';
   const refs: Record<string, Outputs> = { web: { id: 'sg-0111111111111111a' }, key: { id: 'test-key', keyName: 'test-key' } };

@@ -100,6 +100,12 @@ export const launchTemplate = defineKind(
         .optional()
         .describe("Tags of the instances it launches, next to the stack's (Name defaults to <stack>-<name>). Omitted: the template's own tags."),
       volumeTags: tags.optional().describe("Tags of those instances' volumes, next to the stack's. Omitted: the instance tags."),
+      keepVersions: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe('Each time apply makes a new version, delete the versions older than the newest N (never the default one). Omitted: every version stays.'),
       ...commonFields,
     })
     .strict(),
@@ -116,6 +122,12 @@ export const autoScalingGroup = defineKind(
       kind: z.literal('auto-scaling-group'),
       groupName: z.string().optional().describe('The AWS name; defaults to <stack>-<name>.'),
       launchTemplate: ref('launch-template'),
+      launchTemplateVersion: z
+        .union([z.enum(['$Latest', '$Default']), z.number().int().min(1)])
+        .optional()
+        .describe(
+          "The template version the group launches: $Latest or $Default (AWS resolves it at each launch; when the template's latest or default version moves, apply refreshes the running instances), or a number. Omitted: the template's latest version number, so each new version is a visible change of the group.",
+        ),
       minSize: z.number().int().min(0),
       maxSize: z.number().int().min(0),
       desiredCapacity: z.number().int().min(0).optional(),
