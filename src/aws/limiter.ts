@@ -41,6 +41,8 @@
 // rate and bucket (0.5 on an account other tools keep busy, 2 after a quota increase); "off" turns the
 // limiter off.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export interface Rate {
   /** Tokens added per second. */
   perSecond: number;
@@ -307,11 +309,22 @@ export class RateBudget {
     });
   }
 
-  /** Takes a token from every bucket the call draws from (waiting for the last to come); returns them. */
+  /**
+   * Takes a token from every bucket the call draws from (waiting for the last to come); returns them.
+   * While it waits, the work the call belongs to steps aside (whileWaitingForRate).
+   */
   async take(service: string, operation: string): Promise<TokenBucket[]> {
     const bs = this.bucketsFor(service, operation);
     const wait = Math.max(0, ...bs.map((b) => b.reserve()));
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) {
+      const room = rooms.getStore();
+      room?.stepAside();
+      try {
+        await new Promise((r) => setTimeout(r, wait));
+      } finally {
+        await room?.resume();
+      }
+    }
     return bs;
   }
 
@@ -320,6 +333,21 @@ export class RateBudget {
     return Object.fromEntries([...this.buckets].map(([id, b]) => [id, { ...b.stats }]));
   }
 }
+
+/**
+ * What a unit of work (apply's resource slot, src/engine/slots.ts) does while one of its calls waits
+ * for a token: it steps aside, so that waiting for AWS's rate budget does not count as working, and
+ * resumes (taking its turn again) before the call goes on.
+ */
+export interface WaitingRoom {
+  stepAside(): void;
+  resume(): Promise<void>;
+}
+
+const rooms = new AsyncLocalStorage<WaitingRoom>();
+
+/** Runs fn with `room` told of every rate wait of the AWS calls fn makes. */
+export const whileWaitingForRate = <T>(room: WaitingRoom, fn: () => Promise<T>): Promise<T> => rooms.run(room, fn);
 
 /**
  * The key of a budget: an account id (or any stable name of the credentials, e.g. a profile) and a

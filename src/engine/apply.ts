@@ -5,6 +5,7 @@ import { ownedBy } from '../aws/tags.js';
 import type { KindName } from '../spec/schema.js';
 import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
 import { deletePrerequisites } from './delete-order.js';
+import { slots } from './slots.js';
 import { createStarted, createsFinished } from './journal.js';
 import { forgetCreated, rememberCreated } from './recent.js';
 import { changeLabel, diffResource, type Change } from './decide.js';
@@ -21,22 +22,6 @@ export interface ApplyOptions {
   concurrency?: number;
 }
 
-/** A tiny counting semaphore: bounded parallelism without another dependency. */
-function limiter(n: number) {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
-
 const errorText = (e: unknown) => {
   const x = explainAwsError(e);
   return { message: x.message, hint: x.hint };
@@ -48,7 +33,8 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       `the plan is blocked: ${plan.blocked.map((b) => `${b.address} ${b.reason}`).join('; ')}`,
       'remove protect: true (and the reconcile:protect tag) first, or raise --max-deletes, if you really mean it',
     );
-  const limit = limiter(opts.concurrency ?? 8);
+  const pool = slots(opts.concurrency ?? 8);
+  const limit = <T>(fn: () => Promise<T>) => pool.run(fn);
   const done: ApplyResult['done'] = [];
   const failed: ApplyFailure[] = [];
   const skipped: string[] = [];
