@@ -48,7 +48,7 @@ import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { ASG_EVENTS } from '../spec/kinds/compute.js';
-import { applyTagChanges, assertApplicable, describeAll, errorCode, retryWhile, waitFor } from './ec2-shared.js';
+import { applyTagChanges, assertApplicable, allPages, errorCode, retryWhile, waitFor } from './ec2-shared.js';
 import { isNotImplemented } from './instance.js';
 
 type AsgEvent = (typeof ASG_EVENTS)[number];
@@ -208,7 +208,7 @@ function observedOf(
 
 async function describeGroups(ctx: Ctx, input: { Filters?: Filter[]; AutoScalingGroupNames?: string[] }): Promise<AutoScalingGroup[]> {
   const as = await ctx.aws.autoscaling();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await as.send(new DescribeAutoScalingGroupsCommand({ ...input, NextToken, MaxRecords: 100 }));
     return { items: r.AutoScalingGroups, next: r.NextToken };
   });
@@ -228,7 +228,7 @@ function markUnsupported(ctx: Ctx, op: string): void {
 async function describeNotifications(ctx: Ctx, names: string[]): Promise<Map<string, Notification[]> | undefined> {
   if (isUnsupported(ctx, 'DescribeNotificationConfigurations')) return undefined;
   const read = (as: AutoScalingClient) =>
-    describeAll(async (NextToken) => {
+    allPages(async (NextToken) => {
       const r = await as.send(new DescribeNotificationConfigurationsCommand({ AutoScalingGroupNames: names, NextToken, MaxRecords: 100 }));
       return { items: r.NotificationConfigurations, next: r.NextToken };
     });
@@ -256,7 +256,7 @@ async function describeNotifications(ctx: Ctx, names: string[]): Promise<Map<str
 /** Our target-tracking policies, by group name (one paginated call for every group). */
 async function describeCpuPolicies(ctx: Ctx, names: string[]): Promise<Map<string, ScalingPolicy>> {
   const as = await ctx.aws.autoscaling();
-  const all = await describeAll(async (NextToken) => {
+  const all = await allPages(async (NextToken) => {
     const r = await as.send(new DescribePoliciesCommand({ PolicyTypes: ['TargetTrackingScaling'], NextToken, MaxRecords: 100 }));
     return { items: r.ScalingPolicies, next: r.NextToken };
   });

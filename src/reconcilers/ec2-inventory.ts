@@ -10,7 +10,7 @@ import { TAG_STACK } from '../aws/tags.js';
 import { DescribeTagsCommand } from '../aws/sdk/ec2.js';
 import type { Ctx } from '../engine/types.js';
 import { KIND_DEFS, type KindName } from '../spec/schema.js';
-import { describeAll } from './ec2-shared.js';
+import { allPages } from './ec2-shared.js';
 
 /** DescribeTags resource types of each EC2 kind (its descriptor's ec2TagTypes). */
 export const EC2_RESOURCE_TYPES: Readonly<Partial<Record<KindName, readonly string[]>>> = Object.fromEntries(
@@ -20,7 +20,7 @@ export const EC2_RESOURCE_TYPES: Readonly<Partial<Record<KindName, readonly stri
 /** Of `kinds`, those with at least one resource tagged for the stack (kinds it cannot tell are kept). */
 export async function ec2KindsTagged(ctx: Ctx, kinds: readonly KindName[]): Promise<Set<KindName>> {
   const ec2 = await ctx.aws.ec2();
-  const rows = await describeAll(async (NextToken) => {
+  const rows = await allPages(async (NextToken) => {
     const r = await ec2.send(
       new DescribeTagsCommand({
         Filters: [

@@ -4,7 +4,7 @@
 import { adoptIds } from '../engine/desired.js';
 import { isDependency, isNotFound } from '../aws/errors.js';
 import { retryWhile, waitSettings } from './waits.js';
-import { createHash } from 'node:crypto';
+import { allPages, changesUnder, identify, shortHash } from './shared.js';
 import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
 import { TAG_ID, TAG_STACK, ownedBy, tagsFromList, tagsToList } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management, type Observed } from '../engine/types.js';
@@ -15,21 +15,6 @@ export const describeSettings = { pageSize: 100 };
 
 export const stackFilter = (stack: string): Filter[] => [{ Name: `tag:${TAG_STACK}`, Values: [stack] }];
 
-/** Runs a describe call over every page (NextToken loop). */
-export async function describeAll<T>(page: (nextToken: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
-  const out: T[] = [];
-  let token: string | undefined;
-  const seen = new Set<string>();
-  for (;;) {
-    const { items, next } = await page(token);
-    out.push(...(items ?? []));
-    if (!next) return out;
-    if (seen.has(next)) throw new Error(`pagination loop: AWS returned the NextToken ${next} twice`);
-    seen.add(next);
-    token = next;
-  }
-}
-
 export const tagSpec = (type: ResourceType, tags: Record<string, string>): TagSpecification[] => [
   { ResourceType: type, Tags: tagsToList(tags) as Tag[] },
 ];
@@ -37,22 +22,6 @@ export const tagSpec = (type: ResourceType, tags: Record<string, string>): TagSp
 
 /** The `adopt:` ids among desired, mapped to the spec name that adopts them (shared with every kind). */
 export { adoptIds };
-
-/**
- * Name and management of a described resource. Tagged for this stack: owned, named by its
- * reconcile:id tag. Otherwise adopted when `adopt:` names its id, else not ours (undefined).
- */
-export function identify(
-  id: string,
-  tags: Record<string, string>,
-  stack: string,
-  adopted: Map<string, string>,
-): { name: string; management: Management } | undefined {
-  if (tags[TAG_STACK] === stack && tags[TAG_ID]) return { name: tags[TAG_ID], management: 'owned' };
-  const name = adopted.get(id);
-  if (name) return { name, management: 'adopted' };
-  return undefined;
-}
 
 /** The ids among `adopted` not already found by the stack-tag describe (those need one more call). */
 export const missingAdoptIds = (adopted: Map<string, string>, found: Iterable<string>): string[] => {
@@ -90,7 +59,7 @@ export async function observeTagged<T extends { Tags?: Tag[] }, K extends KindNa
     if (seen.has(id)) continue;
     seen.add(id);
     const tags = tagsFromList(item.Tags);
-    const who = identify(id, tags, ctx.stack, adopted);
+    const who = identify(tags, ctx.stack, adopted, [id]);
     if (who) out.push({ item, id, tags, ...who });
   }
   return out;
@@ -144,14 +113,11 @@ export function updatedObserved<L extends Record<string, unknown>>(ctx: Ctx, obs
   return { ...observed, management: ownedBy(tags, ctx.stack) ? 'owned' : observed.management, live, tags };
 }
 
-/** Changes under a top-level spec field ("routes[...]" / "routes"), and the rest. */
-export const changesOf = (changes: FieldChange[], top: string): FieldChange[] =>
-  changes.filter((c) => c.path === top || c.path.startsWith(`${top}[`) || c.path.startsWith(`${top}.`));
-
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
 export { retryWhile, waitFor, waitSettings, type Probe } from './waits.js';
+export { allPages, changesUnder, identify, shortHash };
 
 /** A write right after the create of its resource: tolerate "not found" for a short grace period. */
 export const afterCreate = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>): Promise<T> =>
@@ -166,5 +132,3 @@ export async function deleteIdempotent(ctx: Ctx, address: string, what: string, 
     throw e;
   }
 }
-
-export const shortHash = (s: string, n = 8): string => createHash('sha256').update(s).digest('hex').slice(0, n);

@@ -41,7 +41,7 @@ import {
   adoptIds,
   applyTagChanges,
   assertApplicable,
-  describeAll,
+  allPages,
   describeSettings,
   identify,
   isNotFound,
@@ -144,7 +144,7 @@ const withoutInternal = (tags: Record<string, string>) => {
 
 async function describeInstances(ctx: Ctx, filters: Filter[]): Promise<Instance[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeInstancesCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: (r.Reservations ?? []).flatMap((x) => x.Instances ?? []), next: r.NextToken };
   });
@@ -351,7 +351,7 @@ const reconciler: Reconciler<'instance'> = {
       seen.add(i.InstanceId!);
       const tags = tagsFromList(i.Tags);
       if (!adopted.has(i.InstanceId!) && launchedByOthers(tags)) continue;
-      const who = identify(i.InstanceId!, tags, ctx.stack, adopted);
+      const who = identify(tags, ctx.stack, adopted, [i.InstanceId!]);
       if (who) found.push({ i, ...who });
     }
     // Only instances launched outside this tool lack the user data tag (normally none).

@@ -17,7 +17,7 @@ import {
   afterCreate,
   assertApplicable,
   deleteIdempotent,
-  describeAll,
+  allPages,
   describeSettings,
   errorCode,
   isNotFound,
@@ -36,7 +36,7 @@ export type InternetGatewayLive = {
 
 async function describeIgws(ctx: Ctx, filters: Filter[]): Promise<InternetGateway[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeInternetGatewaysCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.InternetGateways, next: r.NextToken };
   });

@@ -158,7 +158,7 @@ const reconciler: Reconciler<'key-pair'> = {
     for (const k of [...owned, ...all.filter((x) => adopted.has(x.KeyPairId!))]) seen.set(k.KeyPairId!, k);
     for (const [id, k] of seen) {
       if (taken.has(id)) continue;
-      const who = identify(id, tagsFromList(k.Tags), ctx.stack, adopted);
+      const who = identify(tagsFromList(k.Tags), ctx.stack, adopted, [id]);
       if (who) out.push(observedOf(k, who.name, who.management));
     }
     // A created key pair whose private key file is gone cannot be downloaded again: say so.

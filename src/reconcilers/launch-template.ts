@@ -41,7 +41,7 @@ import { desiredTags } from '../engine/desired.js';
 import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
-import { afterCreate, applyTagChanges, assertApplicable, describeAll, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
+import { afterCreate, applyTagChanges, assertApplicable, allPages, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
 import { TAG_OWNER, isNotImplemented, prepareLaunch } from './instance.js';
 import { externalKeyPairIds, keyNameFromRef, resolveKeyPairIds } from './key-pair.js';
 
@@ -190,7 +190,7 @@ function observedOf(t: LaunchTemplate, v: LaunchTemplateVersion | undefined, nam
 
 async function describeTemplates(ctx: Ctx, input: { Filters?: Filter[]; LaunchTemplateIds?: string[] }): Promise<LaunchTemplate[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeLaunchTemplatesCommand({ ...input, NextToken, MaxResults: input.LaunchTemplateIds ? undefined : PAGE }));
     return { items: r.LaunchTemplates, next: r.NextToken };
   });
@@ -213,7 +213,7 @@ async function describeByIds(ctx: Ctx, ids: string[]): Promise<LaunchTemplate[]>
 /** The $Latest version of every template of the region, by template id (one paginated call). */
 async function latestVersions(ctx: Ctx): Promise<Map<string, LaunchTemplateVersion>> {
   const ec2 = await ctx.aws.ec2();
-  const all = await describeAll(async (NextToken) => {
+  const all = await allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ Versions: ['$Latest'], NextToken, MaxResults: PAGE }));
     return { items: r.LaunchTemplateVersions, next: r.NextToken };
   });
@@ -232,7 +232,7 @@ async function latestVersionOf(ctx: Ctx, id: string): Promise<LaunchTemplateVers
  */
 async function currentTags(ctx: Ctx, ids: string[]): Promise<Map<string, Record<string, string>>> {
   const ec2 = await ctx.aws.ec2();
-  const all = await describeAll(async (NextToken) => {
+  const all = await allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: ids }], NextToken, MaxResults: 1000 }));
     return { items: r.Tags, next: r.NextToken };
   });
@@ -264,7 +264,7 @@ export function versionsToPrune(versions: number[], keep: number, defaultVersion
 
 async function pruneVersions(ctx: Ctx, address: string, id: string, keep: number, defaultVersion: number): Promise<void> {
   const ec2 = await ctx.aws.ec2();
-  const all = await describeAll(async (NextToken) => {
+  const all = await allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: id, NextToken, MaxResults: PAGE }));
     return { items: r.LaunchTemplateVersions, next: r.NextToken };
   });

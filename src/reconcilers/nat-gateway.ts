@@ -19,7 +19,7 @@ import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import {
   assertApplicable,
-  describeAll,
+  allPages,
   describeSettings,
   isNotFound,
   observeTagged,
@@ -41,7 +41,7 @@ const GONE = new Set(['deleting', 'deleted', 'failed']);
 
 async function describeNats(ctx: Ctx, filters: Filter[]): Promise<NatGateway[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeNatGatewaysCommand({ Filter: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.NatGateways, next: r.NextToken };
   });

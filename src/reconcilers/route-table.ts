@@ -46,9 +46,9 @@ import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type 
 import {
   afterCreate,
   assertApplicable,
-  changesOf,
+  changesUnder,
   deleteIdempotent,
-  describeAll,
+  allPages,
   describeSettings,
   errorCode,
   ignoreNotFound,
@@ -178,7 +178,7 @@ export function diffSubnets(d: Desired<'route-table'>, live: string[], addOnly: 
 
 async function describeTables(ctx: Ctx, filters: Filter[]): Promise<RouteTable[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeRouteTablesCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.RouteTables, next: r.NextToken };
   });
@@ -242,7 +242,7 @@ async function disassociate(ctx: Ctx, associationId: string | undefined): Promis
 /** Applies route and subnet changes; returns the live state they lead to. */
 async function applyChanges(ctx: Ctx, tableId: string, live: RouteTableLive, changes: FieldChange[]): Promise<RouteTableLive> {
   const routes = new Map(live.routes.map((r) => [r.destination, r]));
-  for (const c of changesOf(changes, 'routes')) {
+  for (const c of changesUnder(changes, 'routes')) {
     const after = c.after as RouteValue | undefined;
     const before = c.before as RouteValue | undefined;
     if (after) {
@@ -254,7 +254,7 @@ async function applyChanges(ctx: Ctx, tableId: string, live: RouteTableLive, cha
     }
   }
   const associations = { ...live.associations };
-  for (const c of changesOf(changes, 'subnets')) {
+  for (const c of changesUnder(changes, 'subnets')) {
     if (typeof c.after === 'string') {
       associations[c.after] = await associate(ctx, tableId, c.after);
     } else if (typeof c.before === 'string') {

@@ -36,9 +36,9 @@ import type { SgRule } from '../spec/kinds/network.js';
 import {
   afterCreate,
   assertApplicable,
-  changesOf,
+  changesUnder,
   deleteIdempotent,
-  describeAll,
+  allPages,
   describeSettings,
   errorCode,
   knownRefId,
@@ -196,7 +196,7 @@ export function diffRules(dir: Direction, desired: Map<string, RuleValue>, live:
 
 async function describeGroups(ctx: Ctx, filters: Filter[]): Promise<SecurityGroup[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.SecurityGroups, next: r.NextToken };
   });
@@ -250,18 +250,18 @@ async function describeRules(ctx: Ctx, groupId: string, dir: Direction, rules: R
  */
 async function applyRuleChanges(ctx: Ctx, groupId: string, changes: FieldChange[]): Promise<void> {
   for (const dir of ['ingress', 'egress'] as const) {
-    const cs = changesOf(changes, dir);
+    const cs = changesUnder(changes, dir);
     await applyRules(ctx, groupId, dir, 'authorize', cs.filter((c) => c.before === undefined).map((c) => c.after as RuleValue));
     await describeRules(ctx, groupId, dir, cs.filter((c) => c.before !== undefined && c.after !== undefined).map((c) => c.after as RuleValue));
   }
   for (const dir of ['ingress', 'egress'] as const) {
-    const cs = changesOf(changes, dir);
+    const cs = changesUnder(changes, dir);
     await applyRules(ctx, groupId, dir, 'revoke', cs.filter((c) => c.after === undefined).map((c) => c.before as RuleValue));
   }
 }
 
 function rulesAfter(live: RuleValue[], dir: Direction, changes: FieldChange[]): RuleValue[] {
-  const cs = changesOf(changes, dir);
+  const cs = changesUnder(changes, dir);
   const replaced = new Set(cs.filter((c) => c.before !== undefined).map((c) => ruleKey(c.before as RuleValue)));
   return [...live.filter((r) => !replaced.has(ruleKey(r))), ...cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue)];
 }

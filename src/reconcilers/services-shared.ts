@@ -2,7 +2,7 @@
 // (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): error
 // classification, bounded concurrency, bounded waits that report progress, AWS names, ownership.
 import { adoptIds } from '../engine/desired.js';
-import { createHash } from 'node:crypto';
+import { allPages, changesUnder, identify, shortHash } from './shared.js';
 import { TAG_ID, TAG_STACK } from '../aws/tags.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management } from '../engine/types.js';
 import type { KindName } from '../spec/schema.js';
@@ -37,21 +37,6 @@ export async function mapLimit<T, R>(items: readonly T[], fn: (item: T, index: n
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
-}
-
-/** Follows a NextToken/Marker loop to the end. */
-export async function allPages<T>(page: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
-  const out: T[] = [];
-  const seen = new Set<string>();
-  let token: string | undefined;
-  for (;;) {
-    const { items, next } = await page(token);
-    out.push(...(items ?? []));
-    if (!next) return out;
-    if (seen.has(next)) throw new Error(`pagination loop: AWS returned the token ${next} twice`);
-    seen.add(next);
-    token = next;
-  }
 }
 
 /**
@@ -100,7 +85,7 @@ export function defaultAwsName(stack: string, name: string, max?: number): strin
   if (max === undefined) return full;
   const clean = full.replace(/[^A-Za-z0-9-]/g, '-').replace(/^-+|-+$/g, '');
   if (clean.length <= max) return clean;
-  const hash = createHash('sha256').update(full).digest('hex').slice(0, 4);
+  const hash = shortHash(full, 4);
   return `${clean.slice(0, max - 5).replace(/-+$/, '')}-${hash}`;
 }
 
@@ -109,24 +94,6 @@ export const lbDimension = (arn: string): string => arn.split(':loadbalancer/')[
 
 /** `adopt:` values among desired, mapped to the spec name that adopts them. */
 export const adoptions = (desired: Desired[]): Map<string, string> => adoptIds(desired);
-
-/**
- * Name and management of a live resource. Tagged for this stack: owned, named by its reconcile:id
- * tag. Otherwise adopted when an `adopt:` value names one of its ids (ARN or name). Else not ours.
- */
-export function identify(
-  tags: Record<string, string>,
-  stack: string,
-  adopted: Map<string, string>,
-  ids: (string | undefined)[],
-): { name: string; management: Management } | undefined {
-  if (tags[TAG_STACK] === stack && tags[TAG_ID]) return { name: tags[TAG_ID], management: 'owned' };
-  for (const id of ids) {
-    const name = id === undefined ? undefined : adopted.get(id);
-    if (name) return { name, management: 'adopted' };
-  }
-  return undefined;
-}
 
 /** Outputs of a reference, or undefined when the engine cannot resolve it yet (observe time). */
 export function tryRef<K extends KindName>(d: Desired<K>, name: string): Record<string, string | undefined> | undefined {
@@ -153,11 +120,8 @@ export function assertKnown(address: string, what: string, value: unknown): void
   if (JSON.stringify(value ?? null).includes(UNKNOWN)) throw new Error(`${address}: ${what} refers to a resource not created yet`);
 }
 
-/** Changes at or under a top-level field: "healthCheck", "healthCheck.path", "objects[a.txt]". */
-export const changesUnder = (changes: FieldChange[], top: string): FieldChange[] =>
-  changes.filter((c) => c.path === top || c.path.startsWith(`${top}.`) || c.path.startsWith(`${top}[`));
-
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
 export { retryWhile, waitFor, waitSettings, type Probe } from './waits.js';
+export { allPages, changesUnder, identify };

@@ -16,7 +16,7 @@ import {
   afterCreate,
   assertApplicable,
   deleteIdempotent,
-  describeAll,
+  allPages,
   describeSettings,
   observeTagged,
   refId,
@@ -33,7 +33,7 @@ export type SubnetLive = {
 
 async function describeSubnets(ctx: Ctx, filters: Filter[]): Promise<Subnet[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeSubnetsCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.Subnets, next: r.NextToken };
   });

@@ -17,7 +17,7 @@ import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import {
   afterCreate,
   assertApplicable,
-  describeAll,
+  allPages,
   describeSettings,
   errorCode,
   ignoreNotFound,
@@ -39,7 +39,7 @@ const GONE = new Set(['deleting', 'deleted', 'rejected', 'failed', 'expired']);
 
 async function describePcx(ctx: Ctx, filters: Filter[]): Promise<VpcPeeringConnection[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeVpcPeeringConnectionsCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.VpcPeeringConnections, next: r.NextToken };
   });

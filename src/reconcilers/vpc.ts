@@ -21,7 +21,7 @@ import {
   afterCreate,
   assertApplicable,
   deleteIdempotent,
-  describeAll,
+  allPages,
   describeSettings,
   observeTagged,
   tagSpec,
@@ -39,7 +39,7 @@ type DnsAttr = 'enableDnsSupport' | 'enableDnsHostnames';
 
 async function describeVpcs(ctx: Ctx, filters: Filter[]): Promise<Vpc[]> {
   const ec2 = await ctx.aws.ec2();
-  return describeAll(async (NextToken) => {
+  return allPages(async (NextToken) => {
     const r = await ec2.send(new DescribeVpcsCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
     return { items: r.Vpcs, next: r.NextToken };
   });

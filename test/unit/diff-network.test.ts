@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RouteTable, SecurityGroup } from '@aws-sdk/client-ec2';
 import { desired } from '../helpers/aws.js';
 import { UNKNOWN, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
-import { describeAll, isDependency, retryWhile, waitFor, waitSettings } from '../../src/reconcilers/ec2-shared.js';
+import { allPages as describeAll, isDependency, retryWhile, waitFor, waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { KindName } from '../../src/spec/schema.js';
 import vpc from '../../src/reconcilers/vpc.js';
 import subnet from '../../src/reconcilers/subnet.js';
