@@ -34,7 +34,7 @@ import { amiStillMatches, resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { cannotAskAws } from '../aws/errors.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
-import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
+import { resolveUserData, sha256OfBase64 } from '../inputs/user-data.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import {

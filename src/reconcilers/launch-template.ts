@@ -36,7 +36,7 @@ import {
 import { resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
-import { resolveUserData, sha256OfBase64 } from '../aws/user-data.js';
+import { resolveUserData, sha256OfBase64 } from '../inputs/user-data.js';
 import { desiredTags } from '../engine/desired.js';
 import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';

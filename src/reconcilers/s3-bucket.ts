@@ -55,7 +55,7 @@ import {
   type ServerSideEncryption,
 } from '../aws/sdk/s3.js';
 import { indexedOf } from './tag-index.js';
-import { contentHash, contentTypeOf, loadContent, type ContentHash } from '../aws/content.js';
+import { contentHash, contentTypeOf, loadContent, type ContentHash } from '../inputs/content.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Outputs, type Reconciler } from '../engine/types.js';

@@ -34,7 +34,7 @@ import {
 import { CreateTargetGroupCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { lookupAmi, AmiNotFoundError } from '../../src/aws/ami.js';
-import { sha256Hex } from '../../src/aws/user-data.js';
+import { sha256Hex } from '../../src/inputs/user-data.js';
 import { withoutIgnored } from '../../src/engine/plan.js';
 import type { Ctx, Desired, EngineEvent, FieldChange, Observed, Outputs, Reconciler } from '../../src/engine/types.js';
 import asgReconciler from '../../src/reconcilers/auto-scaling-group.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-ec2';
 import { newestImage, rememberAmi, resolvedAmi } from '../../src/aws/ami.js';
-import { USER_DATA_MAX_BYTES, resolveUserData, sha256Hex } from '../../src/aws/user-data.js';
+import { USER_DATA_MAX_BYTES, resolveUserData, sha256Hex } from '../../src/inputs/user-data.js';
 import { withoutIgnored } from '../../src/engine/plan.js';
 import { UNKNOWN, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
 import asg, { notificationsOf, type AutoScalingGroupLive } from '../../src/reconcilers/auto-scaling-group.js';

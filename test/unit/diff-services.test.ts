@@ -15,7 +15,7 @@ import bucket, { inventoryFrom, inventoryTags, lifecycleLive, normalizePolicy } 
 import topic from '../../src/reconcilers/sns-topic.js';
 import alarm from '../../src/reconcilers/cloudwatch-alarm.js';
 import { defaultAwsName, lbDimension } from '../../src/reconcilers/services-shared.js';
-import { contentTypeOf } from '../../src/aws/content.js';
+import { contentTypeOf } from '../../src/inputs/content.js';
 
 const tagsOf = (name: string, extra: Record<string, string> = {}) => ({
   Name: `test-${name}`,
