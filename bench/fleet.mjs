@@ -230,14 +230,14 @@ async function main() {
         for (const [k, v] of Object.entries(x.ops)) ops[k] = (ops[k] ?? 0) + v - (y.ops[k] ?? 0);
       }
       cycles += c;
-      const lag = after[i].filter((x) => x.name.startsWith('reconcile_shard_schedule_lag_seconds'));
+      const lagOf = (ms, suffix) => ms.find((x) => x.name === `reconcile_shard_schedule_lag_seconds_${suffix}`)?.value ?? 0;
       const done = shards[i].logs.filter((l) => l.msg === 'cycle done' && l.t >= steadyFrom && l.t <= steadyTo);
       perShard.push({
         shard: i,
         stacks: b.size,
         cycles: c,
         cycleMs: { p50: pct(done.map((l) => l.ms), 50), p95: pct(done.map((l) => l.ms), 95), max: Math.max(...done.map((l) => l.ms)) },
-        lagMeanS: (lag.find((x) => x.name.endsWith('_sum'))?.value ?? 0) / (lag.find((x) => x.name.endsWith('_count'))?.value || 1),
+        lagMeanS: (lagOf(after[i], 'sum') - lagOf(before[i], 'sum')) / (lagOf(after[i], 'count') - lagOf(before[i], 'count') || 1),
         rssMb: Math.round(shards[i].rssKb / 1024),
         rssPeakMb: Math.round(shards[i].rssMaxKb / 1024),
       });
