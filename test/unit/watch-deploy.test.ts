@@ -11,35 +11,11 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { loadSpecText } from '../../src/spec/load.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
+import { parseDockerfile, type Instruction } from '../helpers/dockerfile.js';
 
 const read = (f: string) => readFileSync(f, 'utf8');
 
-interface Instruction {
-  op: string;
-  args: string;
-  line: number;
-}
-
-/** Dockerfile instructions: comments dropped, continuation lines joined. */
-export function parseDockerfile(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  let buf = '';
-  let start = 0;
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (!buf && (!line || line.startsWith('#'))) return;
-    if (buf && line.startsWith('#')) return;
-    if (!buf) start = i + 1;
-    buf += (buf ? ' ' : '') + line.replace(/\\$/, '').trim();
-    if (line.endsWith('\\')) return;
-    const m = /^([A-Za-z]+)\s+(.*)$/.exec(buf);
-    if (!m) throw new Error(`Dockerfile:${start}: cannot read "${buf}"`);
-    out.push({ op: m[1], args: m[2], line: start });
-    buf = '';
-  });
-  if (buf) throw new Error('Dockerfile ends in a continuation line');
-  return out;
-}
+export { parseDockerfile };
 
 const KNOWN = new Set(['FROM', 'RUN', 'CMD', 'LABEL', 'EXPOSE', 'ENV', 'ADD', 'COPY', 'ENTRYPOINT', 'VOLUME', 'USER', 'WORKDIR', 'ARG', 'ONBUILD', 'STOPSIGNAL', 'HEALTHCHECK', 'SHELL']);
 
@@ -150,7 +126,7 @@ describe('deploy/Dockerfile', () => {
   it('runs the bin of package.json with watch flags the CLI has', () => {
     const ins = parseDockerfile(text);
     const bin = (JSON.parse(read('package.json')) as { bin: Record<string, string> }).bin.reconcile;
-    expect(JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')!.args)).toEqual(['node', `/app/${bin}`]);
+    expect(JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')!.args)).toEqual(['/usr/bin/tini', '--', 'node', `/app/${bin}`]);
     checkArgs(JSON.parse(ins.filter((i) => i.op === 'CMD').pop()!.args));
     expect(ins.find((i) => i.op === 'STOPSIGNAL')?.args).toBe('SIGTERM');
   });
