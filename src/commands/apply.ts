@@ -6,8 +6,7 @@ import { ApplyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderText, summaryLine } from '../engine/render.js';
 import type { EngineEvent, Outputs } from '../engine/types.js';
-import { lockForCommand, type LockFlags } from '../lock/config.js';
-import type { Lease } from '../lock/lock.js';
+import { lockForCommand, type HeldLock, type LockFlags } from '../lock/config.js';
 import { Stopped, commandStopper, signalExitCode } from './stop.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
@@ -81,7 +80,7 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     drain.abort(stopper.signal.reason);
     if (applying) progress.snapshot();
   });
-  let lease: Lease | undefined;
+  let lease: HeldLock | undefined;
   try {
     // The stack lock first: the plan must see what a run that held it before us has done.
     lease = await lockForCommand(ctx, loaded.spec, opts, `${destroy ? 'destroy' : 'apply'} ${file}`);

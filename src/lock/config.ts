@@ -1,13 +1,15 @@
 // Where a command's stack lock lives, from its flags and the spec's `lock:` block, and taking it.
 //
-// The decision when neither names a bucket: the command runs unlocked and says so (a warning on
-// every run). Refusing would break every existing spec and the local demo; creating a bucket on
-// the user's behalf would be a surprise (and a global name to invent). CI that may run two applies
-// at once sets `lock: { bucket }` in the spec or passes --lock-bucket.
+// The decision when neither names a bucket: apply and destroy take a local lock (a file in the
+// user's state directory, local.ts), so two runs on one machine never overlap, and say on every run
+// that other machines are not stopped. Refusing would break every existing spec and the local demo;
+// creating a bucket on the user's behalf would be a surprise (and a global name to invent). CI that
+// may run two applies at once on different machines sets `lock: { bucket }` or --lock-bucket.
 import { UserError } from '../engine/errors.js';
 import type { Ctx } from '../engine/types.js';
 import { parseDuration } from '../spec/common.js';
 import { lockSchema, type Spec } from '../spec/schema.js';
+import { acquireLocalLock } from './local.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, acquireStackLock, type Lease } from './lock.js';
 
 /** The lock flags of apply / destroy (and watch): --lock-bucket, --lock-timeout, --no-lock. */
@@ -53,15 +55,31 @@ export function resolveLock(spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags
   return { lock: { bucket, timeoutMs, ...(spec.lock?.region && !flags.lockBucket ? { region: spec.lock.region } : {}) } };
 }
 
+/** A lock a command holds: the S3 lease, or the local lock file. */
+export type HeldLock = Pick<Lease, 'release'>;
+
 /**
- * Takes the stack lock for a command that writes (apply, destroy), or warns through ctx.emit that it
- * runs unlocked. The caller releases the lease in a finally.
+ * Takes the stack lock for a command that writes (apply, destroy): the S3 lock when a bucket is
+ * named; without one, the local lock (local.ts: no two runs on this machine overlap) and a warning
+ * that other machines are not stopped; with --no-lock, none and a warning. The caller releases the
+ * lock in a finally.
  */
-export async function lockForCommand(ctx: Ctx, spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command: string): Promise<Lease | undefined> {
-  const d = resolveLock(spec, flags, command.split(' ')[0]);
-  if (!d.lock) {
+export async function lockForCommand(ctx: Ctx, spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command: string): Promise<HeldLock | undefined> {
+  const verb = command.split(' ')[0];
+  const d = resolveLock(spec, flags, verb);
+  if (!d.lock && flags.lock === false) {
     ctx.emit({ type: 'warning', message: d.warning });
     return undefined;
+  }
+  if (!d.lock) {
+    const timeout = flags.lockTimeout ?? spec.lock?.timeout;
+    const timeoutMs = timeout === undefined ? DEFAULT_LOCK_TIMEOUT_MS : parseDurationFlag(flags.lockTimeout !== undefined ? '--lock-timeout' : 'lock.timeout', timeout);
+    const local = await acquireLocalLock(ctx, { command, timeoutMs });
+    ctx.emit({
+      type: 'warning',
+      message: `no lock bucket: stack "${spec.stack}" is locked on this machine only (${local.file}); nothing stops a run on another machine from changing it while this ${verb} does. For shared use name an existing S3 bucket with lock: { bucket: NAME } in the spec or --lock-bucket NAME`,
+    });
+    return local;
   }
   // The command handles SIGINT / SIGTERM itself (it reports, then releases the lock in its finally).
   return acquireStackLock(ctx, { bucket: d.lock.bucket, region: d.lock.region, timeoutMs: d.lock.timeoutMs, command, signals: false });

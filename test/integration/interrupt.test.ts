@@ -99,7 +99,7 @@ describe('SIGINT during apply', () => {
   it('before any change (here: a plan that hangs) it stops at once: nothing was changed, exit 130', async () => {
     const start = Date.now();
     let sentAt = 0;
-    const r = await runAndSignal(['apply', spec, '--yes'], hang.endpoint, /no stack lock/, 'SIGINT').then((x) => ((sentAt = sentAt || Date.now()), x));
+    const r = await runAndSignal(['apply', spec, '--yes'], hang.endpoint, /no lock bucket/, 'SIGINT').then((x) => ((sentAt = sentAt || Date.now()), x));
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
     expect(r.err).toContain('error: interrupted (SIGINT): nothing was changed');

@@ -410,12 +410,12 @@ lock:
     expect(await lockOf('failing')).toBeUndefined();
   });
 
-  it('without a lock bucket apply runs unlocked and says so', () => {
+  it('without a lock bucket apply locks on this machine only and says so', () => {
     const r = cli(['plan', spec('nolock')]);
     expect(r.err).not.toContain('no stack lock'); // plan only reads: no lock, no warning
     const a = cli(['apply', spec('nolock'), '--yes']);
     expect(a.code, a.err).toBe(0);
-    expect(a.err).toContain('warning: no stack lock: nothing stops another run from changing stack "nolock" while this apply does');
+    expect(a.err).toContain('warning: no lock bucket: stack "nolock" is locked on this machine only');
     expect(cli(['destroy', spec('nolock'), '--yes', '--no-lock']).err).toContain('--no-lock');
   });
 

@@ -1,0 +1,117 @@
+// Without a lock bucket, apply and destroy lock the stack on this machine with a file in the user's
+// state directory: two applies at once never overlap (so never make a resource twice), a lock whose
+// process is gone is taken over, and a live holder is named when the wait gives up. The compiled CLI
+// in child processes (build first) against moto.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeSecurityGroupsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { localLockFile } from '../../src/lock/local.js';
+
+const CLI = join(process.cwd(), 'dist/cli.js');
+let moto: Moto;
+let dir: string;
+let ec2: EC2Client;
+
+const spec = (stack: string) => {
+  const f = join(dir, `${stack}.yaml`);
+  writeFileSync(
+    f,
+    `apiVersion: reconcile/v1
+stack: ${stack}
+region: us-east-1
+resources:
+  main:
+    kind: vpc
+    cidr: 10.9.0.0/16
+  a:
+    kind: subnet
+    vpc: main
+    cidr: 10.9.1.0/24
+  web:
+    kind: security-group
+    vpc: main
+    ingress:
+      - { port: 443, cidr: 0.0.0.0/0 }
+`,
+  );
+  return f;
+};
+
+const lockFile = (stack: string) => localLockFile(stack, 'us-east-1', moto.endpoint, { XDG_STATE_HOME: dir });
+const env = () => ({ ...process.env, ...moto.env, XDG_STATE_HOME: dir });
+const cli = (args: string[]) => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: env(), timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+const cliAsync = (args: string[]) =>
+  new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [CLI, ...args], { env: env() });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => (out += String(d)));
+    c.stderr.on('data', (d) => (err += String(d)));
+    c.on('exit', (code) => resolve({ code, out, err }));
+  });
+
+const owned = async (stack: string) => {
+  const filter = [{ Name: 'tag:reconcile:stack', Values: [stack] }];
+  const vpcs = (await ec2.send(new DescribeVpcsCommand({ Filters: filter }))).Vpcs ?? [];
+  const sgs = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: filter }))).SecurityGroups ?? [];
+  return { vpcs: vpcs.length, sgs: sgs.length };
+};
+
+beforeAll(async () => {
+  moto = await startMoto();
+  dir = mkdtempSync(join(tmpdir(), 'reconcile-local-lock-'));
+  ec2 = new EC2Client({ region: 'us-east-1', endpoint: moto.endpoint });
+});
+afterAll(async () => {
+  ec2?.destroy();
+  await moto?.stop();
+});
+
+describe('the local stack lock (no lock bucket)', () => {
+  it('two applies at once on one machine: one waits for the other, nothing is made twice', async () => {
+    const f = spec('twice');
+    const [a, b] = await Promise.all([cliAsync(['apply', f, '--yes']), cliAsync(['apply', f, '--yes'])]);
+    expect(a.code, a.err).toBe(0);
+    expect(b.code, b.err).toBe(0);
+    for (const r of [a, b]) expect(r.err).toContain('no lock bucket: stack "twice" is locked on this machine only');
+    // One of them made everything; the other, once the lock was free, found nothing to do.
+    expect([a.out, b.out].filter((o) => o.includes('vpc.main: creating...')).length).toBe(1);
+    expect([a.out, b.out].some((o) => o.includes('No changes'))).toBe(true);
+    expect(await owned('twice')).toEqual({ vpcs: 1, sgs: 1 });
+    expect(existsSync(lockFile('twice'))).toBe(false); // released
+  });
+
+  it('a lock left by a process that is gone is taken over at once', () => {
+    const file = lockFile('stale');
+    mkdirSync(join(file, '..'), { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', 'process.pid']).pid!; // exited: its pid runs no more
+    writeFileSync(file, JSON.stringify({ formatVersion: 1, stack: 'stale', holder: { id: 'x', host: hostname(), pid: dead }, command: 'apply stale.yaml', started: new Date().toISOString() }));
+    const r = cli(['apply', spec('stale'), '--yes']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain(`took over the local stack lock of ${hostname()} (pid ${dead}), running "apply stale.yaml"`);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('a live holder is waited for up to --lock-timeout, then named; --no-lock skips the lock', () => {
+    const file = lockFile('held');
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, JSON.stringify({ formatVersion: 1, stack: 'held', holder: { id: 'y', host: hostname(), pid: process.pid, user: 'ci' }, command: 'apply held.yaml', started: new Date().toISOString() }));
+    const f = spec('held');
+    const r = cli(['apply', f, '--yes', '--lock-timeout', '1s']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`error: stack "held" is locked on this machine by ${hostname()} (pid ${process.pid}, user ci), running "apply held.yaml"`);
+    expect(r.err).toContain('gave up after waiting 1s');
+    expect(r.out).not.toContain('creating');
+    const d = cli(['destroy', f, '--yes', '--no-lock']);
+    expect(d.code, d.err).toBe(0);
+    expect(d.err).toContain('--no-lock');
+    expect(existsSync(file)).toBe(true); // not ours: left alone
+  });
+});
