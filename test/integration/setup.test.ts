@@ -31,8 +31,8 @@ const setup = (cwd: string, path?: string) =>
   spawnSync(process.execPath, ['scripts/setup.mjs'], { cwd, encoding: 'utf8', env: { ...process.env, ...(path ? { PATH: path } : {}) }, timeout: 300_000 });
 
 describe('scripts/setup.mjs', () => {
-  it('does no install work when everything is there (this checkout, python3 with moto)', () => {
-    const r = setup('.');
+  it('does no install work when everything is there (node modules installed, python3 with moto)', () => {
+    const r = setup(dir);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
