@@ -138,7 +138,9 @@ describe('fuzz: mutated examples', () => {
       }),
       { numRuns: RUNS },
     );
-  });
+    // 2000 loads, validations and file writes: ~35 s on a quiet 2-core machine, more when the
+    // integration files run beside it. The bound is for a hang, not a speed target (that is the bench).
+  }, 300_000);
 
   it('the mutations do break specs (the property is not vacuous)', () => {
     const sample = fc.sample(fc.tuple(fc.constantFrom(...EXAMPLES), fc.array(mutationArb, { minLength: 1, maxLength: 3 })), { numRuns: 60, seed: 42 });
