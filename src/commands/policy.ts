@@ -22,6 +22,7 @@ export interface PolicyStatement {
   Effect: 'Allow';
   Action: string[];
   Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
 }
 
 export interface PolicyDocument {
@@ -45,6 +46,23 @@ export function alertRulePermissions(rule: SpecOf<'alert-rule'>): string[] {
   const out = ['ec2:DescribeInstances', 'cloudwatch:GetMetricData'];
   if (rule.notify) out.push('sns:Publish');
   return out;
+}
+
+/**
+ * The roles the spec hands to EC2 (iam:PassRole), by ARN: the role of every instance profile an
+ * instance or launch template names. Offline, the profile's role is taken to have the profile's
+ * name and path (as the console makes them; the policy's notes say so); the account is the
+ * profile ARN's, or any. A kind that names a role directly adds its ARN here.
+ */
+export function passedRoles(loaded: LoadedSpec, arn: string): string[] {
+  const roles = new Set<string>();
+  for (const r of loaded.resources) {
+    const profile = (r.body as { iamInstanceProfile?: string }).iamInstanceProfile;
+    if ((r.kind !== 'instance' && r.kind !== 'launch-template') || !profile) continue;
+    const m = /^arn:[^:]+:iam::(\d*):instance-profile\/(.+)$/.exec(profile);
+    roles.add(m ? `${arn}:iam::${m[1] || '*'}:role/${m[2]}` : `${arn}:iam::*:role/${profile}`);
+  }
+  return [...roles].sort();
 }
 
 export const partitionOf = (region: string): string => (region.startsWith('cn-') ? 'aws-cn' : region.includes('-gov-') ? 'aws-us-gov' : 'aws');
@@ -94,6 +112,7 @@ export async function specPolicy(loaded: LoadedSpec, opts: { lockBucket?: string
     const p = (await reconcilerFor(kind)).permissions;
     const actions = inSpec.has(kind) ? [...p.observe, ...p.create, ...p.update, ...p.delete] : p.observe;
     for (const action of actions) {
+      if (action === 'iam:PassRole') continue; // only on the roles the spec names (passedRoles)
       const svc = service(action);
       const name = SID_NAME[svc] ?? svc.replace(/[^A-Za-z0-9]/g, '');
       if (svc === 's3' && action !== 's3:ListAllMyBuckets') {
@@ -128,14 +147,31 @@ export async function specPolicy(loaded: LoadedSpec, opts: { lockBucket?: string
     allow('StackLockBucket', 's3:ListBucket', [`${arn}:s3:::${lock.bucket}`]);
   } else notes.push('No lock bucket (lock: { bucket } or --lock-bucket): the policy has no stack lock permissions.');
 
+  const roles = passedRoles(loaded, arn);
+  if (roles.length)
+    notes.push(
+      `iam:PassRole on ${roles.join(', ')} only, and only to EC2: the role of each instance profile the spec names, taken to have the profile's name (as the AWS console makes them); if a profile's role has another name, put that role's ARN in the PassRole statement.`,
+    );
   notes.push(
     'Resource "*" where AWS takes no narrower one (describe and list calls) or where the ids are not known before the create runs; S3 is narrowed to the spec\'s buckets and the lock object.',
     'Resources of a kind that is no longer in the spec can be found but not deleted with this policy: to prune or destroy them, use the policy of the spec that still had them.',
   );
 
-  const statements: PolicyStatement[] = [...groups.values()]
-    .map((g) => ({ Sid: g.sid, Effect: 'Allow' as const, Action: [...g.actions].sort(), Resource: g.resource.length === 1 ? g.resource[0] : g.resource }))
-    .sort((a, b) => a.Sid.localeCompare(b.Sid));
+  const statements: PolicyStatement[] = [...groups.values()].map((g) => ({
+    Sid: g.sid,
+    Effect: 'Allow' as const,
+    Action: [...g.actions].sort(),
+    Resource: g.resource.length === 1 ? g.resource[0] : g.resource,
+  }));
+  if (roles.length)
+    statements.push({
+      Sid: 'PassRole',
+      Effect: 'Allow',
+      Action: ['iam:PassRole'],
+      Resource: roles.length === 1 ? roles[0] : roles,
+      Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    });
+  statements.sort((a, b) => a.Sid.localeCompare(b.Sid));
   // Sids must be unique within a policy.
   const seen = new Map<string, number>();
   for (const s of statements) {
