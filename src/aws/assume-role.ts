@@ -4,7 +4,7 @@
 // identity. The credentials are cached per role and session for the whole process (every cycle of
 // watch makes new clients; it does not assume the role again) and renewed REFRESH_BEFORE_MS before
 // they expire; concurrent callers share one AssumeRole call.
-import { UserError } from '../engine/errors.js';
+import { UserError } from '../errors.js';
 import type { Aws, AwsOptions } from './clients.js';
 import { explainAwsError } from './errors.js';
 import { AssumeRoleCommand } from './sdk/sts.js';

@@ -1,5 +1,4 @@
 // Ownership tags and the tag helpers every reconciler shares.
-import type { FieldChange } from '../engine/types.js';
 
 export const TAG_STACK = 'reconcile:stack';
 export const TAG_ID = 'reconcile:id';
@@ -16,9 +15,17 @@ export const tagsToList = (tags: Record<string, string>): { Key: string; Value: 
 /** Tags managed by AWS itself (aws:*) are never ours to diff. */
 const managedKey = (k: string) => !k.startsWith('aws:');
 
+/** A change of one tag, shaped as the engine's field changes ("tags.Env"; a tag changes in place). */
+export interface TagChange {
+  path: string;
+  before: unknown;
+  after: unknown;
+  forcesReplace: boolean;
+}
+
 /** Field changes for tags, one per key ("tags.Env"). Always in place. */
-export function diffTags(desired: Record<string, string>, live: Record<string, string>): FieldChange[] {
-  const out: FieldChange[] = [];
+export function diffTags(desired: Record<string, string>, live: Record<string, string>): TagChange[] {
+  const out: TagChange[] = [];
   const keys = new Set([...Object.keys(desired), ...Object.keys(live)].filter(managedKey));
   for (const k of [...keys].sort()) {
     if (desired[k] !== live[k]) out.push({ path: `tags.${k}`, before: live[k], after: desired[k], forcesReplace: false });
@@ -27,7 +34,7 @@ export function diffTags(desired: Record<string, string>, live: Record<string, s
 }
 
 /** Splits tag changes into what to set and what to remove. */
-export function tagUpdates(changes: FieldChange[]): { set: Record<string, string>; remove: string[] } {
+export function tagUpdates(changes: readonly TagChange[]): { set: Record<string, string>; remove: string[] } {
   const set: Record<string, string> = {};
   const remove: string[] = [];
   for (const c of changes) {

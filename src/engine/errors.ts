@@ -1,16 +1,9 @@
 // Errors the engine raises on purpose. The CLI maps them to exit codes in one place.
 
-/** A mistake in what the user asked for (bad flag, missing file, refused confirmation): exit 1, no stack trace. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+import { UserError } from '../errors.js';
+
+/** A mistake in what the user asked for: src/errors.ts (the lock and src/aws raise it too). */
+export { UserError };
 
 /** A safety rule blocked the plan (protect, --max-deletes): exit 3. */
 export class SafetyError extends UserError {

@@ -5,12 +5,11 @@
 // that other machines are not stopped. Refusing would break every existing spec and the local demo;
 // creating a bucket on the user's behalf would be a surprise (and a global name to invent). CI that
 // may run two applies at once on different machines sets `lock: { bucket }` or --lock-bucket.
-import { UserError } from '../engine/errors.js';
-import type { Ctx } from '../engine/types.js';
+import { UserError } from '../errors.js';
 import { parseDuration } from '../spec/common.js';
 import { lockSchema, type Spec } from '../spec/schema.js';
 import { acquireLocalLock } from './local.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, acquireStackLock, type Lease } from './lock.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, acquireStackLock, type Lease, type LockCtx } from './lock.js';
 
 /** The lock flags of apply / destroy (and watch): --lock-bucket, --lock-timeout, --no-lock. */
 export interface LockFlags {
@@ -64,7 +63,7 @@ export type HeldLock = Pick<Lease, 'release'>;
  * that other machines are not stopped; with --no-lock, none and a warning. The caller releases the
  * lock in a finally.
  */
-export async function lockForCommand(ctx: Ctx, spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command: string): Promise<HeldLock | undefined> {
+export async function lockForCommand(ctx: LockCtx, spec: Pick<Spec, 'stack' | 'lock'>, flags: LockFlags, command: string): Promise<HeldLock | undefined> {
   const verb = command.split(' ')[0];
   const d = resolveLock(spec, flags, verb);
   if (!d.lock && flags.lock === false) {

@@ -17,9 +17,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Ctx } from '../engine/types.js';
-import { describeHolder, formatDuration, newHolder, type LockHolder } from './lock.js';
-import { UserError } from '../engine/errors.js';
+import { describeHolder, formatDuration, newHolder, type LockCtx, type LockHolder } from './lock.js';
+import { UserError } from '../errors.js';
 
 export interface LocalLockRecord {
   formatVersion: 1;
@@ -128,7 +127,7 @@ export function describeLocalLock(r: LocalLockRecord, now = Date.now()): string 
 }
 
 /** Takes the local lock of ctx.stack, waiting up to timeoutMs for another holder. */
-export async function acquireLocalLock(ctx: Pick<Ctx, 'stack' | 'region' | 'emit' | 'aws'>, opts: LocalLockOptions): Promise<LocalLease> {
+export async function acquireLocalLock(ctx: LockCtx, opts: LocalLockOptions): Promise<LocalLease> {
   const env = opts.env ?? process.env;
   const file = localLockFile(ctx.stack, ctx.region, ctx.aws.options.endpoint ?? env.AWS_ENDPOINT_URL, env);
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });

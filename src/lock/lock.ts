@@ -20,8 +20,15 @@ import { hostname, userInfo } from 'node:os';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
 import { Aws, isReadOperation } from '../aws/clients.js';
 import { errorCode, isRetryable } from '../aws/errors.js';
-import { UserError } from '../engine/errors.js';
-import type { Ctx } from '../engine/types.js';
+import { UserError } from '../errors.js';
+
+/** What the lock needs of a run (the engine's Ctx is one): its clients, region, stack, and where progress goes. */
+export interface LockCtx {
+  aws: Aws;
+  region: string;
+  stack: string;
+  emit(e: { type: 'progress' | 'warning'; message: string }): void;
+}
 
 export const LOCK_PREFIX = 'reconcile-locks/';
 export const lockKey = (stack: string): string => `${LOCK_PREFIX}${stack}.json`;
@@ -171,7 +178,7 @@ function bucketError(e: unknown, bucket: string): unknown {
 }
 
 /** S3 client for the lock: its own Aws instance, so lock calls never count as calls on the stack. */
-export function lockAws(ctx: Pick<Ctx, 'aws' | 'region'>, region?: string): Aws {
+export function lockAws(ctx: Pick<LockCtx, 'aws' | 'region'>, region?: string): Aws {
   // Without the command's stop signal: the lock is released after a stop too.
   return new Aws({ ...ctx.aws.options, signal: undefined, region: region ?? ctx.region, maxAttempts: 3 });
 }
@@ -263,7 +270,7 @@ const jitter = (ms: number) => Math.round(ms * (0.75 + Math.random() * 0.5));
  * ctx.emit), taking over a lease that expired. The lease is renewed in the background until
  * release(); while it is held, ctx.aws refuses writes once the lease is lost.
  */
-export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lease> {
+export async function acquireStackLock(ctx: LockCtx, opts: LockOptions): Promise<Lease> {
   const aws = lockAws(ctx, opts.region);
   const leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
@@ -360,7 +367,7 @@ export async function acquireStackLock(ctx: Ctx, opts: LockOptions): Promise<Lea
 }
 
 function holdLease(
-  ctx: Ctx,
+  ctx: LockCtx,
   aws: Aws,
   opts: LockOptions,
   holder: LockHolder,
