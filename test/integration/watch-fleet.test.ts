@@ -194,7 +194,7 @@ describe('watch DIR: a fleet in one process', () => {
     }
   });
 
-  it('the CLI: --once serves every stack of a directory once; bad shard flags are one line, exit 1', () => {
+  it('the CLI: --once serves every stack of a directory once; one file stays single-stack; bad flags are one line, exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'reconcile-fleet-'));
     try {
       writeFileSync(join(dir, 'x.yaml'), spec('fleet-x'));
@@ -208,9 +208,16 @@ describe('watch DIR: a fleet in one process', () => {
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/shard 3 \(from 3\) is not below --shards 3/);
       expect(bad.stderr).not.toMatch(/\n\s+at /);
+      // One spec: the single-stack controller, whose spec's watch: block wins over --mode.
+      writeFileSync(join(dir, 'z.yaml'), spec('fleet-z', { mode: 'detect' }));
+      const one = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'z.yaml'), '--once', '--mode', 'apply', '--no-notify', '--log-format', 'json'], { env, encoding: 'utf8', timeout: 60_000 });
+      expect(one.status).toBe(0);
+      expect(one.stdout).toMatch(/"msg":"watching [^"]*z\.yaml \(stack fleet-z, detect mode, every 1s/);
       const set = spawnSync(process.execPath, [CLI, 'watch', dir, '--set', 'size=2'], { env, encoding: 'utf8', timeout: 30_000 });
       expect(set.status).toBe(1);
       expect(set.stderr).toMatch(/--set and --values give one spec its parameters, not a fleet/);
+      const ec2z = await group('fleet-z');
+      expect(ec2z).toBeUndefined(); // detect mode: reported, not created
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
