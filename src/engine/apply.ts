@@ -7,8 +7,9 @@ import { ApplyError, SafetyError, type ApplyFailure } from './errors.js';
 import { deletePrerequisites } from './delete-order.js';
 import { slots } from './slots.js';
 import { createStarted, createsFinished } from './journal.js';
+import { missingAdoption } from './ownership.js';
 import { forgetCreated, rememberCreated } from './recent.js';
-import { changeLabel, diffResource, type Change } from './decide.js';
+import { assertApplicable, changeLabel, diffResource, type Change } from './decide.js';
 import type { Plan, PlanState } from './plan.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler, Registry } from './types.js';
 
@@ -153,10 +154,11 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       if (c.action !== 'adopt' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
       const { forcedBy, inPlace } = diffResource(r, d, live);
       if (forcedBy.length && c.action !== 'adopt') throw new Error(`${forcedBy.join(', ')} now need(s) a replacement the plan did not show: plan again`);
+      assertApplicable(d.address, inPlace);
       let updated = live;
       if (inPlace.length)
         await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : c.action === 'noop' ? 'updating (a dependency changed)' : 'updating', async () => {
-          updated = await r.update(ctx, d as never, live, inPlace);
+          updated = await r.update(ctx, d, live, inPlace);
           return updated.id;
         });
       state.outputs.set(c.name, updated.outputs);
@@ -189,11 +191,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * comes after the backoff, which gives an eventually consistent describe time to see the resource.
  */
 export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<Observed> {
+  const adopt = missingAdoption(ctx.region, d);
+  if (adopt) throw new Error(`${adopt.address}: ${adopt.message}`);
   const lookFor = async (): Promise<Observed | undefined> => {
     let lastError: unknown;
     for (let i = 0; i < 3; i++) {
       try {
-        return (await r.observe(ctx, [d] as never)).find((o) => o.name === d.name && o.management === 'owned' && ownedBy(o.tags, ctx.stack));
+        return (await r.observe(ctx, [d])).find((o) => o.name === d.name && o.management === 'owned' && ownedBy(o.tags, ctx.stack));
       } catch (e) {
         lastError = e;
         if (!isRetryable(e)) break;
@@ -211,7 +215,8 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
     ctx.emit({ type: 'info', address: d.address, message: `found ${found.id}, made by the failed call: using it` });
     const { forcedBy, inPlace } = diffResource(r, d, found);
     if (forcedBy.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forcedBy.join(', ')} differ(s) from the spec: plan again`);
-    return inPlace.length ? r.update(ctx, d as never, found, inPlace) : found;
+    assertApplicable(d.address, inPlace);
+    return inPlace.length ? r.update(ctx, d, found, inPlace) : found;
   };
   // A kind whose AWS name the spec chooses: a rerun on this machine must know the create was ours,
   // should this run die before the resource carries its tags (journal.ts).

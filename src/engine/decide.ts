@@ -42,7 +42,7 @@ export const changeLabel = (c: Pick<Change, 'address' | 'duplicate'>): string =>
 
 /** A stand-in for the outputs of a resource that does not exist yet. */
 export function unknownOutputs(): Outputs {
-  return new Proxy({ id: UNKNOWN } as Outputs, { get: (t, k) => (typeof k === 'string' ? UNKNOWN : (t as never)[k]) });
+  return new Proxy({ id: UNKNOWN } as Outputs, { get: (t, k) => (typeof k === 'string' ? UNKNOWN : Reflect.get(t, k)) });
 }
 
 /** Drops changes to fields the spec says something else owns. */
@@ -62,8 +62,19 @@ export interface ResourceDiff {
 
 /** The one diff of a resource: the reconciler's, without ignoreChanges, split by what forces a replacement. */
 export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observed): ResourceDiff {
-  const fields = withoutIgnored(r.diff(d as never, o), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+  const fields = withoutIgnored(r.diff(d, o), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
   return { fields, forcedBy: fields.filter((f) => f.forcesReplace).map((f) => f.path), inPlace: fields.filter((f) => !f.forcesReplace) };
+}
+
+/**
+ * Changes applied in place must be free of replacements and of UNKNOWN (a reference to a resource
+ * not created yet): the engine checks this once, before every update it asks a reconciler for.
+ */
+export function assertApplicable(address: string, changes: FieldChange[]): void {
+  for (const c of changes) {
+    if (c.forcesReplace) throw new Error(`${address}: ${c.path} cannot be changed in place (it forces a replacement)`);
+    if (JSON.stringify(c.after ?? null).includes(UNKNOWN)) throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
+  }
 }
 
 export interface DecideInput {

@@ -88,7 +88,7 @@ export async function observeAll(
             isLoaded();
             await Promise.all(after);
           }
-          const observing = r.observe(ctx, (desiredByKind.get(k) ?? []) as never);
+          const observing = r.observe(ctx, desiredByKind.get(k) ?? []);
           isLoaded();
           const list = await observing;
           out.set(k, list);

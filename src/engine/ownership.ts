@@ -51,11 +51,11 @@ export function nameProblem(stack: string, d: Desired, h: NameHolder, inFlight: 
   };
 }
 
-/** `adopt:` of a resource observe did not find. */
-export function missingAdoption(ctx: Ctx, d: Desired): PlanProblem | undefined {
+/** `adopt:` of a resource observe did not find (the engine never creates one with adopt: set). */
+export function missingAdoption(region: string, d: Desired): PlanProblem | undefined {
   const id = (d.spec as { adopt?: string }).adopt;
   if (!id) return undefined;
-  return { address: d.address, message: `adopt: ${id} names no ${d.kind} in ${ctx.region} (remove adopt: to create a new one)` };
+  return { address: d.address, message: `adopt: ${id} does not exist: no ${d.kind} in ${region} has that id or name (remove adopt: to create a new one)` };
 }
 
 /**
@@ -72,7 +72,7 @@ export async function ownershipProblems(
   const byKind = new Map<KindName, Desired[]>();
   for (const { d, action } of creating) {
     // A replacement of a resource adopted earlier (now the stack's) may still say adopt: in the spec.
-    const adopt = action === 'create' ? missingAdoption(ctx, d) : undefined;
+    const adopt = action === 'create' ? missingAdoption(ctx.region, d) : undefined;
     if (adopt) {
       problems.push(adopt);
       continue;
@@ -82,7 +82,7 @@ export async function ownershipProblems(
   const held = await Promise.all(
     [...byKind].map(async ([kind, list]) => {
       const r = await reconcilerFor(kind);
-      const holders = r.nameHolders ? await r.nameHolders(ctx, list as never) : [];
+      const holders = r.nameHolders ? await r.nameHolders(ctx, list) : [];
       const byName = new Map(list.map((d) => [d.name, d]));
       return holders.flatMap((h) => {
         const d = byName.get(h.name);

@@ -6,7 +6,7 @@
 //   ownership.ts  refuses to create where a resource not ours holds the name, or adopt: names nothing
 //   prune.ts      pure: leftovers -> delete / keep; duplicates; protect and --max-deletes block
 import { levels } from '../spec/graph.js';
-import type { KindName } from '../spec/schema.js';
+import type { KindName, SpecOf } from '../spec/schema.js';
 import type { LoadedResource, LoadedSpec } from '../spec/types.js';
 import { decide, unknownOutputs, type Change } from './decide.js';
 import { makeDesired } from './desired.js';
@@ -78,7 +78,7 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
       defaultTags: spec.tags,
       name: r.name,
       kind: r.kind,
-      spec: r.body as never,
+      spec: r.body as SpecOf<KindName>,
       specDir: loaded.dir,
       lookup: (n) => outputs.get(n) ?? (observing ? unknownOutputs() : undefined),
     });

@@ -14,7 +14,7 @@ export interface Outputs {
 
 export type Management = 'owned' | 'adopted' | 'lookup';
 
-export interface Observed<L = Record<string, unknown>> {
+export interface Observed<L = unknown> {
   /** The AWS id (or name / ARN, where that is how AWS names the resource). */
   id: string;
   /** The logical name: from the reconcile:id tag, or the spec name for adopted / looked-up ones. */
@@ -112,27 +112,32 @@ export interface Permissions {
   delete: string[];
 }
 
-export interface Reconciler<K extends KindName = KindName> {
+/**
+ * A kind's reconciler. K: its kind (desired views carry that kind's spec); L: its live state, in the
+ * spec's own vocabulary, as observe reads it and diff compares it. The engine holds reconcilers as
+ * Reconciler (any kind, live state unknown to it) and never looks inside `live`.
+ */
+export interface Reconciler<K extends KindName = KindName, L = unknown> {
   kind: K;
   /**
    * Read every live resource of this kind owned by the stack, in bulk: one paginated describe
    * filtered by the tag reconcile:stack=<stack> (plus one for `adopt:` ids and lookups among
    * `desired`, if any) -- never one call per resource where AWS has a bulk read.
    */
-  observe(ctx: Ctx, desired: Desired<K>[]): Promise<Observed[]>;
+  observe(ctx: Ctx, desired: Desired<K>[]): Promise<Observed<L>[]>;
   /**
    * Kinds whose observations this observe needs through desired.ref() (e.g. a main route table is
    * found by its VPC's id). The engine observes those first; refs to anything else are UNKNOWN here.
    */
   observeAfter?: KindName[];
   /** Pure. The fields that differ between desired and live; [] when up to date. */
-  diff(desired: Desired<K>, live: Observed): FieldChange[];
+  diff(desired: Desired<K>, live: Observed<L>): FieldChange[];
   /** Create with every tag in the create call itself where the API allows. Idempotent where AWS lets it be. */
-  create(ctx: Ctx, desired: Desired<K>): Promise<Observed>;
+  create(ctx: Ctx, desired: Desired<K>): Promise<Observed<L>>;
   /** Apply in-place changes (only fields with forcesReplace false). Also used to adopt (tags). */
-  update(ctx: Ctx, desired: Desired<K>, live: Observed, changes: FieldChange[]): Promise<Observed>;
+  update(ctx: Ctx, desired: Desired<K>, live: Observed<L>, changes: FieldChange[]): Promise<Observed<L>>;
   /** Delete; an already-absent resource is success. Waits until AWS no longer blocks dependents. */
-  delete(ctx: Ctx, live: Observed): Promise<void>;
+  delete(ctx: Ctx, live: Observed<L>): Promise<void>;
   /**
    * For kinds whose AWS name is unique (bucket, topic, target group, ...): the live resources that
    * already hold the names these desired resources would be created with, whatever their tags. The

@@ -48,7 +48,7 @@ import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { ASG_EVENTS } from '../spec/kinds/compute.js';
-import { applyTagChanges, assertApplicable, allPages, errorCode, retryWhile, waitFor } from './ec2-shared.js';
+import { applyTagChanges, allPages, errorCode, retryWhile, waitFor } from './ec2-shared.js';
 import { isNotImplemented } from './instance.js';
 
 type AsgEvent = (typeof ASG_EVENTS)[number];
@@ -392,7 +392,7 @@ async function startRefresh(ctx: Ctx, address: string, w: WantedGroup): Promise<
   }
 }
 
-const reconciler: Reconciler<'auto-scaling-group'> = {
+const reconciler: Reconciler<'auto-scaling-group', AutoScalingGroupLive> = {
   kind: 'auto-scaling-group',
 
   async observe(ctx, desired) {
@@ -425,7 +425,7 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as AutoScalingGroupLive;
+    const live = observed.live;
     const w = wantedGroup(desired);
     const out: FieldChange[] = [
       ...field('groupName', live.groupName, w.groupName, true),
@@ -449,7 +449,6 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} names no Auto Scaling group in ${ctx.region} (remove adopt: to create one)`);
     const w = wantedGroup(desired);
     assertKnown(desired.address, w);
     // One attempt: AWS answers a repeated create AlreadyExists, but moto replaces the group (its first
@@ -484,8 +483,7 @@ const reconciler: Reconciler<'auto-scaling-group'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = observed.live as AutoScalingGroupLive;
+    const live = observed.live;
     const w = wantedGroup(desired);
     const name = observed.id;
     const as = await ctx.aws.autoscaling();

@@ -29,7 +29,6 @@ import { indexedOf } from './tag-index.js';
 import {
   adoptions,
   allPages,
-  assertApplicable,
   assertKnown,
   chunk,
   defaultAwsName,
@@ -98,9 +97,9 @@ export type AlarmLive = {
 
 const WORD_OF: Record<string, string> = Object.fromEntries(Object.entries(COMPARISONS).map(([w, op]) => [op, w]));
 
-export function alarmName(d: Desired<'cloudwatch-alarm'>, live?: Observed): string {
+export function alarmName(d: Desired<'cloudwatch-alarm'>, live?: Observed<AlarmLive>): string {
   if (d.spec.alarmName) return d.spec.alarmName;
-  if (d.spec.adopt && live) return (live.live as AlarmLive).alarmName;
+  if (d.spec.adopt && live) return live.live.alarmName;
   return defaultAwsName(d.stack, d.name);
 }
 
@@ -121,7 +120,7 @@ function actionArn(d: Desired<'cloudwatch-alarm'>, region: string, a: Desired<'c
 }
 
 /** What the alarm must be, as PutMetricAlarm takes it (without tags). */
-export function alarmInput(d: Desired<'cloudwatch-alarm'>, region: string, live?: Observed): PutMetricAlarmCommandInput & { Dimensions: { Name: string; Value: string }[] } {
+export function alarmInput(d: Desired<'cloudwatch-alarm'>, region: string, live?: Observed<AlarmLive>): PutMetricAlarmCommandInput & { Dimensions: { Name: string; Value: string }[] } {
   const s = d.spec;
   const dims: Record<string, string> = { ...s.dimensions };
   if (s.instance) dims.InstanceId = d.ref(s.instance).id;
@@ -206,7 +205,7 @@ async function readOne(ctx: Ctx, name: string, who: { name: string; management: 
   return toObserved(a, (await alarmTags(ctx, a.AlarmArn!)) ?? {}, who);
 }
 
-const reconciler: Reconciler<'cloudwatch-alarm'> = {
+const reconciler: Reconciler<'cloudwatch-alarm', AlarmLive> = {
   kind: 'cloudwatch-alarm',
 
   async observe(ctx, desired) {
@@ -232,7 +231,7 @@ const reconciler: Reconciler<'cloudwatch-alarm'> = {
   },
 
   diff(d, o) {
-    const live = o.live as AlarmLive;
+    const live = o.live;
     const want = alarmInput(d, regionOfArn(o.outputs.arn) ?? 'us-east-1', o);
     const dims = Object.fromEntries(want.Dimensions.map((x) => [x.Name, x.Value]));
     const out: FieldChange[] = [
@@ -275,7 +274,6 @@ const reconciler: Reconciler<'cloudwatch-alarm'> = {
   },
 
   async update(ctx, d, o, changes) {
-    assertApplicable(d.address, changes);
     const cw = await ctx.aws.cloudwatch();
     if (changes.some((c) => !c.path.startsWith('tags.'))) await cw.send(new PutMetricAlarmCommand(alarmInput(d, ctx.region, o)));
     const { set, remove } = tagUpdates(changes);

@@ -86,14 +86,8 @@ export function knownRefId<K extends KindName>(desired: Desired<K>, name: string
 
 export { errorCode, ignoreNotFound, isDependency, isNotFound } from '../aws/errors.js';
 
-/** Every change applied in place must be free of UNKNOWN: the engine resolves references first. */
-export function assertApplicable(address: string, changes: FieldChange[]): void {
-  for (const c of changes) {
-    if (c.forcesReplace) throw new Error(`${address}: ${c.path} cannot be changed in place (it forces replacement)`);
-    if (JSON.stringify(c.after ?? null).includes(UNKNOWN))
-      throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
-  }
-}
+/** The engine's check of in-place changes (also for a create that applies its own diff). */
+export { assertApplicable } from '../engine/decide.js';
 
 /** Tags of an Observed after tag changes are applied. */
 export function applyTagChanges(tags: Record<string, string>, changes: FieldChange[]): Record<string, string> {
@@ -108,7 +102,7 @@ export function applyTagChanges(tags: Record<string, string>, changes: FieldChan
 }
 
 /** The Observed an update leaves: tags changed, owned once it carries this stack's tags. */
-export function updatedObserved<L extends Record<string, unknown>>(ctx: Ctx, observed: Observed, live: L, changes: FieldChange[]): Observed<L> {
+export function updatedObserved<L>(ctx: Ctx, observed: Observed<unknown>, live: L, changes: FieldChange[]): Observed<L> {
   const tags = applyTagChanges(observed.tags, changes);
   return { ...observed, management: ownedBy(tags, ctx.stack) ? 'owned' : observed.management, live, tags };
 }

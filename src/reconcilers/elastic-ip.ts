@@ -5,7 +5,7 @@ import { AllocateAddressCommand, DescribeAddressesCommand, ReleaseAddressCommand
 import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
-import { assertApplicable, deleteIdempotent, errorCode, observeTagged, tagSpec, updatedObserved } from './ec2-shared.js';
+import { deleteIdempotent, errorCode, observeTagged, tagSpec, updatedObserved } from './ec2-shared.js';
 
 export type ElasticIpLive = {
   publicIp: string;
@@ -22,7 +22,7 @@ async function describeAddresses(ctx: Ctx, filters: Filter[]): Promise<Address[]
 
 const outputsOf = (id: string, publicIp: string) => ({ id, publicIp });
 
-const reconciler: Reconciler<'elastic-ip'> = {
+const reconciler: Reconciler<'elastic-ip', ElasticIpLive> = {
   kind: 'elastic-ip',
 
   async observe(ctx, desired) {
@@ -43,7 +43,6 @@ const reconciler: Reconciler<'elastic-ip'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to allocate a new address)`);
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
     let r;
@@ -59,7 +58,6 @@ const reconciler: Reconciler<'elastic-ip'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
     await syncEc2Tags(ctx, observed.id, changes);
     return updatedObserved(ctx, observed, observed.live, changes);
   },

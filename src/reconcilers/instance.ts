@@ -40,7 +40,6 @@ import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type 
 import {
   adoptIds,
   applyTagChanges,
-  assertApplicable,
   allPages,
   describeSettings,
   identify,
@@ -327,7 +326,7 @@ async function waitState(ctx: Ctx, address: string, id: string, target: 'stopped
   );
 }
 
-const reconciler: Reconciler<'instance'> = {
+const reconciler: Reconciler<'instance', InstanceLive> = {
   kind: 'instance',
 
   async observe(ctx, desired) {
@@ -362,7 +361,7 @@ const reconciler: Reconciler<'instance'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as InstanceLive;
+    const live = observed.live;
     const w = wanted(desired);
     const s = desired.spec;
     const out: FieldChange[] = [
@@ -385,7 +384,6 @@ const reconciler: Reconciler<'instance'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} is not a pending, running or stopped instance (remove adopt: to launch a new one)`);
     await resolveAmi(ctx.aws, desired);
     await resolveKeyPairIds(ctx, externalKeyPairIds([desired]));
     const w = wanted(desired);
@@ -415,7 +413,6 @@ const reconciler: Reconciler<'instance'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
     const id = observed.id;
     const ec2 = await ctx.aws.ec2();
     const has = (p: string) => changes.some((c) => c.path === p);
@@ -423,7 +420,7 @@ const reconciler: Reconciler<'instance'> = {
 
     await syncEc2Tags(ctx, id, changes);
     // An adopted instance gets the user data tag too, so later plans need no extra call.
-    const live = observed.live as InstanceLive;
+    const live = observed.live;
     if (observed.tags[TAG_USER_DATA] === undefined && changes.some((c) => c.path === `tags.${TAG_STACK}` || c.path === `tags.${TAG_ID}`))
       await syncEc2Tags(ctx, id, [{ path: `tags.${TAG_USER_DATA}`, before: undefined, after: live.userData?.replace(/^sha256:/, '') ?? 'none', forcesReplace: false }]);
 

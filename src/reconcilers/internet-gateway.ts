@@ -15,7 +15,6 @@ import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import {
   afterCreate,
-  assertApplicable,
   deleteIdempotent,
   allPages,
   describeSettings,
@@ -69,7 +68,7 @@ async function detach(ctx: Ctx, address: string, id: string, vpc: string): Promi
   }
 }
 
-const reconciler: Reconciler<'internet-gateway'> = {
+const reconciler: Reconciler<'internet-gateway', InternetGatewayLive> = {
   kind: 'internet-gateway',
 
   async observe(ctx, desired) {
@@ -81,13 +80,12 @@ const reconciler: Reconciler<'internet-gateway'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as InternetGatewayLive;
+    const live = observed.live;
     return [...field('vpc', live.vpc, refId(desired, desired.spec.vpc)), ...diffTags(desired.tags, observed.tags)];
   },
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new internet gateway)`);
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
     const r = await ec2.send(new CreateInternetGatewayCommand({ TagSpecifications: tagSpec('internet-gateway', desired.tags) }));
@@ -98,8 +96,7 @@ const reconciler: Reconciler<'internet-gateway'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = { ...(observed.live as InternetGatewayLive) };
+    const live = { ...observed.live };
     const v = changes.find((c) => c.path === 'vpc');
     if (v) {
       if (typeof v.before === 'string') await detach(ctx, desired.address, observed.id, v.before);

@@ -22,7 +22,7 @@ import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
-import { applyTagChanges, assertApplicable, errorCode, identify, isNotFound, stackFilter, tagSpec } from './ec2-shared.js';
+import { applyTagChanges, errorCode, identify, isNotFound, stackFilter, tagSpec } from './ec2-shared.js';
 
 export type KeyPairLive = {
   keyName: string;
@@ -126,7 +126,7 @@ export async function writePrivateKey(path: string, material: string): Promise<v
   }
 }
 
-const reconciler: Reconciler<'key-pair'> = {
+const reconciler: Reconciler<'key-pair', KeyPairLive> = {
   kind: 'key-pair',
 
   async observe(ctx, desired) {
@@ -186,7 +186,7 @@ const reconciler: Reconciler<'key-pair'> = {
 
   diff(desired, observed) {
     if (observed.management === 'lookup') return [];
-    const live = observed.live as KeyPairLive;
+    const live = observed.live;
     const s = desired.spec;
     const out: FieldChange[] = [];
     // A key pair the stack owns that the spec now says to reuse: the stack's one goes, the named one is read.
@@ -204,7 +204,6 @@ const reconciler: Reconciler<'key-pair'> = {
       throw new Error(
         `${desired.address}: key pair "${keyName}" does not exist in ${ctx.region}; existing: true only reuses a key pair (create it, import it, or remove existing: to let the stack create one)`,
       );
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} names no key pair in ${ctx.region} (remove adopt: to create one)`);
     // One attempt: a created key pair's private key comes only in the create's answer. When that answer
     // is lost, the key pair made is deleted again (deleteUnusable) and created anew.
     const ec2 = await ctx.aws.ec2({ retries: false });
@@ -224,7 +223,7 @@ const reconciler: Reconciler<'key-pair'> = {
       ctx.emit({ type: 'info', address: desired.address, message: `deleted key pair ${keyName} again: the answer with its private key was lost` });
       return true;
     };
-    const make = async (): Promise<Observed> => {
+    const make = async (): Promise<Observed<KeyPairLive>> => {
       if (s.publicKey) {
         const r = await ec2.send(
           new ImportKeyPairCommand({ KeyName: keyName, PublicKeyMaterial: Buffer.from(s.publicKey.trim(), 'utf8'), TagSpecifications }),
@@ -276,8 +275,7 @@ const reconciler: Reconciler<'key-pair'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = observed.live as KeyPairLive;
+    const live = observed.live;
     await syncEc2Tags(ctx, live.keyPairId, changes);
     const tags = applyTagChanges(observed.tags, changes);
     return { ...observed, management: tags[TAG_STACK] === ctx.stack ? 'owned' : observed.management, tags };
@@ -285,7 +283,7 @@ const reconciler: Reconciler<'key-pair'> = {
 
   async delete(ctx, observed) {
     if (observed.management === 'lookup') return;
-    const live = observed.live as KeyPairLive;
+    const live = observed.live;
     const ec2 = await ctx.aws.ec2();
     try {
       // By name: unique in a region, and accepted by every implementation of the API.

@@ -41,7 +41,7 @@ import { desiredTags } from '../engine/desired.js';
 import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
-import { afterCreate, applyTagChanges, assertApplicable, allPages, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
+import { afterCreate, applyTagChanges, allPages, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
 import { TAG_OWNER, isNotImplemented, prepareLaunch } from './instance.js';
 import { externalKeyPairIds, keyNameFromRef, resolveKeyPairIds } from './key-pair.js';
 
@@ -279,7 +279,7 @@ async function pruneVersions(ctx: Ctx, address: string, id: string, keep: number
   }
 }
 
-const reconciler: Reconciler<'launch-template'> = {
+const reconciler: Reconciler<'launch-template', LaunchTemplateLive> = {
   kind: 'launch-template',
 
   async observe(ctx, desired) {
@@ -333,7 +333,7 @@ const reconciler: Reconciler<'launch-template'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as LaunchTemplateLive;
+    const live = observed.live;
     const s = desired.spec;
     const w = wantedTemplate(desired);
     return [
@@ -356,7 +356,6 @@ const reconciler: Reconciler<'launch-template'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} names no launch template in ${ctx.region} (remove adopt: to create one)`);
     await resolveAmi(ctx.aws, desired);
     await resolveKeyPairIds(ctx, externalKeyPairIds([desired]));
     const name = templateNameOf(desired);
@@ -382,8 +381,7 @@ const reconciler: Reconciler<'launch-template'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = observed.live as LaunchTemplateLive;
+    const live = observed.live;
     const id = observed.id;
     const ec2 = await ctx.aws.ec2();
     const dataPaths = changes.filter((c) => !c.path.startsWith('tags.') && c.path !== 'defaultVersion').map((c) => c.path);

@@ -19,7 +19,7 @@ import { diffTags, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';
 import { elbPageSize, elbTags, stackLoadBalancers, syncElbTags } from './elbv2-shared.js';
-import { adoptions, allPages, assertApplicable, assertKnown, identify, ignoreNotFound, known, mapLimit, readOrAbsent, tryRef } from './services-shared.js';
+import { adoptions, allPages, assertKnown, identify, ignoreNotFound, known, mapLimit, readOrAbsent, tryRef } from './services-shared.js';
 
 export type RedirectLive = { protocol: string; port: number; statusCode: string };
 
@@ -98,7 +98,7 @@ async function readOne(ctx: Ctx, arn: string): Promise<Listener | undefined> {
   return (await readOrAbsent(() => elb.send(new DescribeListenersCommand({ ListenerArns: [arn] }))))?.Listeners?.[0];
 }
 
-const reconciler: Reconciler<'listener'> = {
+const reconciler: Reconciler<'listener', ListenerLive> = {
   kind: 'listener',
 
   async observe(ctx, desired) {
@@ -122,7 +122,7 @@ const reconciler: Reconciler<'listener'> = {
       ctx.aws,
       listeners.map((l) => l.ListenerArn!),
     );
-    const out: Observed[] = [];
+    const out: Observed<ListenerLive>[] = [];
     for (const l of listeners) {
       const t = tags.get(l.ListenerArn!);
       if (!t) continue;
@@ -133,7 +133,7 @@ const reconciler: Reconciler<'listener'> = {
   },
 
   diff(d, o) {
-    const live = o.live as ListenerLive;
+    const live = o.live;
     return [
       ...field('loadBalancer', live.loadBalancer, lbArn(d), true),
       ...field('protocol', live.protocol, d.spec.protocol),
@@ -161,7 +161,6 @@ const reconciler: Reconciler<'listener'> = {
   },
 
   async update(ctx, d, o, changes) {
-    assertApplicable(d.address, changes);
     const elb = await ctx.aws.elbv2();
     if (changes.some((c) => !c.path.startsWith('tags.'))) {
       // Every setting at once: a protocol change from HTTPS to HTTP drops the certificate with it.

@@ -22,7 +22,6 @@ import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/type
 import { elbNameHolders, elbTags, loadBalancers, syncElbTags } from './elbv2-shared.js';
 import {
   adoptions,
-  assertApplicable,
   assertKnown,
   changesUnder,
   defaultAwsName,
@@ -45,9 +44,9 @@ export type LoadBalancerLive = {
 export { lbDimension };
 
 /** The AWS name a desired load balancer has: loadBalancerName, the adopted one's, or <stack>-<name>. */
-export function lbName(d: Desired<'load-balancer'>, live?: Observed): string {
+export function lbName(d: Desired<'load-balancer'>, live?: Observed<LoadBalancerLive>): string {
   if (d.spec.loadBalancerName) return d.spec.loadBalancerName;
-  if (d.spec.adopt && live) return (live.live as LoadBalancerLive).loadBalancerName;
+  if (d.spec.adopt && live) return live.live.loadBalancerName;
   return defaultAwsName(d.stack, d.name, 32);
 }
 
@@ -108,12 +107,12 @@ async function waitActive(ctx: Ctx, address: string, arn: string): Promise<LoadB
 const subnetIds = (d: Desired<'load-balancer'>) => d.spec.subnets.map((s) => d.ref(s).id);
 const groupIds = (d: Desired<'load-balancer'>) => d.spec.securityGroups.map((g) => d.ref(g).id);
 
-const reconciler: Reconciler<'load-balancer'> = {
+const reconciler: Reconciler<'load-balancer', LoadBalancerLive> = {
   kind: 'load-balancer',
 
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
-    const out: Observed[] = [];
+    const out: Observed<LoadBalancerLive>[] = [];
     for (const { lb, tags } of await loadBalancers(ctx, adopted)) {
       const who = identify(tags, ctx.stack, adopted, [lb.LoadBalancerArn, lb.LoadBalancerName]);
       if (who) out.push(toObserved(lb, tags, who));
@@ -125,7 +124,7 @@ const reconciler: Reconciler<'load-balancer'> = {
     elbNameHolders(ctx, desired, (d) => lbName(d), (name) => describeOne(ctx, { name }), (l) => [l.LoadBalancerArn!, l.LoadBalancerName!], 'loadBalancerName'),
 
   diff(d, o) {
-    const live = o.live as LoadBalancerLive;
+    const live = o.live;
     return [
       ...field('loadBalancerName', live.loadBalancerName, lbName(d, o), true),
       ...field('type', live.type, 'application', true),
@@ -173,7 +172,6 @@ const reconciler: Reconciler<'load-balancer'> = {
   },
 
   async update(ctx, d, o, changes) {
-    assertApplicable(d.address, changes);
     const elb = await ctx.aws.elbv2();
     if (changesUnder(changes, 'subnets').length) await elb.send(new SetSubnetsCommand({ LoadBalancerArn: o.id, Subnets: subnetIds(d) }));
     if (changesUnder(changes, 'securityGroups').length)

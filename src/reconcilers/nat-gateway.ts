@@ -18,7 +18,6 @@ import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import {
-  assertApplicable,
   allPages,
   describeSettings,
   isNotFound,
@@ -79,7 +78,7 @@ export function natClientToken(stack: string, name: string, subnet: string, allo
   return `${`${stack}-${name}`.slice(0, 64 - hash.length - 1)}-${hash}`;
 }
 
-const reconciler: Reconciler<'nat-gateway'> = {
+const reconciler: Reconciler<'nat-gateway', NatGatewayLive> = {
   kind: 'nat-gateway',
 
   async observe(ctx, desired) {
@@ -97,7 +96,7 @@ const reconciler: Reconciler<'nat-gateway'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as NatGatewayLive;
+    const live = observed.live;
     const s = desired.spec;
     return [
       ...field('subnet', live.subnet, refId(desired, s.subnet), true),
@@ -108,7 +107,6 @@ const reconciler: Reconciler<'nat-gateway'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new NAT gateway)`);
     const subnet = refId(desired, s.subnet)!;
     const allocation = refId(desired, s.elasticIp)!;
     // One attempt: AWS honours the ClientToken on a retry, moto and other stand-ins do not; the engine
@@ -152,7 +150,6 @@ const reconciler: Reconciler<'nat-gateway'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
     await syncEc2Tags(ctx, observed.id, changes);
     return updatedObserved(ctx, observed, observed.live, changes);
   },

@@ -272,7 +272,7 @@ async function findMainTable(ctx: Ctx, vpcIds: string[]): Promise<RouteTable[]> 
   ]);
 }
 
-const reconciler: Reconciler<'route-table'> = {
+const reconciler: Reconciler<'route-table', RouteTableLive> = {
   kind: 'route-table',
   observeAfter: ['vpc'],
 
@@ -306,7 +306,7 @@ const reconciler: Reconciler<'route-table'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as RouteTableLive;
+    const live = observed.live;
     const s = desired.spec;
     const main = !!s.main;
     const want = desiredRoutes(desired);
@@ -332,7 +332,6 @@ const reconciler: Reconciler<'route-table'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new route table)`);
     const vpc = refId(desired, s.vpc)!;
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
@@ -354,7 +353,7 @@ const reconciler: Reconciler<'route-table'> = {
       before = { vpc, main: false, routes: [], subnets: [], associations: {} };
       liveTags = { ...desired.tags };
     }
-    const observed: Observed = { id, name: desired.name, management: 'owned', live: before, tags: liveTags, outputs: outputsOf(id, vpc) };
+    const observed: Observed<RouteTableLive> = { id, name: desired.name, management: 'owned', live: before, tags: liveTags, outputs: outputsOf(id, vpc) };
     const changes = reconciler.diff(desired, observed).filter((c) => !c.forcesReplace);
     assertApplicable(desired.address, changes);
     const live = await afterCreate(ctx, desired.address, `routes and associations of ${id}`, () => applyChanges(ctx, id, before, changes));
@@ -363,11 +362,10 @@ const reconciler: Reconciler<'route-table'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
     // A target made moments ago (an internet gateway, a peering) may not be visible yet: every step
     // is idempotent, so "not found" is retried for a short grace period.
     const live = await afterCreate(ctx, desired.address, `routes and associations of ${observed.id}`, () =>
-      applyChanges(ctx, observed.id, observed.live as RouteTableLive, changes),
+      applyChanges(ctx, observed.id, observed.live, changes),
     );
     // Tags last: the reconcile:routes tag of a main table must not forget a route not yet deleted.
     await syncEc2Tags(ctx, observed.id, changes);

@@ -63,7 +63,6 @@ import type { SpecOf } from '../spec/schema.js';
 import {
   adoptions,
   allPages,
-  assertApplicable,
   changesUnder,
   identify,
   isError,
@@ -385,7 +384,7 @@ const preload = (d: Desired<'s3-bucket'>) => mapLimit(d.spec.objects, (o) => loa
 const notEmptyMessage = (o: Observed, example: string) =>
   `bucket ${o.id} is not empty: it holds objects this stack did not upload (e.g. "${example}"). Set forceDestroy: true on s3-bucket.${o.name} and apply it, then delete again: that deletes every object and version in the bucket with it`;
 
-const reconciler: Reconciler<'s3-bucket'> = {
+const reconciler: Reconciler<'s3-bucket', BucketLive> = {
   kind: 's3-bucket',
 
   async observe(ctx, desired) {
@@ -457,7 +456,7 @@ const reconciler: Reconciler<'s3-bucket'> = {
   },
 
   diff(d, o) {
-    const live = o.live as BucketLive;
+    const live = o.live;
     const s = d.spec;
     const out: FieldChange[] = [...field('bucketName', live.bucketName, s.bucketName, true), ...field('versioning', live.versioning, s.versioning)];
     // S3 encrypts every bucket with AES256 by default and that cannot be turned off: "none" means
@@ -524,13 +523,10 @@ const reconciler: Reconciler<'s3-bucket'> = {
   },
 
   async update(ctx, d, o, changes) {
-    // Object content is loaded here (a URL not fetched by an observe of this process shows as
-    // unknown in the diff): only other fields must be free of unknowns.
-    assertApplicable(d.address, changes.filter((c) => !c.path.startsWith('objects[')));
     await preload(d);
     const s3 = await ctx.aws.s3();
     const s = d.spec;
-    const bucket = (o.live as BucketLive).bucketName;
+    const bucket = o.live.bucketName;
     const has = (p: string) => changesUnder(changes, p).length > 0;
     const rules = has('lifecycle') ? lifecycleRules(d) : [];
     const tags = allTags(d);
@@ -599,7 +595,7 @@ const reconciler: Reconciler<'s3-bucket'> = {
 
   async delete(ctx, o) {
     const s3 = await ctx.aws.s3();
-    const live = o.live as BucketLive;
+    const live = o.live;
     const bucket = live.bucketName;
     const ours = new Set(Object.keys(live.objects));
     const keep: { Key: string; VersionId?: string }[] = [];

@@ -266,7 +266,7 @@ function rulesAfter(live: RuleValue[], dir: Direction, changes: FieldChange[]): 
   return [...live.filter((r) => !replaced.has(ruleKey(r))), ...cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue)];
 }
 
-const reconciler: Reconciler<'security-group'> = {
+const reconciler: Reconciler<'security-group', SecurityGroupLive> = {
   kind: 'security-group',
 
   async observe(ctx, desired) {
@@ -306,7 +306,7 @@ const reconciler: Reconciler<'security-group'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as SecurityGroupLive;
+    const live = observed.live;
     const s = desired.spec;
     return [
       ...field('vpc', live.vpc, refId(desired, s.vpc), true),
@@ -320,7 +320,6 @@ const reconciler: Reconciler<'security-group'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new security group)`);
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
     const vpc = refId(desired, s.vpc)!;
@@ -352,8 +351,7 @@ const reconciler: Reconciler<'security-group'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = observed.live as SecurityGroupLive;
+    const live = observed.live;
     // A source group made moments ago may not be visible yet; authorize/revoke are idempotent here.
     await afterCreate(ctx, desired.address, `rules of ${observed.id}`, () => applyRuleChanges(ctx, observed.id, changes));
     await syncEc2Tags(ctx, observed.id, changes);

@@ -106,14 +106,8 @@ export function tryRef<K extends KindName>(d: Desired<K>, name: string): Record<
 
 export const known = (v: string | undefined): v is string => v !== undefined && v !== UNKNOWN && v !== '';
 
-/** In-place changes must hold no UNKNOWN and no replacement: the engine resolves references first. */
-export function assertApplicable(address: string, changes: FieldChange[]): void {
-  for (const c of changes) {
-    if (c.forcesReplace) throw new Error(`${address}: ${c.path} cannot be changed in place (it forces a replacement)`);
-    if (JSON.stringify(c.after ?? null).includes(UNKNOWN))
-      throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
-  }
-}
+/** The engine's check of in-place changes (also for a create that applies its own diff). */
+export { assertApplicable } from '../engine/decide.js';
 
 /** A value about to be sent to AWS must hold no UNKNOWN (a reference to a resource not created yet). */
 export function assertKnown(address: string, what: string, value: unknown): void {

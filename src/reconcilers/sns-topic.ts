@@ -32,7 +32,6 @@ import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/
 import {
   adoptions,
   allPages,
-  assertApplicable,
   defaultAwsName,
   identify,
   ignoreNotFound,
@@ -57,9 +56,9 @@ export type TopicLive = {
 
 const topicNameOfArn = (arn: string) => arn.slice(arn.lastIndexOf(':') + 1);
 
-export function topicName(d: Desired<'sns-topic'>, live?: Observed): string {
+export function topicName(d: Desired<'sns-topic'>, live?: Observed<TopicLive>): string {
   if (d.spec.topicName) return d.spec.topicName;
-  if (d.spec.adopt && live) return (live.live as TopicLive).topicName;
+  if (d.spec.adopt && live) return live.live.topicName;
   return defaultAwsName(d.stack, d.name);
 }
 
@@ -106,7 +105,7 @@ async function subscribe(ctx: Ctx, address: string, arn: string, s: { protocol: 
     ctx.emit({ type: 'info', address, message: `subscriptions[${subKey(s)}]: confirmation pending: AWS sent a confirmation message to ${s.endpoint}; nothing is delivered until it is confirmed` });
 }
 
-const reconciler: Reconciler<'sns-topic'> = {
+const reconciler: Reconciler<'sns-topic', TopicLive> = {
   kind: 'sns-topic',
 
   async observe(ctx, desired) {
@@ -170,7 +169,7 @@ const reconciler: Reconciler<'sns-topic'> = {
   },
 
   diff(d, o) {
-    const live = o.live as TopicLive;
+    const live = o.live;
     const out: FieldChange[] = [
       ...field('topicName', live.topicName, topicName(d, o), true),
       ...field('displayName', live.displayName, d.spec.displayName ?? ''),
@@ -210,9 +209,8 @@ const reconciler: Reconciler<'sns-topic'> = {
   },
 
   async update(ctx, d, o, changes) {
-    assertApplicable(d.address, changes);
     const sns = await ctx.aws.sns();
-    const live = o.live as TopicLive;
+    const live = o.live;
     if (changes.some((c) => c.path === 'displayName'))
       await sns.send(new SetTopicAttributesCommand({ TopicArn: o.id, AttributeName: 'DisplayName', AttributeValue: d.spec.displayName ?? '' }));
     const have = new Map(live.subscriptions.map((s) => [subKey(s), s]));

@@ -14,7 +14,6 @@ import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import {
   afterCreate,
-  assertApplicable,
   deleteIdempotent,
   allPages,
   describeSettings,
@@ -46,7 +45,7 @@ async function setMapPublicIp(ctx: Ctx, id: string, value: boolean): Promise<voi
   await ec2.send(new ModifySubnetAttributeCommand({ SubnetId: id, MapPublicIpOnLaunch: { Value: value } }));
 }
 
-const reconciler: Reconciler<'subnet'> = {
+const reconciler: Reconciler<'subnet', SubnetLive> = {
   kind: 'subnet',
 
   async observe(ctx, desired) {
@@ -63,7 +62,7 @@ const reconciler: Reconciler<'subnet'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as SubnetLive;
+    const live = observed.live;
     const s = desired.spec;
     return [
       ...field('vpc', live.vpc, refId(desired, s.vpc), true),
@@ -76,7 +75,6 @@ const reconciler: Reconciler<'subnet'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new subnet)`);
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
     const r = await ec2.send(
@@ -100,8 +98,7 @@ const reconciler: Reconciler<'subnet'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = { ...(observed.live as SubnetLive) };
+    const live = { ...observed.live };
     const m = changes.find((c) => c.path === 'mapPublicIpOnLaunch');
     if (m) {
       await setMapPublicIp(ctx, observed.id, Boolean(m.after));

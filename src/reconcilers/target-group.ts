@@ -18,7 +18,6 @@ import type { Ctx, Desired, FieldChange, Observed, Outputs, Reconciler } from '.
 import { elbNameHolders, elbTags, syncElbTags, targetGroups } from './elbv2-shared.js';
 import {
   adoptions,
-  assertApplicable,
   assertKnown,
   changesUnder,
   defaultAwsName,
@@ -51,9 +50,9 @@ export type TargetGroupLive = {
 /** The TargetGroup dimension CloudWatch uses: `targetgroup/<name>/<id>`, the end of the ARN. */
 export const tgDimension = (arn: string): string => /:(targetgroup\/.*)$/.exec(arn)?.[1] ?? arn;
 
-export function tgName(d: Desired<'target-group'>, live?: Observed): string {
+export function tgName(d: Desired<'target-group'>, live?: Observed<TargetGroupLive>): string {
   if (d.spec.targetGroupName) return d.spec.targetGroupName;
-  if (d.spec.adopt && live) return (live.live as TargetGroupLive).targetGroupName;
+  if (d.spec.adopt && live) return live.live.targetGroupName;
   return defaultAwsName(d.stack, d.name, 32);
 }
 
@@ -119,12 +118,12 @@ const healthProtocol = (d: Desired<'target-group'>): 'HTTP' | 'HTTPS' => d.spec.
 
 const HEALTH_FIELDS = ['path', 'port', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'matcher'] as const;
 
-const reconciler: Reconciler<'target-group'> = {
+const reconciler: Reconciler<'target-group', TargetGroupLive> = {
   kind: 'target-group',
 
   async observe(ctx, desired) {
     const adopted = adoptions(desired);
-    const out: Observed[] = [];
+    const out: Observed<TargetGroupLive>[] = [];
     for (const { tg: g, tags: t } of await targetGroups(ctx, adopted)) {
       const who = identify(t, ctx.stack, adopted, [g.TargetGroupArn, g.TargetGroupName]);
       if (who) out.push(toObserved(g, t, who));
@@ -136,7 +135,7 @@ const reconciler: Reconciler<'target-group'> = {
     elbNameHolders(ctx, desired, (d) => tgName(d), (name) => describeOne(ctx, { name }), (g) => [g.TargetGroupArn!, g.TargetGroupName!], 'targetGroupName'),
 
   diff(d, o) {
-    const live = o.live as TargetGroupLive;
+    const live = o.live;
     const hc = d.spec.healthCheck;
     const out: FieldChange[] = [
       ...field('targetGroupName', live.targetGroupName, tgName(d, o), true),
@@ -182,7 +181,6 @@ const reconciler: Reconciler<'target-group'> = {
   },
 
   async update(ctx, d, o, changes) {
-    assertApplicable(d.address, changes);
     if (changesUnder(changes, 'healthCheck').length) {
       const elb = await ctx.aws.elbv2();
       await elb.send(new ModifyTargetGroupCommand({ TargetGroupArn: o.id, ...healthCheckInput(d) }));

@@ -16,7 +16,6 @@ import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import {
   afterCreate,
-  assertApplicable,
   allPages,
   describeSettings,
   errorCode,
@@ -67,7 +66,7 @@ async function accept(ctx: Ctx, address: string, id: string): Promise<VpcPeering
   }
 }
 
-const reconciler: Reconciler<'vpc-peering'> = {
+const reconciler: Reconciler<'vpc-peering', VpcPeeringLive> = {
   kind: 'vpc-peering',
 
   async observe(ctx, desired) {
@@ -85,7 +84,7 @@ const reconciler: Reconciler<'vpc-peering'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as VpcPeeringLive;
+    const live = observed.live;
     const s = desired.spec;
     return [
       ...field('vpc', live.vpc, refId(desired, s.vpc), true),
@@ -97,7 +96,6 @@ const reconciler: Reconciler<'vpc-peering'> = {
 
   async create(ctx, desired) {
     const s = desired.spec;
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new peering connection)`);
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
     const r = await ec2.send(
@@ -136,8 +134,7 @@ const reconciler: Reconciler<'vpc-peering'> = {
   },
 
   async update(ctx, desired, observed, changes) {
-    assertApplicable(desired.address, changes);
-    const live = { ...(observed.live as VpcPeeringLive) };
+    const live = { ...observed.live };
     if (changes.some((c) => c.path === 'status')) {
       const p = await accept(ctx, desired.address, observed.id);
       live.status = p?.Status?.Code ?? 'active';

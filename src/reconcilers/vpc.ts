@@ -19,7 +19,6 @@ import { field } from '../engine/diffutil.js';
 import type { Ctx, FieldChange, Observed, Reconciler } from '../engine/types.js';
 import {
   afterCreate,
-  assertApplicable,
   deleteIdempotent,
   allPages,
   describeSettings,
@@ -85,7 +84,7 @@ function dnsSteps(changes: { attr: DnsAttr; value: boolean }[]): { attr: DnsAttr
   return [...changes].sort((a, b) => rank(a) - rank(b));
 }
 
-const reconciler: Reconciler<'vpc'> = {
+const reconciler: Reconciler<'vpc', VpcLive> = {
   kind: 'vpc',
 
   async observe(ctx, desired) {
@@ -111,7 +110,7 @@ const reconciler: Reconciler<'vpc'> = {
   },
 
   diff(desired, observed) {
-    const live = observed.live as VpcLive;
+    const live = observed.live;
     const s = desired.spec;
     if (s.lookup === 'default') return observed.management === 'lookup' ? [] : field('lookup', undefined, 'default', true);
     if (observed.management === 'lookup') return field('lookup', 'default', undefined, true);
@@ -133,7 +132,6 @@ const reconciler: Reconciler<'vpc'> = {
         );
       return lookupObserved(def, desired.name);
     }
-    if (s.adopt) throw new Error(`${desired.address}: adopt: ${s.adopt} does not exist (remove adopt: to create a new VPC)`);
     // One attempt: an SDK retry after a lost answer would make a second one (the engine looks first).
     const ec2 = await ctx.aws.ec2({ retries: false });
     const r = await ec2.send(new CreateVpcCommand({ CidrBlock: s.cidr, TagSpecifications: tagSpec('vpc', desired.tags) }));
@@ -156,13 +154,12 @@ const reconciler: Reconciler<'vpc'> = {
 
   async update(ctx, desired, observed, changes) {
     if (observed.management === 'lookup') throw new Error(`${desired.address}: a looked-up VPC is read only`);
-    assertApplicable(desired.address, changes);
     const dns = changes
       .filter((c): c is FieldChange & { path: DnsAttr } => c.path === 'enableDnsSupport' || c.path === 'enableDnsHostnames')
       .map((c) => ({ attr: c.path, value: Boolean(c.after) }));
     for (const st of dnsSteps(dns)) await setDns(ctx, observed.id, st.attr, st.value);
     await syncEc2Tags(ctx, observed.id, changes);
-    const live = { ...(observed.live as VpcLive) };
+    const live = { ...observed.live };
     for (const st of dns) live[st.attr] = st.value;
     return updatedObserved(ctx, observed, live, changes);
   },

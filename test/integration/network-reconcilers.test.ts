@@ -35,6 +35,7 @@ import { desired, testCtx } from '../helpers/aws.js';
 import { UNKNOWN, type Ctx, type EngineEvent, type Observed, type Outputs, type Reconciler } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
+import { createOnce } from '../../src/engine/apply.js';
 import vpc from '../../src/reconcilers/vpc.js';
 import subnet from '../../src/reconcilers/subnet.js';
 import igw from '../../src/reconcilers/internet-gateway.js';
@@ -484,8 +485,8 @@ describe('adopt: for every kind', () => {
     }
   });
 
-  it('create() refuses to make a new resource when the adopt: id does not exist', async () => {
-    await expect(subnet.create(ctx, d('subnet', 'gone', { vpc: 'vpc-0123456789abcdef0', cidr: '10.0.9.0/24', adopt: 'subnet-0123456789abcdef0' }))).rejects.toThrow(
+  it('the engine refuses to create a resource when the adopt: id does not exist (createOnce, before any call)', async () => {
+    await expect(createOnce(ctx, subnet, d('subnet', 'gone', { vpc: 'vpc-0123456789abcdef0', cidr: '10.0.9.0/24', adopt: 'subnet-0123456789abcdef0' }))).rejects.toThrow(
       /adopt: subnet-0123456789abcdef0 does not exist/,
     );
     expect(writes()).toEqual([]);

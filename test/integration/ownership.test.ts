@@ -226,7 +226,7 @@ describe('a user-named resource that exists and is not this stack\'s', () => {
 `,
     );
     const e = await planError(loaded);
-    expect(e.problems).toEqual([{ address: 'security-group.sg', message: 'adopt: sg-0123456789abcdef0 names no security-group in us-east-1 (remove adopt: to create a new one)' }]);
+    expect(e.problems).toEqual([{ address: 'security-group.sg', message: 'adopt: sg-0123456789abcdef0 does not exist: no security-group in us-east-1 has that id or name (remove adopt: to create a new one)' }]);
     await expect(s3.send(new HeadBucketCommand({ Bucket: 'own-other-bucket' }))).rejects.toThrow();
   });
 });

@@ -254,7 +254,7 @@ describe('ownership', () => {
 
   it('adopt: of something observe did not find is a problem for a create, not for a replacement', async () => {
     const [d] = desiredOf({ a: { adopt: 'vpc-0123' } }, new Map());
-    expect(await ownershipProblems(ctx, holders([]), [{ d, action: 'create' }])).toEqual([{ address: 'vpc.a', message: 'adopt: vpc-0123 names no vpc in eu-west-1 (remove adopt: to create a new one)' }]);
+    expect(await ownershipProblems(ctx, holders([]), [{ d, action: 'create' }])).toEqual([{ address: 'vpc.a', message: 'adopt: vpc-0123 does not exist: no vpc in eu-west-1 has that id or name (remove adopt: to create a new one)' }]);
     expect(await ownershipProblems(ctx, holders([]), [{ d, action: 'replace' }])).toEqual([]);
   });
 });
