@@ -286,3 +286,32 @@ export function cannotAskAws(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Error names AWS uses for throttling (the SDK's list, plus the S3, SNS and Auto Scaling spellings):
+ * what makes the rate limiter (limiter.ts) slow down. Wider than THROTTLING_NAMES above, which says
+ * what explainAwsError calls throttling: a LimitExceededException or a PriorRequestNotComplete is a
+ * reason to send less, not always a throttle to report.
+ */
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'Throttled',
+  'ThrottledException',
+  'RateExceeded',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'SlowDown',
+  'EC2ThrottledException',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'BandwidthLimitExceeded',
+]);
+
+/** True when AWS asks the caller to send less (the rate limiter halves its rate). */
+export function isThrottlingError(e: unknown): boolean {
+  const x = e as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: { throttling?: boolean } };
+  return !!x && (THROTTLING.has(x.name ?? '') || x.$metadata?.httpStatusCode === 429 || x.$retryable?.throttling === true);
+}

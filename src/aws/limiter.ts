@@ -42,6 +42,10 @@
 // limiter off.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { isThrottlingError } from './errors.js';
+
+/** Throttling is classified with every other AWS error (errors.ts). */
+export { isThrottlingError };
 
 export interface Rate {
   /** Tokens added per second. */
@@ -250,29 +254,6 @@ export class TokenBucket {
     this.tokens = Math.min(this.tokens, 0);
     this.stats.throttles++;
   }
-}
-
-/** Error names AWS uses for throttling (the SDK's list, plus the S3, SNS and Auto Scaling spellings). */
-const THROTTLING = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'Throttled',
-  'ThrottledException',
-  'RateExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'SlowDown',
-  'EC2ThrottledException',
-  'LimitExceededException',
-  'PriorRequestNotComplete',
-  'BandwidthLimitExceeded',
-]);
-
-export function isThrottlingError(e: unknown): boolean {
-  const x = e as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: { throttling?: boolean } };
-  return !!x && (THROTTLING.has(x.name ?? '') || x.$metadata?.httpStatusCode === 429 || x.$retryable?.throttling === true);
 }
 
 /** RECONCILE_RATE_SCALE: a positive number scales every rate and burst; "off" or 0 disables limiting. */
