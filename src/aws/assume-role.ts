@@ -7,7 +7,6 @@
 import { UserError } from '../errors.js';
 import type { Aws, AwsOptions } from './clients.js';
 import { explainAwsError } from './errors.js';
-import { AssumeRoleCommand } from './sdk/sts.js';
 
 export interface RoleCredentials {
   accessKeyId: string;
@@ -57,6 +56,9 @@ export function roleCredentials(roleArn: string, sessionName: string, base: () =
     const pending = (async () => {
       const aws = base();
       try {
+        // Loaded here, not at the top: clients.ts imports this module, and every command would load
+        // the STS SDK before its first call (about 35 ms) whether or not its spec names a role.
+        const { AssumeRoleCommand } = await import('./sdk/sts.js');
         const sts = await aws.sts();
         const r = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: SESSION_SECONDS }));
         const c = r.Credentials;
