@@ -419,10 +419,13 @@ export class Watcher {
   /** detect mode: tell the topics of rules with notify.drift when the drift changes or clears. */
   private async reportDrift(loaded: LoadedSpec, ctx: Ctx, drift: Change[], knownTopics: Map<string, string>): Promise<void> {
     const fp = driftFingerprint(drift);
-    if (fp === this.announcedDrift) return;
     const topics = loaded.resources
       .filter((r) => r.kind === 'alert-rule' && (r.body as SpecOf<'alert-rule'>).notify?.drift)
       .map((r) => ({ rule: r.name, topic: (r.body as SpecOf<'alert-rule'>).notify!.topic }));
+    // The failure count of drift notifications exists at 0 from the first cycle, so Prometheus sees the
+    // first failure (deploy/prometheus-rules.yml; a series first seen at 1 is invisible to increase()).
+    if (topics.length && this.opts.notify) this.opts.metrics.notificationFailures.inc({ rule: '(drift)', reason: '' }, 0);
+    if (fp === this.announcedDrift) return;
     if (!topics.length || !this.opts.notify) {
       this.announcedDrift = fp;
       return;

@@ -267,6 +267,8 @@ resources:
     expect(await queue.drain()).toEqual([]);
     const { w, metrics, logs } = watcher(spec, clock, { mode: 'detect' });
     expect((await w.cycle()).drift).toEqual([]);
+    // Exported at 0 before any failure, so that Prometheus sees the first one.
+    expect(parsePrometheus(await metrics.registry.metrics()).get('reconcile_notification_failures_total', { rule: '(drift)', reason: '' })).toBe(0);
 
     const sg = (await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: ['detect'] }] }))).SecurityGroups![0];
     await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg.GroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
