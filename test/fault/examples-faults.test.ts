@@ -6,19 +6,15 @@
 // FAULT_SEEDS=50 npx vitest run test/fault/examples-faults.test.ts   for a longer run (CI: 3 seeds);
 // FAULT_RATE=0.3 for more faults per run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { startMoto, type Moto } from '../helpers/moto.js';
-import { isWrite, startFaultProxy, type FaultPlan, type FaultProxy } from './proxy.js';
-import { added, directClients, inventory, problems, type Clients } from './inventory.js';
+import { join } from 'node:path';
+import type { Moto } from '../helpers/moto.js';
+import { isWrite, type FaultPlan, type FaultProxy } from './proxy.js';
+import { added, inventory, problems, type Clients } from './inventory.js';
+import { startFaultSuite, type FaultSuite } from './suite.js';
 import { Aws } from '../../src/aws/clients.js';
-import { resetLimiters } from '../../src/aws/limiter.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { applyPlan, hasChanges, makePlan } from '../helpers/engine.js';
-import { createRetrySettings } from '../../src/engine/apply.js';
 import { ApplyError } from '../../src/engine/errors.js';
-import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { Ctx } from '../../src/engine/types.js';
 import type { LoadedSpec } from '../../src/spec/types.js';
 
@@ -41,36 +37,20 @@ export const faultMix = (seed: number): FaultPlan => ({
   maxLatencyMs: 150,
 });
 
+let suite: FaultSuite;
 let moto: Moto;
 let proxy: FaultProxy;
 let direct: Clients;
 let dir: string;
-const saved = { wait: { ...waitSettings }, create: { ...createRetrySettings }, scale: process.env.RECONCILE_RATE_SCALE };
 
 beforeAll(async () => {
-  moto = await startMoto({ MOTO_AMIS_PATH: resolve('test/fixtures/amis.json') });
-  proxy = await startFaultProxy(moto.endpoint);
-  direct = directClients(moto.endpoint);
-  dir = mkdtempSync(join(tmpdir(), 'reconcile-faults-'));
-  cpSync('examples', dir, { recursive: true });
-  // moto needs no patience; the waits themselves are tested elsewhere.
-  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 200 });
-  Object.assign(createRetrySettings, { minDelayMs: 20, maxDelayMs: 200 });
   // The client-side rate limiter halves its rate on every throttle and climbs back over a minute: right
   // for AWS, but here it would only stretch the run (its own tests cover it). FAULT_LIMITER=1 keeps it.
-  if (!process.env.FAULT_LIMITER) process.env.RECONCILE_RATE_SCALE = 'off';
-  resetLimiters();
+  suite = await startFaultSuite({ tmpPrefix: 'reconcile-faults-', keepLimiter: !!process.env.FAULT_LIMITER });
+  ({ moto, proxy, direct, dir } = suite);
 });
 afterAll(async () => {
-  Object.assign(waitSettings, saved.wait);
-  Object.assign(createRetrySettings, saved.create);
-  if (saved.scale === undefined) delete process.env.RECONCILE_RATE_SCALE;
-  else process.env.RECONCILE_RATE_SCALE = saved.scale;
-  resetLimiters();
-  direct?.destroy();
-  await proxy?.stop();
-  await moto?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await suite?.stop();
 });
 
 const ctxAt = (endpoint: string, stack: string): Ctx => ({ stack, region: 'us-east-1', aws: new Aws({ region: 'us-east-1', endpoint }), emit: () => {} });

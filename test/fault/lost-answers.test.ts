@@ -5,53 +5,33 @@
 // untagged, nothing missing. Then, without faults, the plan is clean; and destroy, with the first
 // answer of every delete lost as well, leaves nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
 import { DescribeKeyPairsCommand } from '@aws-sdk/client-ec2';
-import { startMoto, type Moto } from '../helpers/moto.js';
-import { isWrite, startFaultProxy, type FaultProxy } from './proxy.js';
-import { added, directClients, inventory, problems, type Clients } from './inventory.js';
+import type { Moto } from '../helpers/moto.js';
+import { isWrite, type FaultProxy } from './proxy.js';
+import { added, inventory, problems, type Clients } from './inventory.js';
+import { startFaultSuite, type FaultSuite } from './suite.js';
 import { Aws } from '../../src/aws/clients.js';
-import { resetLimiters } from '../../src/aws/limiter.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { applyPlan, makePlan } from '../helpers/engine.js';
-import { createRetrySettings } from '../../src/engine/apply.js';
-import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { Ctx, EngineEvent } from '../../src/engine/types.js';
 
 const EXAMPLES = ['flask-cpu-alert', 'microblog-vpc', 'clock-app-ha', 'webserver-s3-image', 'pipeline-single-node'];
 
+let suite: FaultSuite;
 let moto: Moto;
 let proxy: FaultProxy;
 let direct: Clients;
 let dir: string;
-const saved = { wait: { ...waitSettings }, create: { ...createRetrySettings }, scale: process.env.RECONCILE_RATE_SCALE };
 
 beforeAll(async () => {
-  moto = await startMoto({ MOTO_AMIS_PATH: resolve('test/fixtures/amis.json') });
-  proxy = await startFaultProxy(moto.endpoint);
-  direct = directClients(moto.endpoint);
-  dir = mkdtempSync(join(tmpdir(), 'reconcile-lost-'));
-  cpSync('examples', dir, { recursive: true });
-  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 200 });
-  Object.assign(createRetrySettings, { minDelayMs: 20, maxDelayMs: 200 });
-  // The client-side rate limiter only spaces calls out (its own tests cover it); here it would only
-  // stretch the run.
-  process.env.RECONCILE_RATE_SCALE = 'off';
-  resetLimiters();
+  suite = await startFaultSuite({ tmpPrefix: 'reconcile-lost-' });
+  ({ moto, proxy, direct, dir } = suite);
 });
 afterAll(async () => {
-  Object.assign(waitSettings, saved.wait);
-  Object.assign(createRetrySettings, saved.create);
-  if (saved.scale === undefined) delete process.env.RECONCILE_RATE_SCALE;
-  else process.env.RECONCILE_RATE_SCALE = saved.scale;
-  resetLimiters();
-  direct?.destroy();
-  await proxy?.stop();
-  await moto?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await suite?.stop();
 });
 
 const ctxAt = (endpoint: string, stack: string, events: EngineEvent[] = []): Ctx => ({

@@ -13,10 +13,10 @@ import instance, { TAG_USER_DATA, clientToken, isNotImplemented, runInstancesInp
 import keyPair, { normalizePublicKey, writePrivateKey, type KeyPairLive } from '../../src/reconcilers/key-pair.js';
 import launchTemplate, { liveOfData, versionsToPrune, type LaunchTemplateLive } from '../../src/reconcilers/launch-template.js';
 import { desired } from '../helpers/aws.js';
+import { observed as observedOf, ownTags } from '../helpers/observed.js';
 
-const tags = (name: string, extra: Record<string, string> = {}) => ({ Name: `test-${name}`, 'reconcile:stack': 'test', 'reconcile:id': name, ...extra });
 const observed = <L>(name: string, live: L, extraTags: Record<string, string> = {}, management: Observed['management'] = 'owned'): Observed =>
-  ({ id: `id-${name}`, name, management, live, tags: tags(name, extraTags), outputs: { id: `id-${name}` } }) as Observed;
+  observedOf(name, live, { tags: ownTags(name, extraTags), management });
 const paths = (c: FieldChange[]) => c.map((x) => `${x.path}${x.forcesReplace ? '!' : ''}`);
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteTable, SecurityGroup } from '@aws-sdk/client-ec2';
 import { desired } from '../helpers/aws.js';
+import { observed, ownTags } from '../helpers/observed.js';
 import { UNKNOWN, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
 import { allPages as describeAll, isDependency, retryWhile, waitFor, waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { KindName } from '../../src/spec/schema.js';
@@ -15,15 +16,8 @@ import routeTable, { declaredRoutes, liveFromAws, routesTags } from '../../src/r
 import sg, { rulesFromPermissions, toPermission } from '../../src/reconcilers/security-group.js';
 
 const STACK = 'test';
-const ownTags = (name: string, extra: Record<string, string> = {}) => ({ Name: `${STACK}-${name}`, 'reconcile:stack': STACK, 'reconcile:id': name, ...extra });
-const obs = (name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; management?: Management; id?: string } = {}): Observed => ({
-  id: opts.id ?? 'x-0000000001',
-  name,
-  management: opts.management ?? 'owned',
-  live,
-  tags: opts.tags ?? ownTags(name),
-  outputs: { id: opts.id ?? 'x-0000000001' },
-});
+const obs = (name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; management?: Management; id?: string } = {}): Observed =>
+  observed(name, live, { ...opts, id: opts.id ?? 'x-0000000001' });
 const d = <K extends KindName>(kind: K, name: string, body: Record<string, unknown>, refs: Record<string, Outputs> = {}) => desired(kind, name, body, refs, STACK);
 const ch = (path: string, before: unknown, after: unknown, forcesReplace = false): FieldChange => ({ path, before, after, forcesReplace });
 

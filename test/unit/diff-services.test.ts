@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { UNKNOWN, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { desired } from '../helpers/aws.js';
+import { observed, ownTags } from '../helpers/observed.js';
 import lb from '../../src/reconcilers/load-balancer.js';
 import tg from '../../src/reconcilers/target-group.js';
 import listener from '../../src/reconcilers/listener.js';
@@ -17,17 +18,7 @@ import alarm from '../../src/reconcilers/cloudwatch-alarm.js';
 import { defaultAwsName, lbDimension } from '../../src/reconcilers/services-shared.js';
 import { contentTypeOf } from '../../src/inputs/content.js';
 
-const tagsOf = (name: string, extra: Record<string, string> = {}) => ({
-  Name: `test-${name}`,
-  'reconcile:stack': 'test',
-  'reconcile:id': name,
-  ...extra,
-});
-
-function obs(name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; outputs?: Partial<Outputs>; id?: string } = {}): Observed {
-  const id = opts.id ?? `id-${name}`;
-  return { id, name, management: 'owned', live, tags: opts.tags ?? tagsOf(name), outputs: { id, ...opts.outputs } as Outputs };
-}
+const obs = (name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; outputs?: Partial<Outputs>; id?: string } = {}): Observed => observed(name, live, opts);
 
 /** Only the paths and forcesReplace flags: values are checked where they matter. */
 const shape = (fields: FieldChange[]) => fields.map((f) => [f.path, f.forcesReplace]);
@@ -66,7 +57,7 @@ describe('load-balancer diff', () => {
     ],
     [
       'a tag changed by hand',
-      () => lb.diff(desired('load-balancer', 'web', lbBody, subnetRefs), { ...lbLive(), tags: tagsOf('web', { Env: 'prod' }) }),
+      () => lb.diff(desired('load-balancer', 'web', lbBody, subnetRefs), { ...lbLive(), tags: ownTags('web', { Env: 'prod' }) }),
       [['tags.Env', false]],
     ],
   ])('%s', (_, run, expected) => expect(shape(run())).toEqual(expected));
