@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { applyPlan } from '../engine/apply.js';
 import { ApplyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Plan, type PlanOptions } from '../engine/plan.js';
-import { renderText, summaryLine } from '../engine/render.js';
+import { renderText } from '../engine/render.js';
 import type { EngineEvent, Outputs } from '../engine/types.js';
 import { lockForCommand, type HeldLock, type LockFlags } from '../lock/config.js';
 import { Stopped, commandStopper, signalExitCode } from './stop.js';
@@ -116,7 +116,7 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
       return 1;
     }
     const secs = ((Date.now() - start) / 1000).toFixed(1);
-    io.out(`\n${verb} complete in ${secs}s: ${result!.done.length} change(s). (${summaryLine(plan).replace(/^Plan: /, '')})`);
+    io.out(`\n${verb} complete in ${secs}s: ${doneSummary(result!.done)}.`);
     if (!destroy) printOutputs(io, Object.fromEntries(state.live));
     return 0;
   } catch (e) {
@@ -128,6 +128,19 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     await lease?.release();
     ctx.aws.destroy();
   }
+}
+
+/**
+ * "3 changes: 1 added, 1 changed, 1 replaced, 0 destroyed" -- counted from what was done, one per
+ * resource (a replacement's destroy and create are one change), so the count is the breakdown's sum.
+ */
+export function doneSummary(done: { address: string; action: string }[]): string {
+  const byAddress = new Map<string, string>();
+  for (const d of done) byAddress.set(d.address, d.action);
+  const n = { create: 0, change: 0, replace: 0, delete: 0 };
+  for (const a of byAddress.values()) n[a === 'create' || a === 'replace' || a === 'delete' ? a : 'change']++;
+  const total = byAddress.size;
+  return `${total} change${total === 1 ? '' : 's'}: ${n.create} added, ${n.change} changed, ${n.replace} replaced, ${n.delete} destroyed`;
 }
 
 const RERUN = 'Nothing was lost: fix the cause and run the same command again; it picks up where this run stopped.';

@@ -4,6 +4,7 @@
 import { colors } from '../engine/render.js';
 import { UserError } from '../engine/errors.js';
 import { AlertEvaluator, AlertStepError, type RuleReport, type TargetReport } from '../watch/evaluate.js';
+import { breachSummary, type MissingData } from '../watch/alerts.js';
 import { formatNumber } from '../watch/notifier.js';
 import { loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
@@ -14,11 +15,11 @@ export interface CheckOptions {
   stateFile?: string;
 }
 
-function targetLine(r: RuleReport, t: TargetReport, body: { metric: string; statistic: string; comparison: string; threshold: number }, c: ReturnType<typeof colors>): string {
+function targetLine(r: RuleReport, t: TargetReport, body: { metric: string; statistic: string; comparison: string; threshold: number; missingData: MissingData }, c: ReturnType<typeof colors>): string {
   const state = t.state === 'ALARM' ? c.red(t.state) : t.state === 'OK' ? c.green(t.state) : c.yellow(t.state);
   const who = t.name ? `${t.id} (${t.name})` : t.id;
   const e = t.evaluation;
-  let line = `  ${who}  ${state}  ${body.metric} ${body.statistic} ${formatNumber(e.value)}, alarm when ${body.comparison} ${formatNumber(body.threshold)} [${e.breaching} of ${e.present} datapoints breaching]`;
+  let line = `  ${who}  ${state}  ${body.metric} ${body.statistic} ${formatNumber(e.value)}, alarm when ${body.comparison} ${formatNumber(body.threshold)} [${breachSummary(e, body.missingData)}]`;
   const n = t.notification;
   if (n?.sent) line += `  -> notified (${n.kind}) ${n.topicArn}`;
   else if (n?.error) line += `\n    ${c.red(`notification failed (${n.kind}): ${n.error}`)}${n.hint ? `\n    hint: ${n.hint}` : ''}`;
@@ -53,7 +54,7 @@ export async function checkCommand(file: string, opts: CheckOptions, g: GlobalOp
     }
     const c = colors(io.color);
     for (const r of run.rules) {
-      const body = rules.find((x) => x.name === r.rule)!.body as { metric: string; statistic: string; comparison: string; threshold: number };
+      const body = rules.find((x) => x.name === r.rule)!.body as { metric: string; statistic: string; comparison: string; threshold: number; missingData: MissingData };
       io.out(`${c.bold(r.rule)}: ${r.selection}${r.store ? c.dim(`  (state: ${r.store})`) : ''}`);
       for (const t of r.targets) io.out(targetLine(r, t, body, c));
       for (const gn of r.gone)

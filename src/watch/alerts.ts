@@ -55,6 +55,10 @@ export interface Evaluation {
   present: number;
   /** The most recent datapoint present, if any. */
   value?: number;
+  /** The present datapoints that breach, oldest first (what an ALARM names). */
+  breachingValues: number[];
+  /** Periods of the N with no datapoint. */
+  missing: number;
 }
 
 export interface Step {
@@ -89,6 +93,7 @@ export function evaluate(p: RuleParams, slots: readonly (number | undefined)[], 
   let breaching = 0;
   let present = 0;
   let value: number | undefined;
+  const breachingValues: number[] = [];
   for (const v of window) {
     if (v === undefined) {
       if (p.missingData === 'breaching') breaching++;
@@ -96,13 +101,23 @@ export function evaluate(p: RuleParams, slots: readonly (number | undefined)[], 
     }
     present++;
     value = v;
-    if (breaches(v, p.comparison, p.threshold)) breaching++;
+    if (breaches(v, p.comparison, p.threshold)) {
+      breaching++;
+      breachingValues.push(v);
+    }
   }
   let state: AlertState;
   if (present === 0 && (p.missingData === 'missing' || p.missingData === 'ignore'))
     state = p.missingData === 'ignore' && previous ? previous : 'INSUFFICIENT_DATA';
   else state = breaching >= p.datapoints ? 'ALARM' : 'OK';
-  return { state, breaching, present, value };
+  return { state, breaching, present, value, breachingValues, missing: window.length - present };
+}
+
+/** "2 of the last 3 datapoints breaching (1 missing, counted as breaching)": never "1 of 0". */
+export function breachSummary(e: Pick<Evaluation, 'breaching' | 'present' | 'missing'>, missingData: MissingData): string {
+  const n = e.present + e.missing;
+  const missing = e.missing ? ` (${e.missing} missing${missingData === 'breaching' ? ', counted as breaching' : missingData === 'notBreaching' ? ', counted as not breaching' : ''})` : '';
+  return `${e.breaching} of the last ${n} datapoint${n === 1 ? '' : 's'} breaching${missing}`;
 }
 
 /** The notification due for a record in its current state, if any. */

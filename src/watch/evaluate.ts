@@ -148,6 +148,8 @@ interface Pending {
   target: Target | { id: string; name?: string; state?: string };
   kind: NotificationKind;
   evaluation?: Evaluation;
+  /** End of the window queried for the target. */
+  windowEnd?: number;
   since: number;
   report: { notification?: NotificationReport };
 }
@@ -286,7 +288,8 @@ export class AlertEvaluator {
         );
       for (const t of list) {
         const prev = records.get(t.id);
-        const s = step(params, prev, slotsOf(series.get(queryKey(r.name, t.id)), params.evaluationPeriods), o.now);
+        const got = series.get(queryKey(r.name, t.id));
+        const s = step(params, prev, slotsOf(got, params.evaluationPeriods), o.now);
         records.set(t.id, s.record);
         const tr: TargetReport = { id: t.id, name: t.name, instanceState: t.state, state: s.record.state, previous: prev?.state, since: s.record.since, evaluation: s.evaluation };
         report.targets.push(tr);
@@ -297,7 +300,7 @@ export class AlertEvaluator {
           if (s.record.state === 'ALARM') log?.warn(fields, msg);
           else log?.info(fields, msg);
         } else log?.debug(fields, `${r.name}: ${t.id} ${s.record.state}`);
-        if (s.notify) pending.push({ rule: r.name, body: r.body, target: t, kind: s.notify, evaluation: s.evaluation, since: s.record.since, report: tr });
+        if (s.notify) pending.push({ rule: r.name, body: r.body, target: t, kind: s.notify, evaluation: s.evaluation, windowEnd: got?.end, since: s.record.since, report: tr });
       }
       if (list.length) {
         const counts = ['ALARM', 'OK', 'INSUFFICIENT_DATA'].map((st) => [st, report.targets.filter((t) => t.state === st).length] as const).filter(([, n]) => n);
@@ -351,6 +354,8 @@ export class AlertEvaluator {
         evaluationPeriods: p.body.evaluationPeriods,
         threshold: p.body.threshold,
         comparison: p.body.comparison,
+        missingData: p.body.missingData,
+        windowEnd: p.windowEnd,
         evaluation: p.evaluation,
         since: p.since,
         now: o.now,

@@ -1,12 +1,17 @@
 // Reading CloudWatch metrics in bulk: every query of a cycle (all rules, all targets; `status` adds
 // its own) goes into GetMetricData calls of up to 500 queries each -- never one call per instance.
 //
-// One call has one time range, so the range is chosen to suit every query in it: it ends at the end
-// of the current minute (of the current 1/5/10/30 s step when a high-resolution period is asked
-// for), so a datapoint put just now counts, and it is a whole number of every period long, so each
-// query's buckets line up with the range's end. A query for N periods of P seconds reads the N
-// buckets before the end: a rolling window ("the last 5 minutes"), as the Lambda it replaces did.
-// Queries whose periods have no small common multiple (7 min and 11 min) go in separate calls.
+// One call has one time range, so the range is chosen to suit every query in it: it is a whole
+// number of every period long, so each query's buckets line up with the range's end, and it holds
+// complete periods only. The end is the start of the current step (the current minute, or 1/5/10/30 s
+// step when a high-resolution period is asked for) less one more step, the delivery allowance:
+//   - a period still in progress is never read (its bucket is empty or partial at the start of each
+//     period, so `missingData: missing|breaching` would flap);
+//   - CloudWatch publishes datapoints late (EC2's a minute or so after their period), so the most
+//     recent complete step is left out too, like the evaluation delay of CloudWatch's own alarms.
+// So with 1-minute (and 5-minute) periods the window ends one to two minutes before now; with a 10 s
+// period, 10 to 20 s before now. A query for N periods of P seconds reads the N buckets before the
+// end. Queries whose periods have no small common multiple (7 min and 11 min) go in separate calls.
 import { GetMetricDataCommand, type MetricDataQuery } from '../aws/sdk/cloudwatch.js';
 import type { Aws } from '../aws/clients.js';
 
@@ -43,10 +48,16 @@ export interface Series {
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;
 
-/** The end of the current step: the next whole minute (or 1/5/10/30 s for high-resolution periods). */
+/** The step of a range: a minute, or the shortest high-resolution period (1/5/10/30 s). */
+export const stepMsOf = (periodsSec: number[]): number => Math.min(60, ...periodsSec) * 1000;
+
+/**
+ * Where a range ends: the start of the current step, less one step for the delivery allowance (see
+ * the top of this file). Every period before it is complete and has had a step's time to arrive.
+ */
 export function rangeEnd(now: number, periodsSec: number[]): number {
-  const stepMs = Math.min(60, ...periodsSec) * 1000;
-  return Math.floor(now / stepMs) * stepMs + stepMs;
+  const stepMs = stepMsOf(periodsSec);
+  return Math.floor(now / stepMs) * stepMs - stepMs;
 }
 
 /** Groups queries into calls: one time range per group, at most 500 queries per call. Pure. */

@@ -7,7 +7,8 @@ import { explainAwsError } from '../aws/errors.js';
 import { isExternalId } from '../spec/common.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
-import type { Evaluation, NotificationKind } from './alerts.js';
+import { breachSummary, type Evaluation, type MissingData, type NotificationKind } from './alerts.js';
+import { rangeEnd } from './metrics-query.js';
 
 export interface AlertMessage {
   stack: string;
@@ -24,6 +25,9 @@ export interface AlertMessage {
   evaluationPeriods: number;
   threshold: number;
   comparison: string;
+  missingData: MissingData;
+  /** End of the window that was queried (epoch ms; default: where metrics-query.ts ends it for `now`). */
+  windowEnd?: number;
   /** Absent for GONE (the target was not evaluated). */
   evaluation?: Evaluation;
   /** When the target entered its current state (epoch ms). */
@@ -58,19 +62,36 @@ export function cleanSubject(s: string): string {
   return ascii.length <= 99 ? ascii : `${ascii.slice(0, 96)}...`;
 }
 
-/** Subject and body naming the stack, rule, instance and its Name, value, threshold, window and time. */
+/** Up to the 3 most recent of the values, e.g. "60, 70" or "..., 55, 60, 70". */
+function valuesText(values: number[]): string {
+  return `${values.length > 3 ? '..., ' : ''}${values.slice(-3).map(formatNumber).join(', ')}`;
+}
+
+/**
+ * Subject and body naming the stack, rule, instance and its Name, value, threshold, window and time.
+ * An ALARM names the breaching value(s), not the latest datapoint (which, with M of N, may be below
+ * the threshold); the Window line is the window that was queried (complete periods, see
+ * metrics-query.ts).
+ */
 export function formatAlert(m: AlertMessage): { subject: string; message: string } {
   const who = m.target.name ? `${m.target.name} (${m.target.id})` : m.target.id;
-  const value = formatNumber(m.evaluation?.value);
-  const window = m.periodSec * m.evaluationPeriods;
+  const e = m.evaluation;
+  const latest = formatNumber(e?.value);
+  const alarm = m.kind === 'ALARM' || m.kind === 'REPEAT';
+  const breachingValues = e?.breachingValues ?? [];
+  const value = alarm && e ? (breachingValues.length ? valuesText(breachingValues) : 'no data') : latest;
+  const windowSec = m.periodSec * m.evaluationPeriods;
+  const end = m.windowEnd ?? rangeEnd(m.now, [m.periodSec]);
   const cond = `${m.comparison} ${formatNumber(m.threshold)}`;
+  const single = m.evaluationPeriods === 1;
+  const inPeriods = e && !single ? `, in ${e.breaching} of the last ${m.evaluationPeriods} periods` : '';
   let what: string;
   switch (m.kind) {
     case 'ALARM':
-      what = `${m.metric} of ${who} is ${value}, ${cond}`;
+      what = `${m.metric} of ${who} ${single ? 'is' : 'was'} ${value}, ${cond}${inPeriods}`;
       break;
     case 'REPEAT':
-      what = `${m.metric} of ${who} is still in alarm (${value}, ${cond}) since ${iso(m.since)}`;
+      what = `${m.metric} of ${who} is still in alarm (${value}, ${cond}${inPeriods}) since ${iso(m.since)}`;
       break;
     case 'OK':
       what = `${m.metric} of ${who} is back to ${value} (alarm when ${cond})`;
@@ -83,7 +104,7 @@ export function formatAlert(m: AlertMessage): { subject: string; message: string
       break;
   }
   const subject = cleanSubject(`${HEADLINE[m.kind]} ${m.stack}/${m.rule}: ${m.target.name ?? m.target.id} ${m.metric} ${value} (${cond})`);
-  const e = m.evaluation;
+  const breachingLine = alarm && breachingValues.length && (breachingValues.length > 1 || breachingValues.at(-1) !== e?.value) ? `; breaching: ${breachingValues.map(formatNumber).join(', ')}` : '';
   const lines = [
     `${HEADLINE[m.kind]}: ${what}.`,
     '',
@@ -91,9 +112,9 @@ export function formatAlert(m: AlertMessage): { subject: string; message: string
     `Rule:       ${m.rule}${m.description ? ` -- ${m.description}` : ''}`,
     `Instance:   ${m.target.id} (Name: ${m.target.name ?? '(none)'}${m.target.state ? `, ${m.target.state}` : ''})`,
     `Metric:     ${m.namespace} ${m.metric}, ${m.statistic} per ${formatDuration(m.periodSec)}`,
-    `Value:      ${value}${e?.value !== undefined ? ' (latest datapoint)' : ''}`,
-    `Threshold:  ${cond}; alarm when ${m.datapoints} of the last ${m.evaluationPeriods} datapoints breach${e ? ` (${e.breaching} did, ${e.present} present)` : ''}`,
-    `Window:     the last ${formatDuration(window)}, ${iso(m.now - window * 1000)} to ${iso(m.now)}`,
+    `Value:      ${latest}${e?.value !== undefined ? ' (latest datapoint)' : ''}${breachingLine}`,
+    `Threshold:  ${cond}; alarm when ${m.datapoints} of the last ${m.evaluationPeriods} datapoints breach${e ? ` (${breachSummary(e, m.missingData)})` : ''}`,
+    `Window:     the last ${m.evaluationPeriods === 1 ? '' : `${m.evaluationPeriods} `}complete period${single ? '' : 's'} (${formatDuration(windowSec)}), ${iso(end - windowSec * 1000)} to ${iso(end)}`,
     `State:      ${m.kind === 'GONE' ? 'removed' : e?.state ?? 'unknown'} since ${iso(m.since)}`,
     `Time:       ${iso(m.now)}`,
     '',

@@ -73,7 +73,7 @@ beforeAll(async () => {
   process.env.AWS_ACCESS_KEY_ID = admin.id;
   process.env.AWS_SECRET_ACCESS_KEY = admin.secret;
   server = run.Instances![0].InstanceId!;
-  await putMetric(moto.endpoint, server, 90, new Date());
+  await putMetric(moto.endpoint, server, 90, new Date(Date.now() - 120_000)); // in the last complete period
   ec2.destroy();
 
   dir = mkdtempSync(join(tmpdir(), 'reconcile-perms-'));
@@ -142,7 +142,7 @@ describe('missing permissions', () => {
     const metrics = new WatchMetrics({ defaultMetrics: false });
     const evaluator = new AlertEvaluator({ logger: makeLogger({ destination: logs }), metrics });
     const evaluate = async (k: Keys, at: number) => {
-      await putMetric(moto.endpoint, server, 90, new Date(at - 30_000)); // still high, in the window of `at`
+      await putMetric(moto.endpoint, server, 90, new Date(at - 120_000)); // still high, in the window of `at` (complete periods)
       // The SDK reads credentials from the environment when a client is made.
       process.env.AWS_ACCESS_KEY_ID = k.id;
       process.env.AWS_SECRET_ACCESS_KEY = k.secret;

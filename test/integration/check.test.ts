@@ -65,6 +65,9 @@ afterAll(async () => {
   await moto?.stop();
 });
 
+/** A datapoint time in the window a check reads now: complete periods, a minute old (metrics-query.ts). */
+const twoMinutesAgo = () => new Date(Date.now() - 120_000);
+
 describe('reconcile check', () => {
   it('exits 0 / 2 / 0 and notifies once entering ALARM and once on recovery, across separate runs', async () => {
     const state = join(dir, 'state.json');
@@ -75,7 +78,7 @@ describe('reconcile check', () => {
     expect(none.out).toContain(`${server} (CheckServer)  INSUFFICIENT_DATA`);
     expect(await queue.drain()).toEqual([]);
 
-    await putMetric(moto.endpoint, server, 80, new Date());
+    await putMetric(moto.endpoint, server, 80, twoMinutesAgo()); // in the last complete period, a minute old
     const alarm = check();
     expect(alarm.code, alarm.err).toBe(2);
     expect(alarm.out).toContain(`${server} (CheckServer)  ALARM  CPUUtilization Average 80, alarm when > 50`);
@@ -98,8 +101,8 @@ describe('reconcile check', () => {
     expect(readFileSync(state, 'utf8')).toBe(before);
 
     // Two low datapoints bring the 5-minute average under 50: one recovery message.
-    await putMetric(moto.endpoint, server, 0, new Date());
-    await putMetric(moto.endpoint, server, 0, new Date());
+    await putMetric(moto.endpoint, server, 0, twoMinutesAgo());
+    await putMetric(moto.endpoint, server, 0, twoMinutesAgo());
     const ok = check('--json');
     expect(ok.code, ok.err).toBe(0);
     const report = JSON.parse(ok.out);
@@ -159,7 +162,7 @@ resources:
         .flatMap((r) => r.Instances ?? [])
         .map((i) => [i.Tags!.find((t) => t.Key === 'reconcile:id')!.Value!, i.InstanceId!]),
     );
-    const now = new Date();
+    const now = twoMinutesAgo();
     await putMetric(moto.endpoint, ids.web, 42.5, now);
     await putMetric(moto.endpoint, ids.web, 1_500_000, now, 'NetworkIn');
     await putMetric(moto.endpoint, ids.web, 2_000, now, 'NetworkOut');

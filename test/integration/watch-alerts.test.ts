@@ -92,10 +92,14 @@ describe('scenario 1 (flask-cpu-alert) under watch', () => {
     expect(first.alerts[0].targets).toMatchObject([{ id, name: 'FlaskAppServer', state: 'INSUFFICIENT_DATA' }]);
     expect(await queue.drain()).toEqual([]);
 
-    /** One 5-minute step: a datapoint a minute ago, one cycle, what the topic delivered. */
+    /**
+     * One 5-minute step: a datapoint two minutes ago, one cycle, what the topic delivered. The window
+     * holds complete periods that had a minute to arrive: on the 5-minute boundary T, the period
+     * T-6m..T-1m (metrics-query.ts).
+     */
     const tick = async (cpu: number | undefined) => {
       clock.advance(5 * MIN);
-      if (cpu !== undefined) await putMetric(moto.endpoint, id, cpu, new Date(clock.now() - MIN));
+      if (cpu !== undefined) await putMetric(moto.endpoint, id, cpu, new Date(clock.now() - 2 * MIN));
       const r = await w.cycle();
       expect(r.errors).toEqual([]);
       expect(r.applied).toBe(0); // nothing drifted: the stack is left alone
@@ -106,7 +110,8 @@ describe('scenario 1 (flask-cpu-alert) under watch', () => {
     const alarm = await tick(80);
     expect(alarm.sent).toHaveLength(1);
     const m: SnsEnvelope = alarm.sent[0];
-    const at = new Date(clock.now()).toISOString().replace(/\.000Z$/, 'Z');
+    const iso = (ms: number) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
+    const at = iso(clock.now());
     expect(m.Subject).toBe('ALERT flask-cpu-alert/high-cpu: FlaskAppServer CPUUtilization 80 (> 50)');
     expect(m.TopicArn).toMatch(/:flask-cpu-alerts$/);
     for (const part of [
@@ -116,7 +121,7 @@ describe('scenario 1 (flask-cpu-alert) under watch', () => {
       'Metric:     AWS/EC2 CPUUtilization, Average per 5m',
       'Value:      80 (latest datapoint)',
       'Threshold:  > 50',
-      'Window:     the last 5m',
+      `Window:     the last complete period (5m), ${iso(clock.now() - 6 * MIN)} to ${iso(clock.now() - MIN)}`,
       `Time:       ${at}`,
     ])
       expect(m.Message).toContain(part);
@@ -311,8 +316,8 @@ resources:
     const batch = await launch({ Name: 'Batch', Tier: 'batch' });
     await launch({ Name: 'Other' });
     const clock = fakeClock();
-    for (const [i, id] of web.entries()) await putMetric(moto.endpoint, id, 40 + i * 20, new Date(clock.now() - MIN));
-    await putMetric(moto.endpoint, batch, 5e6, new Date(clock.now() - MIN), 'NetworkIn');
+    for (const [i, id] of web.entries()) await putMetric(moto.endpoint, id, 40 + i * 20, new Date(clock.now() - 2 * MIN));
+    await putMetric(moto.endpoint, batch, 5e6, new Date(clock.now() - 2 * MIN), 'NetworkIn');
     const spec = join(dir, 'batch.yaml');
     writeFileSync(
       spec,

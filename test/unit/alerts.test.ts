@@ -1,7 +1,7 @@
 // The alert state machine on a fake clock: M of N, missing data, flapping, repeat, failed
 // publishes, targets that go away. Time is plain numbers; nothing here waits.
 import { describe, expect, it } from 'vitest';
-import { acknowledge, due, evaluate, gone, step, type NotificationKind, type RuleParams, type TargetRecord } from '../../src/watch/alerts.js';
+import { acknowledge, breachSummary, due, evaluate, gone, step, type NotificationKind, type RuleParams, type TargetRecord } from '../../src/watch/alerts.js';
 
 const MIN = 60_000;
 const base: RuleParams = { threshold: 50, comparison: '>', datapoints: 1, evaluationPeriods: 1, missingData: 'missing' };
@@ -27,6 +27,25 @@ function simulate(p: RuleParams, values: (number | undefined)[], delivered: (k: 
   }
   return { sent, states, record: rec! };
 }
+
+describe('what an evaluation says it saw', () => {
+  it('names the breaching values, oldest first, apart from the latest datapoint (M of N)', () => {
+    const e = evaluate({ ...base, datapoints: 2, evaluationPeriods: 3 }, [60, 70, 10]);
+    expect(e).toMatchObject({ state: 'ALARM', breaching: 2, present: 3, missing: 0, value: 10, breachingValues: [60, 70] });
+  });
+
+  it.each([
+    ['breaching', [undefined], '1 of the last 1 datapoint breaching (1 missing, counted as breaching)'],
+    ['notBreaching', [undefined, 60], '1 of the last 2 datapoints breaching (1 missing, counted as not breaching)'],
+    ['missing', [undefined, undefined, 10], '0 of the last 3 datapoints breaching (2 missing)'],
+    ['missing', [60, 70], '2 of the last 2 datapoints breaching'],
+  ] as const)('missingData %s over %j: "%s" (never "1 of 0")', (missingData, slots, text) => {
+    const p = { ...base, missingData, evaluationPeriods: slots.length };
+    const e = evaluate(p, [...slots]);
+    expect(e.missing + e.present).toBe(slots.length);
+    expect(breachSummary(e, missingData)).toBe(text);
+  });
+});
 
 describe('evaluate: one look at the last N datapoints', () => {
   it.each([

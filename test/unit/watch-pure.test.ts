@@ -39,10 +39,24 @@ const q = (key: string, periodSec: number, periods: number): MetricQuery => ({
 describe('metric query batching', () => {
   const now = Date.UTC(2026, 0, 1, 12, 7, 30);
 
-  it('ends at the end of the current minute (or high-resolution step), so a datapoint put now counts', () => {
-    expect(new Date(rangeEnd(now, [300])).toISOString()).toBe('2026-01-01T12:08:00.000Z');
-    expect(new Date(rangeEnd(now, [300, 10])).toISOString()).toBe('2026-01-01T12:07:40.000Z');
-    expect(rangeEnd(Date.UTC(2026, 0, 1, 12, 8, 0), [60])).toBe(Date.UTC(2026, 0, 1, 12, 9, 0));
+  it('holds complete periods only, less one step for CloudWatch delivering late: never the period in progress', () => {
+    // 12:07:30: the minute in progress (12:07) and the one before (12:06, still arriving) are left out.
+    expect(new Date(rangeEnd(now, [300])).toISOString()).toBe('2026-01-01T12:06:00.000Z');
+    expect(new Date(rangeEnd(now, [300, 10])).toISOString()).toBe('2026-01-01T12:07:20.000Z');
+    expect(rangeEnd(Date.UTC(2026, 0, 1, 12, 8, 0), [60])).toBe(Date.UTC(2026, 0, 1, 12, 7, 0));
+    // A 10 s rule: a datapoint 1 s old is in the period in progress; it is read once that period is
+    // complete and a step old, and from then on in every check of its window -- it never reads as
+    // missing on the check right after it was put (the flapping of missingData: missing|breaching).
+    const put = Date.UTC(2026, 0, 1, 12, 0, 9);
+    const bucket = Math.floor(put / 10_000) * 10_000;
+    for (let t = put + 1_000; t < put + 60_000; t += 1_000) {
+      const end = rangeEnd(t, [10]);
+      expect(end).toBeLessThanOrEqual(t - 10_000); // complete, and a step old
+      const slots = slotsOf({ end, periodSec: 10, points: new Map([[bucket, 7]]) }, 3);
+      const seen = slots.includes(7);
+      // Read from the moment its period is a step old until it leaves the 3-period window.
+      expect(seen).toBe(bucket + 10_000 <= end && end <= bucket + 30_000);
+    }
   });
 
   it('500 queries a call, one time range fitting every period', () => {
@@ -168,24 +182,26 @@ describe('notification text', () => {
     evaluationPeriods: 3,
     threshold: 50,
     comparison: '>',
-    evaluation: { state: 'ALARM', breaching: 2, present: 3, value: 73.456 },
+    missingData: 'missing',
+    evaluation: { state: 'ALARM', breaching: 2, present: 3, value: 73.456, breachingValues: [61, 73.456], missing: 0 },
+    windowEnd: Date.UTC(2026, 0, 1, 12, 3),
     since: Date.UTC(2026, 0, 1, 12, 0),
     now: Date.UTC(2026, 0, 1, 12, 5),
   };
 
   it('names the stack, rule, instance and Name, value, threshold, window and time', () => {
     const { subject, message } = formatAlert(base);
-    expect(subject).toBe('ALERT flask-cpu-alert/high-cpu: FlaskAppServer CPUUtilization 73.46 (> 50)');
+    expect(subject).toBe('ALERT flask-cpu-alert/high-cpu: FlaskAppServer CPUUtilization 61, 73.46 (> 50)');
     expect(message.split('\n')).toEqual([
-      'ALERT: CPUUtilization of FlaskAppServer (i-0abc) is 73.46, > 50.',
+      'ALERT: CPUUtilization of FlaskAppServer (i-0abc) was 61, 73.46, > 50, in 2 of the last 3 periods.',
       '',
       'Stack:      flask-cpu-alert (us-east-1)',
       'Rule:       high-cpu -- FlaskAppServer CPU above 50 %',
       'Instance:   i-0abc (Name: FlaskAppServer, running)',
       'Metric:     AWS/EC2 CPUUtilization, Average per 5m',
-      'Value:      73.46 (latest datapoint)',
-      'Threshold:  > 50; alarm when 2 of the last 3 datapoints breach (2 did, 3 present)',
-      'Window:     the last 15m, 2026-01-01T11:50:00Z to 2026-01-01T12:05:00Z',
+      'Value:      73.46 (latest datapoint); breaching: 61, 73.46',
+      'Threshold:  > 50; alarm when 2 of the last 3 datapoints breach (2 of the last 3 datapoints breaching)',
+      'Window:     the last 3 complete periods (15m), 2026-01-01T11:48:00Z to 2026-01-01T12:03:00Z',
       'State:      ALARM since 2026-01-01T12:00:00Z',
       'Time:       2026-01-01T12:05:00Z',
       '',
@@ -202,6 +218,28 @@ describe('notification text', () => {
     const { subject, message } = formatAlert({ ...base, kind, ...(kind === 'GONE' ? { evaluation: undefined } : {}) });
     expect(subject.startsWith(head)).toBe(true);
     expect(message).toContain(words);
+  });
+
+  it('an M-of-N ALERT whose latest datapoint is below the threshold names the breaching values, not the latest', () => {
+    const e = { state: 'ALARM' as const, breaching: 2, present: 3, value: 10, breachingValues: [60, 70], missing: 0 };
+    const { subject, message } = formatAlert({ ...base, metric: 'Load', evaluation: e });
+    expect(subject).toBe('ALERT flask-cpu-alert/high-cpu: FlaskAppServer Load 60, 70 (> 50)');
+    expect(subject).not.toContain('Load 10');
+    expect(message).toContain('Value:      10 (latest datapoint); breaching: 60, 70');
+  });
+
+  it('an ALARM from missing data counted as breaching says no data, and never "1 of 0"', () => {
+    const e = { state: 'ALARM' as const, breaching: 1, present: 0, value: undefined, breachingValues: [], missing: 1 };
+    const { subject, message } = formatAlert({ ...base, datapoints: 1, evaluationPeriods: 1, missingData: 'breaching', evaluation: e });
+    expect(subject).toBe('ALERT flask-cpu-alert/high-cpu: FlaskAppServer CPUUtilization no data (> 50)');
+    expect(message).toContain('(1 of the last 1 datapoint breaching (1 missing, counted as breaching))');
+    expect(message).not.toMatch(/1 of 0|0 present/);
+    expect(message).toContain('Window:     the last complete period (5m), 2026-01-01T11:58:00Z to 2026-01-01T12:03:00Z');
+  });
+
+  it('the Window line defaults to the window metrics-query reads at `now`', () => {
+    const { message } = formatAlert({ ...base, windowEnd: undefined, now: Date.UTC(2026, 0, 1, 12, 5, 30) });
+    expect(message).toContain('2026-01-01T11:49:00Z to 2026-01-01T12:04:00Z');
   });
 
   it('a target without a Name tag is named by its id', () => {
