@@ -1,6 +1,8 @@
 // A moto server of the benchmark's own, on a free loopback port (same recipe as test/helpers/moto.ts).
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { motoPython } from '../scripts/moto-python.mjs';
 
 async function freePort() {
   return new Promise((resolve, reject) => {
@@ -16,7 +18,7 @@ async function freePort() {
 export async function startMoto(extraEnv = {}) {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(motoPython(fileURLToPath(new URL('..', import.meta.url))), ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...extraEnv },
   });
