@@ -122,6 +122,12 @@ export function errorCode(err: unknown): string {
   return e.Code ?? e.Error?.Code ?? (e.name && e.name !== 'Error' ? e.name : (e.code ?? e.name ?? ''));
 }
 
+/** AWS refused the call for want of a permission (an IAM policy, or a KMS key policy: KMSAccessDenied). */
+export const isAccessDenied = (e: unknown): boolean => {
+  const key = base(errorCode(e));
+  return DENIED.has(key) || key === 'KMSAccessDenied';
+};
+
 /** True when the error is one of `codes` (exact AWS error codes). */
 export const isError = (e: unknown, ...codes: string[]): boolean => codes.includes(errorCode(e));
 

@@ -3,7 +3,7 @@
 import { PublishCommand } from '../aws/sdk/sns.js';
 import { GetCallerIdentityCommand } from '../aws/sdk/sts.js';
 import type { Aws } from '../aws/clients.js';
-import { explainAwsError } from '../aws/errors.js';
+import { explainAwsError, isAccessDenied, isNotFound } from '../aws/errors.js';
 import { isExternalId } from '../spec/common.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
@@ -161,14 +161,14 @@ export async function publish(aws: Aws, topicArn: string, msg: { subject: string
   } catch (e) {
     const name = (e as Error)?.name ?? 'Error';
     const x = explainAwsError(e);
-    if (/AccessDenied|AuthorizationError|UnauthorizedOperation|KMSAccessDenied/.test(name))
+    if (isAccessDenied(e))
       throw new PublishError(
         `cannot publish to ${topicArn}: AWS refused sns:Publish (${name})`,
         `grant sns:Publish on ${topicArn} to the identity reconcile runs as${/kms/i.test(name) ? ', and kms:GenerateDataKey + kms:Decrypt on the topic\'s key' : ''}`,
         name,
         e,
       );
-    if (/NotFound/.test(name))
+    if (isNotFound(e))
       throw new PublishError(`cannot publish to ${topicArn}: the topic does not exist`, 'apply the spec (or check notify.topic / the topic ARN)', name, e);
     throw new PublishError(`cannot publish to ${topicArn}: ${x.message}`, x.hint ?? 'it is tried again at the next evaluation', name, e);
   }

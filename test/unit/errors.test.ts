@@ -4,7 +4,7 @@
 // port, a region that does not exist). No moto is needed: the proxy answers without forwarding.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aws } from '../../src/aws/clients.js';
-import { errorCode, explainAwsError, iamActionOf, isDependency, isNotFound, isRetryable } from '../../src/aws/errors.js';
+import { errorCode, explainAwsError, iamActionOf, isAccessDenied, isDependency, isNotFound, isRetryable } from '../../src/aws/errors.js';
 import { CreateVpcCommand, DescribeVpcsCommand, AllocateAddressCommand } from '../../src/aws/sdk/ec2.js';
 import { CreateAutoScalingGroupCommand } from '../../src/aws/sdk/autoscaling.js';
 import { CreateLoadBalancerCommand, CreateTargetGroupCommand } from '../../src/aws/sdk/elbv2.js';
@@ -232,6 +232,17 @@ describe('one vocabulary: the code, "not found" and "a dependency", in every ser
     expect(errorCode(e)).toBe(code);
     expect(isNotFound(e)).toBe(what === 'not found');
     expect(isDependency(e)).toBe(what === 'dependency');
+  });
+
+  it.each<[Svc, () => unknown, string]>([
+    ['sns', () => new PublishCommand({ TopicArn: 'arn:aws:sns:us-east-1:123456789012:t', Message: 'm' }), 'AuthorizationError'],
+    ['sns', () => new PublishCommand({ TopicArn: 'arn:aws:sns:us-east-1:123456789012:t', Message: 'm' }), 'KMSAccessDenied'],
+    ['ec2', () => new DescribeVpcsCommand({}), 'UnauthorizedOperation'],
+    ['s3', () => new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: 'x' }), 'AccessDenied'],
+  ])('%s %s is access denied', async (svc, command, code) => {
+    const e = await failWith(svc, command(), { code, status: 403, message: 'not allowed' });
+    expect(isAccessDenied(e)).toBe(true);
+    expect(isNotFound(e)).toBe(false);
   });
 
   it('a Node network error is known by its code', () => {
