@@ -9,7 +9,7 @@
 // 1,000 instances (bench/watch.mjs). Writes bench/RESULTS.md.
 //
 //   node bench/run.mjs [--sizes 1,5,20] [--repeat 5] [--heavy-repeat 3] [--instances 1000] [--cycles 100]
-//                      [--latency 50] [--skip-watch] [--out bench/RESULTS.md] [--json bench/results.json]
+//                      [--latency 50] [--skip-watch] [--watch-as-shipped-only] [--out bench/RESULTS.md] [--json bench/results.json]
 //                      [--only examples,sizes,watch]   re-measure these phases, keep the rest of --json
 //                      [--render bench/results.json]   re-write --out from a saved run, measuring nothing
 // (apply and destroy at N = 20 run --heavy-repeat times: each takes minutes under the rate limiter.)
@@ -50,6 +50,7 @@ const { values: opt } = parseArgs({
     json: { type: 'string', default: join(root, 'bench', 'results.json') },
     out: { type: 'string', default: join(root, 'bench', 'RESULTS.md') },
     'skip-watch': { type: 'boolean', default: false },
+    'watch-as-shipped-only': { type: 'boolean', default: false },
   },
 });
 const SIZES = opt.sizes.split(',').map(Number);
@@ -699,7 +700,7 @@ async function main() {
     }
     if (phases.has('watch')) {
       await moto.reset();
-      watch = await watchBench({ moto, root, tmp, instances: Number(opt.instances), cycles: Number(opt.cycles), repeat: REPEAT, log, cli });
+      watch = await watchBench({ moto, root, tmp, instances: Number(opt.instances), cycles: Number(opt.cycles), repeat: REPEAT, log, cli, tuned: !opt['watch-as-shipped-only'] });
     }
   } finally {
     await moto.stop();

@@ -172,7 +172,7 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-export async function watchBench({ moto, root, tmp, instances, cycles, repeat, log, cli }) {
+export async function watchBench({ moto, root, tmp, instances, cycles, repeat, log, cli, tuned = true }) {
   if (!existsSync(join(root, 'dist', 'src', 'commands', 'check.js')) || !existsSync(join(root, 'dist', 'src', 'watch', 'evaluate.js')))
     return { gap: 'the alert evaluator (src/watch/evaluate.ts, `reconcile check`) is not built: nothing to measure' };
   const { hot } = await makeInstances(moto, root, instances, log);
@@ -220,7 +220,7 @@ export async function watchBench({ moto, root, tmp, instances, cycles, repeat, l
   try {
     // As shipped, then with V8's heap held small (2 MB semi-spaces instead of 16, old generation capped
     // at 96 MB): what of watch's RSS is heap V8 keeps rather than memory it needs.
-    for (const nodeOptions of [undefined, '--max-semi-space-size=2 --max-old-space-size=96']) {
+    for (const nodeOptions of tuned ? [undefined, '--max-semi-space-size=2 --max-old-space-size=96'] : [undefined]) {
       log(`watch: ${cycles} cycles of reconcile watch (clock-app-ha + the rule over ${instances} instances)${nodeOptions ? ` with ${nodeOptions}` : ''}`);
       memory.push(await watchMemory({ moto, root, tmp, cycles, file: wfile, log, nodeOptions }));
     }
