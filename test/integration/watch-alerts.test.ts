@@ -26,6 +26,7 @@ import { makeLogger } from '../../src/watch/logger.js';
 import { Watcher, type WatchOptions } from '../../src/watch/loop.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
 import { LogCapture, parsePrometheus, putMetric, SqsQueue, type SnsEnvelope } from './watch-helpers.js';
+import { specYaml, WEB_SG } from '../helpers/specs.js';
 
 const MIN = 60_000;
 let moto: Moto;
@@ -160,16 +161,7 @@ describe('scenario 1 (flask-cpu-alert) under watch', () => {
 
   it('an invalid edit of the spec is reported and the last valid spec is kept', async () => {
     const spec = join(dir, 'keep-last-good.yaml');
-    const good = `apiVersion: reconcile/v1
-stack: lastgood
-region: us-east-1
-resources:
-  default-vpc: { kind: vpc, lookup: default }
-  web:
-    kind: security-group
-    vpc: default-vpc
-    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
-`;
+    const good = specYaml('lastgood', WEB_SG);
     writeFileSync(spec, good);
     const clock = fakeClock();
     const { w, logs, metrics } = watcher(spec, clock);
@@ -194,17 +186,7 @@ resources:
     const spec = join(dir, 'locked.yaml');
     writeFileSync(
       spec,
-      `apiVersion: reconcile/v1
-stack: locked
-region: us-east-1
-lock: { bucket: watch-locks }
-resources:
-  default-vpc: { kind: vpc, lookup: default }
-  web:
-    kind: security-group
-    vpc: default-vpc
-    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
-`,
+      specYaml('locked', WEB_SG, 'lock: { bucket: watch-locks }\n'),
     );
     const Key = 'reconcile-locks/locked.json';
     const now = Date.now();
@@ -247,16 +229,9 @@ resources:
     const spec = join(dir, 'detect.yaml');
     writeFileSync(
       spec,
-      `apiVersion: reconcile/v1
-stack: detect
-region: us-east-1
-resources:
-  default-vpc: { kind: vpc, lookup: default }
-  web:
-    kind: security-group
-    vpc: default-vpc
-    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
-  ops:
+      specYaml(
+        'detect',
+        `${WEB_SG}  ops:
     kind: sns-topic
     subscriptions: [{ protocol: sqs, endpoint: ${queue.arn} }]
   drift-watch:
@@ -265,6 +240,7 @@ resources:
     threshold: 1
     notify: { topic: ops, drift: true }
 `,
+      ),
     );
     const clock = fakeClock();
     // Built once in apply mode, then watched in detect mode.

@@ -13,18 +13,10 @@ import { createInterface } from 'node:readline';
 import { AuthorizeSecurityGroupIngressCommand, DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { parsePrometheus, TcpProxy, waitFor } from './watch-helpers.js';
+import { specYaml, WEB_SG } from '../helpers/specs.js';
 
 const CLI = join(process.cwd(), 'dist/cli.js');
-const SPEC = `apiVersion: reconcile/v1
-stack: resilient
-region: us-east-1
-resources:
-  default-vpc: { kind: vpc, lookup: default }
-  web:
-    kind: security-group
-    vpc: default-vpc
-    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
-`;
+const SPEC = specYaml('resilient', WEB_SG);
 
 let moto: Moto;
 let dir: string;
