@@ -124,6 +124,7 @@ export class Watcher {
   private wake?: () => void;
   /** The running cycle's stop signal (its --timeout, or stop() after the grace). */
   private cycleAbort?: AbortController;
+  private cycleStartedAt?: number;
   private account?: { id: string; partition: string };
 
   constructor(readonly opts: WatchOptions) {
@@ -140,9 +141,11 @@ export class Watcher {
     const c = this.lastCycle;
     let ready = false;
     let reason: string;
-    if (!c) reason = 'starting: no cycle has finished yet';
-    else if (!c.ok) reason = `the last cycle failed: ${c.errors.map((e) => e.message).join('; ')}`;
-    else if (Date.now() - (this.lastSuccessAt ?? 0) > staleMs) reason = `the last successful cycle ended ${Math.round((Date.now() - this.lastSuccessAt!) / 1000)}s ago`;
+    // A cycle that hangs (an endpoint that never answers) is said, until its --timeout ends it.
+    const running = this.cycleStartedAt !== undefined ? `; the current cycle has been running for ${Math.round((Date.now() - this.cycleStartedAt) / 1000)}s${this.opts.timeout ? ` (--timeout ${this.opts.timeout})` : ''}` : '';
+    if (!c) reason = `starting: no cycle has finished yet${running}`;
+    else if (!c.ok) reason = `the last cycle failed: ${c.errors.map((e) => e.message).join('; ')}${running}`;
+    else if (Date.now() - (this.lastSuccessAt ?? 0) > staleMs) reason = `the last successful cycle ended ${Math.round((Date.now() - this.lastSuccessAt!) / 1000)}s ago${running}`;
     else {
       ready = true;
       reason = 'ok';
@@ -244,6 +247,7 @@ export class Watcher {
     const timeout = this.opts.timeout;
     const timer = timeout ? setTimeout(() => abort.abort(timedOut('the cycle', timeout)), parseDuration(timeout)) : undefined;
     this.cycleAbort = abort;
+    this.cycleStartedAt = started;
     const fail = (step: string, err: unknown) => {
       // Whatever error a step raised once the cycle was stopped, the stop is the cause (and passes).
       const e = abort.signal.aborted ? new AlertStepError((abort.signal.reason as Error).message, (abort.signal.reason as Stopped).hint, false, undefined) : err;
@@ -325,6 +329,7 @@ export class Watcher {
   }
 
   private finish(result: CycleResult, started: number): CycleResult {
+    this.cycleStartedAt = undefined;
     const outcome = result.ok ? 'ok' : 'error';
     const end = Date.now();
     // What the cycle allocated is garbage now (its clients destroyed, its answers dropped).

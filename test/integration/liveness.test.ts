@@ -56,6 +56,14 @@ describe('an endpoint that never answers', () => {
     try {
       expect(await until(() => lines().some((l) => l.port), 20_000)).toBe(true);
       const port = lines().find((l) => l.port)!.port;
+      // While a cycle hangs: not ready, and /readyz says for how long.
+      let hung = { status: 0, text: '' };
+      for (const end = Date.now() + 10_000; Date.now() < end && !/has been running/.test(hung.text); await until(() => false, 100)) {
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        hung = { status: r.status, text: await r.text() };
+      }
+      expect(hung.status).toBe(503);
+      expect(hung.text).toMatch(/the current cycle has been running for \d+s \(--timeout 2s\)/);
       // Two cycles failed on the timeout: watch stays up and cycles again.
       expect(await until(() => lines().filter((l) => /cycle failed/.test(l.msg)).length >= 2, 30_000)).toBe(true);
       expect(lines().some((l) => l.msg.includes('the cycle did not finish within 2s'))).toBe(true);
