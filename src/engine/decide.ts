@@ -17,7 +17,7 @@
 // outputs for what stays, UNKNOWN for what is (re)created, and UNKNOWN for the volatile outputs of
 // what is updated (a launch template's latestVersion), so dependents' changes show in the same plan.
 import type { KindName } from '../spec/schema.js';
-import { UNKNOWN, type Desired, type FieldChange, type Observed, type Outputs, type Reconciler } from './types.js';
+import { UNKNOWN, type Desired, type FieldChange, type Observed, type Outputs, type Reconciler, type Resolution } from './types.js';
 
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'noop' | 'read' | 'adopt' | 'keep';
 
@@ -35,6 +35,8 @@ export interface Change {
   forcedBy?: string[];
   /** A second resource claiming this address (an interrupted create): deleted, the other one kept. */
   duplicate?: true;
+  /** Values read from outside the spec for it (prepare): the AMI id and name a lookup found, ... */
+  resolved?: Resolution[];
 }
 
 /** How a change is named to people: its address, and "(duplicate)" for the second of two. */

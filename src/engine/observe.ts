@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { KIND_DEFS, KIND_NAMES, type KindName } from '../spec/schema.js';
 import type { LoadedResource } from '../spec/types.js';
 import { KIND_SERVICE, observeWaves } from './order.js';
-import type { Ctx, Desired, Observed, Outputs, Registry } from './types.js';
+import type { Ctx, Desired, Observed, Outputs, Prepared, Registry } from './types.js';
 
 /** Kinds with no AWS resource of their own (alert-rule: watch evaluates it). */
 export const isVirtual = (k: KindName): boolean => !!KIND_DEFS.find((d) => d.kind === k)?.virtual;
@@ -183,11 +183,15 @@ export function lettingRequestsOut(maxMs = 50, connectMs = 10): { started(): num
   };
 }
 
-/** A hash of everything observed: a saved plan is refused when live AWS changed since it was made. */
-export function hashLive(observed: Map<KindName, Observed[]>): string {
+/**
+ * A hash of everything observed and everything prepare resolved: a saved plan is refused when live
+ * AWS changed since it was made, or a lookup (a newer AMI) answers differently now.
+ */
+export function hashLive(observed: Map<KindName, Observed[]>, prepared: ReadonlyMap<string, Prepared> = new Map()): string {
   const h = createHash('sha256');
   for (const k of [...observed.keys()].sort())
     for (const o of [...observed.get(k)!].sort((a, b) => a.id.localeCompare(b.id))) h.update(JSON.stringify([k, o.id, o.live, o.tags]));
+  for (const a of [...prepared.keys()].sort()) h.update(JSON.stringify([a, prepared.get(a)!.resolved]));
   return h.digest('hex');
 }
 

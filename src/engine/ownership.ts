@@ -70,6 +70,7 @@ export async function ownershipProblems(
 ): Promise<PlanProblem[]> {
   const problems: PlanProblem[] = [];
   const byKind = new Map<KindName, Desired[]>();
+  const created = new Set(creating.filter((c) => c.action === 'create').map((c) => c.d));
   for (const { d, action } of creating) {
     // A replacement of a resource adopted earlier (now the stack's) may still say adopt: in the spec.
     const adopt = action === 'create' ? missingAdoption(ctx.region, d) : undefined;
@@ -80,9 +81,13 @@ export async function ownershipProblems(
     byKind.set(d.kind, [...(byKind.get(d.kind) ?? []), d]);
   }
   const held = await Promise.all(
-    [...byKind].map(async ([kind, list]) => {
+    [...byKind].map(async ([kind, all]) => {
       const r = await reconcilerFor(kind);
-      const holders = r.nameHolders ? await r.nameHolders(ctx, list) : [];
+      // Only read, never created (lookup: default, existing: true): observe did not find it.
+      const lookups = new Map(all.map((d) => [d, created.has(d) ? r.lookupOf?.(d) : undefined] as const).filter((x): x is [Desired, string] => !!x[1]));
+      problems.push(...[...lookups].map(([d, what]) => ({ address: d.address, message: `${what} does not exist in ${ctx.region}: nothing to look up` })));
+      const list = all.filter((d) => !lookups.has(d));
+      const holders = r.nameHolders && list.length ? await r.nameHolders(ctx, list) : [];
       const byName = new Map(list.map((d) => [d.name, d]));
       return holders.flatMap((h) => {
         const d = byName.get(h.name);

@@ -2,6 +2,7 @@
 // and applied later.
 //
 //   observe.ts    reads live AWS: every kind the plan needs, in bulk, through the registry
+//   prepare.ts    resolves outside data (AMIs, files) meanwhile; what it cannot resolve fails the plan
 //   decide.ts     pure: desired + observed -> create / update / replace / adopt / read / noop
 //   ownership.ts  refuses to create where a resource not ours holds the name, or adopt: names nothing
 //   prune.ts      pure: leftovers -> delete / keep; duplicates; protect and --max-deletes block
@@ -13,10 +14,11 @@ import { makeDesired } from './desired.js';
 import { hashLive, isVirtual, kindsToObserve, observeAll, unusedKindCheck } from './observe.js';
 import { KIND_ORDER } from './order.js';
 import { PlanError, ownershipProblems } from './ownership.js';
+import { prepareAll, preparedProblems } from './prepare.js';
 import { partition, prune as pruneLeftovers, safetyRules, type Blocked, type Leftover } from './prune.js';
 import { createsFinished, createsInFlight } from './journal.js';
 import { forgetCreated, recentlyCreated } from './recent.js';
-import type { Ctx, Desired, Observed, Outputs, Reconciler, Registry } from './types.js';
+import type { Ctx, Desired, Observed, Outputs, Prepared, Reconciler, Registry } from './types.js';
 
 export type { Action, Change } from './decide.js';
 export { changeLabel, diffResource, unknownOutputs, withoutIgnored } from './decide.js';
@@ -89,7 +91,11 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
   // 1. Observe.
   const kinds = kindsToObserve(resources, !!opts.destroy || prune);
   const needed = opts.destroy ? undefined : unusedKindCheck(registry, ctx, kinds, desiredByKind);
+  // Outside data (AMIs, files) is resolved meanwhile: none of it depends on what observe finds.
+  const preparing = opts.destroy ? Promise.resolve(new Map<string, Prepared>()) : prepareAll(registry, ctx, desiredByKind);
+  preparing.catch(() => {}); // reported below, once observe is done
   const observed = await observeAll(registry, ctx, kinds, desiredByKind, outputs, needed);
+  const prepared = await preparing;
   outputs.clear();
   observing = false;
   const { live, leftovers } = partition(kinds, observed, kindOf, spec.stack);
@@ -110,8 +116,12 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
 
     // 3. Ownership: nothing is created where a resource that is not the stack's holds the name.
     const creating = changes.flatMap((c) => (c.action === 'create' || c.action === 'replace' ? [{ d: desired.get(c.address)!, action: c.action }] : []));
-    const problems = await ownershipProblems(ctx, registry.reconcilerFor, creating, createsInFlight(spec.stack, ctx.region));
+    const problems = [...preparedProblems(prepared), ...(await ownershipProblems(ctx, registry.reconcilerFor, creating, createsInFlight(spec.stack, ctx.region)))];
     if (problems.length) throw new PlanError(problems);
+    for (const c of changes) {
+      const resolved = prepared.get(c.address)?.resolved;
+      if (resolved?.length) c.resolved = resolved;
+    }
   }
 
   // 4. Prune: owned resources the spec does not (or, for destroy, no longer) want; the safety rules.
@@ -132,7 +142,7 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
     region: spec.region,
     specFile: loaded.file,
     specHash: loaded.hash,
-    liveHash: hashLive(observed),
+    liveHash: hashLive(observed, prepared),
     createdAt: new Date().toISOString(),
     mode: opts.destroy ? 'destroy' : 'apply',
     prune,

@@ -2,7 +2,7 @@
 import pc from 'picocolors';
 import { changeLabel, type Change } from './decide.js';
 import type { Plan } from './plan.js';
-import type { FieldChange } from './types.js';
+import type { FieldChange, Resolution } from './types.js';
 
 export type Colors = Pick<typeof pc, 'green' | 'yellow' | 'red' | 'cyan' | 'bold' | 'dim' | 'magenta'>;
 export const colors = (on: boolean): Colors => (on ? pc : pc.createColors(false));
@@ -45,6 +45,9 @@ function fieldLine(f: FieldChange, action: Change['action'], c: Colors): string 
   return `      ${c.yellow('~')} ${f.path}: ${formatValue(f.before, sens)} -> ${formatValue(f.after, sens)}${force}`;
 }
 
+/** A value prepare resolved, e.g. "ami = ami-0abc (al2023-ami-2023.6.x, the newest of amazon/al2023-ami-2023.*-x86_64)". */
+const resolvedLine = (r: Resolution): string => `${r.field} = ${r.value}${r.detail ? ` (${r.detail})` : ''}`;
+
 export function summaryLine(p: Plan): string {
   const s = p.summary;
   const parts = [`${s.create} to add`, `${s.update + s.adopt} to change`, `${s.replace} to replace`, `${s.delete} to destroy`];
@@ -64,6 +67,7 @@ export function renderText(p: Plan, opts: { color: boolean; verbose?: boolean })
     lines.push(`  ${paint(ch.action, SYMBOL[ch.action].padStart(3))} ${c.bold(changeLabel(ch))}${ch.id ? c.dim(` (${ch.id})`) : ''} ${VERB[ch.action]}`);
     if (ch.action === 'replace' && ch.forcedBy?.length) lines.push(c.dim(`      # ${ch.reason}`));
     else if (ch.action !== 'create') lines.push(c.dim(`      # ${ch.reason}`));
+    for (const r of ch.resolved ?? []) lines.push(c.dim(`      # ${resolvedLine(r)}`));
     for (const f of ch.fields) lines.push(fieldLine(f, ch.action, c));
   }
   const noops = p.changes.filter((ch) => ch.action === 'noop').length;
@@ -167,7 +171,7 @@ export function renderMarkdown(p: Plan, options: number | MarkdownOptions = {}):
   budget = cap - reserve;
   const details = [...changed].sort((a, b) => DETAIL_ORDER.indexOf(a.action) - DETAIL_ORDER.indexOf(b.action));
   for (const [k, ch] of details.entries()) {
-    const body = [`# ${ch.reason}`, ...(ch.id ? [`# id: ${ch.id}`] : []), ...ch.fields.map((f) => fieldLine(f, ch.action, colors(false)).trimStart())];
+    const body = [`# ${ch.reason}`, ...(ch.id ? [`# id: ${ch.id}`] : []), ...(ch.resolved ?? []).map((r) => `# ${resolvedLine(r)}`), ...ch.fields.map((f) => fieldLine(f, ch.action, colors(false)).trimStart())];
     // A fence longer than any run of backticks inside (user data may hold some).
     const longest = Math.max(2, ...body.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((r) => r.length))));
     const fence = '`'.repeat(longest + 1);

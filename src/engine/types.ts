@@ -48,6 +48,25 @@ export interface NameHolder {
   nameField: string;
 }
 
+/** A value read from outside the spec (an AMI lookup, a file, a URL), as the plan shows it. */
+export interface Resolution {
+  /** The spec field, e.g. "ami", "userData". */
+  field: string;
+  /** What it resolved to, e.g. ami-0abc1234. */
+  value: string;
+  /** What that is, e.g. the image's name and the query it answers. */
+  detail?: string;
+}
+
+/** What prepare resolved for one desired resource. */
+export interface Prepared {
+  /** The spec name. */
+  name: string;
+  resolved: Resolution[];
+  /** What could not be resolved (a lookup that found nothing, an unreadable file): the plan fails. */
+  problems: string[];
+}
+
 export interface Desired<K extends KindName = KindName> {
   name: string;
   address: string;
@@ -138,6 +157,17 @@ export interface Reconciler<K extends KindName = KindName, L = unknown> {
   update(ctx: Ctx, desired: Desired<K>, live: Observed<L>, changes: FieldChange[]): Promise<Observed<L>>;
   /** Delete; an already-absent resource is success. Waits until AWS no longer blocks dependents. */
   delete(ctx: Ctx, live: Observed<L>): Promise<void>;
+  /**
+   * Resolves what the spec takes from outside (AMI lookups, key pairs named by id, user data files)
+   * before anything is decided, and says what it resolved: the plan shows it, a saved plan pins it,
+   * and a problem (a lookup that finds nothing) fails the plan before any write.
+   */
+  prepare?(ctx: Ctx, desired: Desired<K>[]): Promise<Prepared[]>;
+  /**
+   * For a desired resource that is only read, never created (a VPC with lookup: default, a key pair
+   * with existing: true): what it looks up, in words. The plan fails when observe did not find it.
+   */
+  lookupOf?(desired: Desired<K>): string | undefined;
   /**
    * For kinds whose AWS name is unique (bucket, topic, target group, ...): the live resources that
    * already hold the names these desired resources would be created with, whatever their tags. The

@@ -30,13 +30,13 @@ import {
   type RunInstancesCommandInput,
 } from '../aws/sdk/ec2.js';
 import { indexedOf } from './tag-index.js';
-import { amiStillMatches, resolveAmi, resolvedAmi } from '../aws/ami.js';
+import { amiStillMatches, describeAmiQuery, lookupAmi, resolveAmi, resolvedAmi } from '../aws/ami.js';
 import { cannotAskAws } from '../aws/errors.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { resolveUserData, sha256OfBase64 } from '../inputs/user-data.js';
 import { field, setField } from '../engine/diffutil.js';
-import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
+import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Prepared, type Reconciler } from '../engine/types.js';
 import {
   adoptIds,
   applyTagChanges,
@@ -203,6 +203,46 @@ export async function prepareLaunch(ctx: Ctx, desired: Desired<'instance' | 'lau
   }
 }
 
+/**
+ * The prepare of instances and launch templates: each AMI query looked up (the id and the image's
+ * name shown in the plan), key pairs named by id found, user data read. What cannot be resolved is a
+ * problem of that resource (the plan fails before any write); an AWS that cannot be asked at all (no
+ * credentials, no network) fails the command once. diff reads the answers back (resolvedAmi ...).
+ */
+export async function prepareLaunchInputs(ctx: Ctx, desired: Desired<'instance' | 'launch-template'>[]): Promise<Prepared[]> {
+  const rethrowUnreachable = (e: unknown): string => {
+    if (cannotAskAws(e)) throw e;
+    return (e as Error).message ?? String(e);
+  };
+  let keyPairProblem: string | undefined;
+  await resolveKeyPairIds(ctx, externalKeyPairIds(desired)).catch((e) => (keyPairProblem = rethrowUnreachable(e)));
+  return Promise.all(
+    desired.map(async (d): Promise<Prepared> => {
+      const out: Prepared = { name: d.name, resolved: [], problems: [] };
+      const ami = d.spec.ami;
+      if (typeof ami !== 'string') {
+        try {
+          const image = await lookupAmi(ctx.aws, ami);
+          await resolveAmi(ctx.aws, d);
+          out.resolved.push({ field: 'ami', value: image.id, detail: `${image.name}, the newest of ${describeAmiQuery(ami)}` });
+        } catch (e) {
+          out.problems.push(rethrowUnreachable(e));
+          await resolveAmi(ctx.aws, d).catch(() => {}); // diff then fails with the same words
+        }
+      }
+      const key = (d.spec as { keyPair?: string }).keyPair;
+      if (keyPairProblem && key && externalKeyPairIds([d]).length) out.problems.push(keyPairProblem);
+      try {
+        const u = resolveUserData(d.spec.userData, d.specDir, d.address);
+        if (u && u.source !== 'inline') out.resolved.push({ field: 'userData', value: `sha256:${u.sha256.slice(0, 12)}`, detail: u.source });
+      } catch (e) {
+        out.problems.push((e as Error).message);
+      }
+      return out;
+    }),
+  );
+}
+
 /** Everything diff and create need from the spec, references resolved. */
 export interface WantedInstance {
   ami: string;
@@ -328,6 +368,8 @@ async function waitState(ctx: Ctx, address: string, id: string, target: 'stopped
 
 const reconciler: Reconciler<'instance', InstanceLive> = {
   kind: 'instance',
+
+  prepare: prepareLaunchInputs,
 
   async observe(ctx, desired) {
     // No instance in the spec: in a plan, this kind is read only to find instances of the stack that

@@ -129,6 +129,8 @@ export async function writePrivateKey(path: string, material: string): Promise<v
 const reconciler: Reconciler<'key-pair', KeyPairLive> = {
   kind: 'key-pair',
 
+  lookupOf: (d) => (d.spec.existing ? `key pair "${keyNameOf(d)}" (existing: true)` : undefined),
+
   async observe(ctx, desired) {
     const lookups = desired.filter((d) => d.spec.existing || d.spec.adopt);
     const [owned, all] = await Promise.all([

@@ -42,7 +42,7 @@ import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { afterCreate, applyTagChanges, allPages, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
-import { TAG_OWNER, isNotImplemented, prepareLaunch } from './instance.js';
+import { TAG_OWNER, isNotImplemented, prepareLaunch, prepareLaunchInputs } from './instance.js';
 import { externalKeyPairIds, keyNameFromRef, resolveKeyPairIds } from './key-pair.js';
 
 /** InvalidLaunchTemplateId.NotFound, InvalidLaunchTemplateName.NotFoundException (AWS uses both forms). */
@@ -281,6 +281,8 @@ async function pruneVersions(ctx: Ctx, address: string, id: string, keep: number
 
 const reconciler: Reconciler<'launch-template', LaunchTemplateLive> = {
   kind: 'launch-template',
+
+  prepare: prepareLaunchInputs,
 
   async observe(ctx, desired) {
     await prepareLaunch(ctx, desired);

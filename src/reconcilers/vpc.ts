@@ -87,6 +87,8 @@ function dnsSteps(changes: { attr: DnsAttr; value: boolean }[]): { attr: DnsAttr
 const reconciler: Reconciler<'vpc', VpcLive> = {
   kind: 'vpc',
 
+  lookupOf: (d) => (d.spec.lookup === 'default' ? 'the default VPC (lookup: default)' : undefined),
+
   async observe(ctx, desired) {
     const lookups = desired.filter((d) => d.spec.lookup === 'default');
     const [managed, defaults] = await Promise.all([

@@ -36,6 +36,7 @@ import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { applyPlan, makePlan } from '../helpers/engine.js';
 import { PlanError } from '../../src/engine/ownership.js';
+import { renderText } from '../../src/engine/render.js';
 import type { Ctx } from '../../src/engine/types.js';
 import type { LoadedSpec } from '../../src/spec/types.js';
 
@@ -230,3 +231,34 @@ describe('a user-named resource that exists and is not this stack\'s', () => {
     await expect(s3.send(new HeadBucketCommand({ Bucket: 'own-other-bucket' }))).rejects.toThrow();
   });
 });
+
+describe('lookups are resolved by plan (issue 12 item 5)', () => {
+  it('an AMI query that matches nothing, or an existing key pair that is not there, fails the plan before any write', async () => {
+    const loaded = spec(
+      'lookups',
+      `  data: { kind: s3-bucket, bucketName: own-lookup-bucket }
+  key: { kind: key-pair, keyName: nobodys-key, existing: true }
+  web: { kind: instance, ami: { owner: amazon, name: no-such-image-* }, instanceType: t3.micro, subnet: ${ids.subnetA} }
+`,
+    );
+    const e = await planError(loaded);
+    expect(e.exitCode).toBe(1);
+    expect(e.problems).toEqual([
+      { address: 'instance.web', message: expect.stringMatching(/^no available AMI named "no-such-image-\*" from owner "amazon" in us-east-1/) },
+      { address: 'key-pair.key', message: 'key pair "nobodys-key" (existing: true) does not exist in us-east-1: nothing to look up' },
+    ]);
+    await expect(s3.send(new HeadBucketCommand({ Bucket: 'own-lookup-bucket' }))).rejects.toThrow();
+  });
+
+  it('the plan shows the AMI a query resolved to: its id and its name', async () => {
+    const loaded = spec('ami', `  web: { kind: instance, ami: { owner: amazon, name: al2023-ami-2023.*-x86_64 }, instanceType: t3.micro, subnet: ${ids.subnetA} }\n`);
+    const c = ctx();
+    const { plan } = await makePlan(loaded, c);
+    c.aws.destroy();
+    const [web] = plan.changes;
+    expect(web.action).toBe('create');
+    expect(web.resolved).toEqual([{ field: 'ami', value: expect.stringMatching(/^ami-/), detail: expect.stringMatching(/^al2023-ami-2023\..*, the newest of amazon\/al2023-ami-2023\.\*-x86_64$/) }]);
+    expect(renderText(plan, { color: false })).toContain(`# ami = ${web.resolved![0].value} (al2023-ami-2023.`);
+  });
+});
+

@@ -305,6 +305,30 @@ resources:
     expect(pruned.plan.blocked.map((b) => b.address)).toEqual(['*']);
   });
 
+  it('what prepare resolved is on the change and in the liveHash (a saved plan pins it); what it could not resolve fails the plan', async () => {
+    const withAmi = (id: string, problems: string[] = []): Registry => ({
+      reconcilerFor: async (kind) =>
+        fake(['cidr'], { kind, observe: async () => [], prepare: async (_c, ds) => ds.map((d) => ({ name: d.name, resolved: [{ field: 'ami', value: id, detail: 'al2023' }], problems })) }),
+    });
+    const a = await makePlan(withAmi('ami-1'), spec.loaded, ctx);
+    expect(a.plan.changes[0].resolved).toEqual([{ field: 'ami', value: 'ami-1', detail: 'al2023' }]);
+    const again = await makePlan(withAmi('ami-1'), spec.loaded, ctx);
+    const newer = await makePlan(withAmi('ami-2'), spec.loaded, ctx);
+    expect(again.plan.liveHash).toBe(a.plan.liveHash);
+    expect(newer.plan.liveHash).not.toBe(a.plan.liveHash);
+    const e = await makePlan(withAmi('ami-1', ['no available AMI named "x"']), spec.loaded, ctx).catch((x: unknown) => x);
+    expect((e as PlanError).problems).toEqual([
+      { address: 'vpc.main', message: 'no available AMI named "x"' },
+      { address: 'subnet.public', message: 'no available AMI named "x"' },
+    ]);
+  });
+
+  it('a resource that is only looked up and that observe did not find fails the plan', async () => {
+    const lookups: Registry = { reconcilerFor: async (kind) => fake([], { kind, lookupOf: (d) => (d.kind === 'vpc' ? 'the default VPC' : undefined) }) };
+    const e = await makePlan(lookups, spec.loaded, ctx).catch((x: unknown) => x);
+    expect((e as PlanError).problems).toEqual([{ address: 'vpc.main', message: 'the default VPC does not exist in eu-west-1: nothing to look up' }]);
+  });
+
   it('a name held by a resource not ours fails the plan (exit 1)', async () => {
     const holder: NameHolder = { name: 'main', awsName: 'main', adoptId: 'vpc-9', tags: {}, nameField: 'cidr' };
     const e = await makePlan(registry({}, [holder]), spec.loaded, ctx).catch((x: unknown) => x);

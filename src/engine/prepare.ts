@@ -1,0 +1,25 @@
+// Preparing: what the spec takes from outside it -- AMI lookups, key pairs named by id, user data
+// files -- resolved before anything is decided, by each kind's reconciler (Reconciler.prepare), in
+// parallel with observe. What was resolved is shown in the plan (the AMI id and the image's name),
+// goes into the plan's liveHash (a saved plan is refused when a lookup now answers differently), and
+// what could not be (a query that matches nothing, a missing file) fails the plan before any write.
+import type { KindName } from '../spec/schema.js';
+import type { PlanProblem } from './ownership.js';
+import type { Ctx, Desired, Prepared, Registry } from './types.js';
+
+/** Prepared values by address: one prepare call per kind that has one. */
+export async function prepareAll(registry: Registry, ctx: Ctx, desiredByKind: ReadonlyMap<KindName, Desired[]>): Promise<Map<string, Prepared>> {
+  const out = new Map<string, Prepared>();
+  await Promise.all(
+    [...desiredByKind].map(async ([kind, list]) => {
+      const r = await registry.reconcilerFor(kind);
+      if (!r.prepare || !list.length) return;
+      for (const p of await r.prepare(ctx, list)) out.set(`${kind}.${p.name}`, p);
+    }),
+  );
+  return out;
+}
+
+/** The problems prepare found, as plan problems. */
+export const preparedProblems = (prepared: ReadonlyMap<string, Prepared>): PlanProblem[] =>
+  [...prepared].flatMap(([address, p]) => p.problems.map((message) => ({ address, message })));
