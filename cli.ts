@@ -284,7 +284,7 @@ program
   .addOption(new Option('--concurrency <n>', 'resources worked on at once when healing (1 to 100)').argParser(parse.concurrency).default(8))
   .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
   .addOption(new Option('--log-format <format>', 'json lines, or pretty (default: pretty on a terminal, json otherwise)').choices(['json', 'pretty']))
-  .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock, taken around each healing apply (default: lock.bucket in the spec; with neither, watch heals unlocked and says so once)')
+  .option('--lock-bucket <bucket>', 'S3 bucket holding the stack lock, taken around each healing apply (default: lock.bucket in the spec; with neither, healing takes a lock on this machine only and says so once)')
   .addOption(
     new Option('--lock-timeout <duration>', 'how long a healing cycle waits while another run holds the lock before trying again at the next cycle (default: 10s)').argParser(parse.lockTimeout),
   )

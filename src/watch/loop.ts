@@ -18,6 +18,7 @@ import { applyPlan } from '../engine/apply.js';
 import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '../engine/plan.js';
 import { UNKNOWN, type Ctx, type EngineEvent } from '../engine/types.js';
+import { acquireLocalLock } from '../lock/local.js';
 import { acquireStackLock, type Lease } from '../lock/lock.js';
 import { resolveLock, type LockFlags } from '../lock/config.js';
 import { parseDuration } from '../spec/common.js';
@@ -386,8 +387,19 @@ export class Watcher {
     };
     refuseBlocked(first.plan);
     const decision = resolveLock(loaded.spec, this.opts);
-    let lease: Lease | undefined;
-    if (decision.lock) {
+    let lease: Pick<Lease, 'release'> | undefined;
+    if (!decision.lock && this.opts.lock !== false) {
+      // No bucket: the local lock (src/lock/local.ts), so an apply on this machine and the healing
+      // never overlap; watch does not queue behind a long apply: it tries again at the next cycle.
+      lease = await acquireLocalLock(ctx, {
+        command: `watch ${this.opts.specFile}`,
+        timeoutMs: this.opts.lockTimeout !== undefined ? parseDuration(this.opts.lockTimeout) : 10_000,
+      });
+      if (!this.lockWarned) {
+        this.lockWarned = true;
+        log.warn(`no lock bucket: healing locks stack "${loaded.spec.stack}" on this machine only; nothing stops a run on another machine from changing it at the same time. Name an existing S3 bucket with lock: { bucket: NAME } in the spec or --lock-bucket NAME`);
+      }
+    } else if (decision.lock) {
       lease = await acquireStackLock(ctx, {
         bucket: decision.lock.bucket,
         region: decision.lock.region,

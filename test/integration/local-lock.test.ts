@@ -4,7 +4,7 @@
 // in child processes (build first) against moto.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecurityGroupsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -113,5 +113,22 @@ describe('the local stack lock (no lock bucket)', () => {
     expect(d.code, d.err).toBe(0);
     expect(d.err).toContain('--no-lock');
     expect(existsSync(file)).toBe(true); // not ours: left alone
+  });
+
+  it("watch's healing takes the same local lock: held by an apply on this machine, it does not heal and says who holds it", () => {
+    const f = spec('healing');
+    const file = lockFile('healing');
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, JSON.stringify({ formatVersion: 1, stack: 'healing', holder: { id: 'z', host: hostname(), pid: process.pid }, command: 'apply healing.yaml', started: new Date().toISOString() }));
+    const held = cli(['watch', f, '--once', '--no-notify', '--lock-timeout', '1s', '--log-format', 'json']);
+    expect(held.code, held.out + held.err).toBe(1);
+    expect(held.out + held.err).toContain(`is locked on this machine by ${hostname()} (pid ${process.pid}), running`);
+    expect(held.out + held.err).toContain('apply healing.yaml');
+    expect(held.out + held.err).not.toContain('creating...');
+    rmSync(file);
+    const healed = cli(['watch', f, '--once', '--no-notify', '--log-format', 'json']);
+    expect(healed.code, healed.out + healed.err).toBe(0);
+    expect(healed.out + healed.err).toContain('on this machine only');
+    expect(existsSync(file)).toBe(false);
   });
 });
