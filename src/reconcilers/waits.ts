@@ -39,6 +39,9 @@ class NotYet extends Error {
 
 const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
 
+/** The command's "end now" signal (the Aws clients' own: --timeout, a second Ctrl-C, SIGTERM's grace): a wait ends at once, not at its next poll. */
+const endNow = (ctx: Ctx): AbortSignal | undefined => ctx.aws?.options?.signal;
+
 /**
  * Polls `probe` until it says done, at most `maxWaitMs`. "failed" stops at once. Each unsuccessful
  * attempt is reported as progress; giving up names what was awaited and the last state seen.
@@ -62,6 +65,7 @@ export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe:
         maxTimeout: timing.maxDelayMs,
         factor: FACTOR,
         maxRetryTime: maxWaitMs,
+        signal: endNow(ctx),
         shouldRetry: ({ error }) => error instanceof NotYet,
         onFailedAttempt: ({ error }) => {
           if (!(error instanceof NotYet)) return;
@@ -98,6 +102,7 @@ export async function retryWhile<T>(
       maxTimeout: timing.maxDelayMs,
       factor: FACTOR,
       maxRetryTime: maxWaitMs,
+      signal: endNow(ctx),
       shouldRetry: ({ error }) => transient(error),
       onFailedAttempt: ({ error }) => {
         if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RouteTable, SecurityGroup } from '@aws-sdk/client-ec2';
 import { desired } from '../helpers/aws.js';
 import { observed, ownTags } from '../helpers/observed.js';
-import { UNKNOWN, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
+import { UNKNOWN, type Ctx, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
 import { allPages as describeAll, isDependency, retryWhile, waitFor, waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { KindName } from '../../src/spec/schema.js';
 import vpc from '../../src/reconcilers/vpc.js';
@@ -406,6 +406,23 @@ describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
         }),
       ).rejects.toThrow(/it is failed: Gateway.NotAttached/);
       expect(calls).toBe(1);
+    } finally {
+      Object.assign(waitSettings, saved);
+    }
+  });
+
+  it('waitFor and retryWhile end at once when the command must stop (SIGTERM, --timeout), not at their next poll', async () => {
+    const saved = { ...waitSettings };
+    Object.assign(waitSettings, { minDelayMs: 10_000, maxDelayMs: 10_000, maxWaitMs: 60_000, maxRetryMs: 60_000 });
+    try {
+      const ac = new AbortController();
+      const ctx = { ...fakeCtx().ctx, aws: { options: { signal: ac.signal } } } as unknown as Ctx;
+      setTimeout(() => ac.abort(new Error('stopped: SIGTERM')), 50);
+      const start = Date.now();
+      await expect(waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => ({ done: false, status: 'pending' }))).rejects.toThrow('stopped: SIGTERM');
+      const dep = Object.assign(new Error('has dependencies'), { name: 'DependencyViolation' });
+      await expect(retryWhile(ctx, 'subnet.a', 'delete subnet', async () => Promise.reject(dep), isDependency)).rejects.toThrow('stopped: SIGTERM');
+      expect(Date.now() - start).toBeLessThan(2_000);
     } finally {
       Object.assign(waitSettings, saved);
     }
