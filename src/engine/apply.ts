@@ -44,17 +44,17 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
 
   const timed = async (c: Change, verb: string, fn: () => Promise<string | undefined>) => {
     const start = Date.now();
-    ctx.emit({ type: 'progress', address: changeLabel(c), message: `${verb}...`, phase: 'start' });
+    ctx.emit({ type: 'progress', code: 'change.start', address: changeLabel(c), message: `${verb}...`, phase: 'start', data: { verb } });
     let id: string | undefined;
     try {
       id = await fn();
     } catch (e) {
-      ctx.emit({ type: 'progress', address: changeLabel(c), message: `${verb} failed`, phase: 'end' });
+      ctx.emit({ type: 'progress', code: 'change.end', address: changeLabel(c), message: `${verb} failed`, phase: 'end', data: { verb, outcome: 'failed', ms: Date.now() - start } });
       throw e;
     }
     const ms = Date.now() - start;
     done.push({ address: changeLabel(c), action: c.action, id, ms });
-    ctx.emit({ type: 'progress', address: changeLabel(c), message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)`, phase: 'end' });
+    ctx.emit({ type: 'progress', code: 'change.end', address: changeLabel(c), message: `${verb} done${id ? ` [${id}]` : ''} (${(ms / 1000).toFixed(1)}s)`, phase: 'end', data: { verb, outcome: 'done', id, ms } });
   };
 
   // 1. Deletes, and the delete half of replacements, in parallel along the graph: each starts once
@@ -115,7 +115,8 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       }
       if (failedDep || replaceFailed.has(name)) {
         skipped.push(c.address);
-        ctx.emit({ type: 'warning', address: c.address, message: `skipped: ${failedDep ? `${failedDep} failed` : 'its delete failed'}` });
+        const because = failedDep ? `${failedDep} failed` : 'its delete failed';
+        ctx.emit({ type: 'warning', code: 'change.skipped', address: c.address, message: `skipped: ${because}`, data: { because } });
         return false;
       }
       return limit(() => step(c));
@@ -165,7 +166,7 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       return true;
     } catch (e) {
       failed.push({ address: c.address, ...errorText(e) });
-      ctx.emit({ type: 'warning', address: c.address, message: `failed: ${errorText(e).message}` });
+      ctx.emit({ type: 'warning', code: 'change.failed', address: c.address, message: `failed: ${errorText(e).message}`, data: { error: errorText(e).message } });
       return false;
     }
   };
@@ -212,7 +213,7 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
     throw err;
   };
   const finish = async (found: Observed): Promise<Observed> => {
-    ctx.emit({ type: 'info', address: d.address, message: `found ${found.id}, made by the failed call: using it` });
+    ctx.emit({ type: 'info', code: 'create.found', address: d.address, message: `found ${found.id}, made by the failed call: using it`, data: { id: found.id } });
     const { forcedBy, inPlace } = diffResource(r, d, found);
     if (forcedBy.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forcedBy.join(', ')} differ(s) from the spec: plan again`);
     assertApplicable(d.address, inPlace);
@@ -242,7 +243,14 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
     }
     if (found) return finish(found);
     if (!retryable || attempt >= createRetrySettings.attempts) throw error;
-    ctx.emit({ type: 'progress', address: d.address, message: `create failed (${explainAwsError(error).message}); nothing was made, trying again (${attempt + 1}/${createRetrySettings.attempts})` });
+    const why = explainAwsError(error).message;
+    ctx.emit({
+      type: 'progress',
+      code: 'create.retry',
+      address: d.address,
+      message: `create failed (${why}); nothing was made, trying again (${attempt + 1}/${createRetrySettings.attempts})`,
+      data: { attempt: attempt + 1, attempts: createRetrySettings.attempts, error: why },
+    });
   }
 }
 

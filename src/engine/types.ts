@@ -100,13 +100,32 @@ export interface FieldChange {
   sensitive?: boolean;
 }
 
-export interface EngineEvent {
+interface EventBase {
   type: 'progress' | 'info' | 'warning';
   address?: string;
+  /** For people; what a program matches is the code and its data. */
   message: string;
   /** On apply's progress events: a change started, or ended (done). What is in flight in between. */
   phase?: 'start' | 'end';
 }
+
+/**
+ * What the engine and reconcilers report while they work: the CLI prints the message, watch logs the
+ * code and data as fields. The engine's own events and the waits carry a code and typed data; a
+ * reconciler's free-form note (a pending subscription, a missing key file) has none.
+ */
+export type EngineEvent =
+  | (EventBase & { code: 'change.start'; address: string; phase: 'start'; data: { verb: string } })
+  | (EventBase & { code: 'change.end'; address: string; phase: 'end'; data: { verb: string; outcome: 'done' | 'failed'; id?: string; ms: number } })
+  | (EventBase & { code: 'change.failed'; address: string; data: { error: string } })
+  | (EventBase & { code: 'change.skipped'; address: string; data: { because: string } })
+  | (EventBase & { code: 'create.retry'; address: string; data: { attempt: number; attempts: number; error: string } })
+  | (EventBase & { code: 'create.found'; address: string; data: { id: string } })
+  | (EventBase & { code: 'wait'; address: string; data: { what: string; status: string; elapsedMs: number } })
+  | (EventBase & { code: 'retry'; address: string; data: { what: string; error: string; elapsedMs: number } })
+  | (EventBase & { code?: undefined; data?: undefined });
+
+export type EventCode = NonNullable<EngineEvent['code']>;
 
 export interface Ctx {
   stack: string;

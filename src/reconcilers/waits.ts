@@ -70,7 +70,8 @@ export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe:
         onFailedAttempt: ({ error }) => {
           if (!(error instanceof NotYet)) return;
           last = error.status;
-          ctx.emit({ type: 'progress', address, message: `waiting for ${what} (${error.status}, ${secs(Date.now() - start)})` });
+          const elapsedMs = Date.now() - start;
+          ctx.emit({ type: 'progress', code: 'wait', address, message: `waiting for ${what} (${error.status}, ${secs(elapsedMs)})`, data: { what, status: error.status, elapsedMs } });
         },
       },
     );
@@ -105,7 +106,10 @@ export async function retryWhile<T>(
       signal: endNow(ctx),
       shouldRetry: ({ error }) => transient(error),
       onFailedAttempt: ({ error }) => {
-        if (transient(error)) ctx.emit({ type: 'progress', address, message: `${what}: ${errorCode(error) || error.message}, retrying (${secs(Date.now() - start)})` });
+        if (!transient(error)) return;
+        const elapsedMs = Date.now() - start;
+        const why = errorCode(error) || error.message;
+        ctx.emit({ type: 'progress', code: 'retry', address, message: `${what}: ${why}, retrying (${secs(elapsedMs)})`, data: { what, error: why, elapsedMs } });
       },
     });
   } catch (e) {

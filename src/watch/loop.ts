@@ -232,7 +232,7 @@ export class Watcher {
       region,
       aws,
       emit: (e: EngineEvent) => {
-        const fields = e.address ? { address: e.address } : {};
+        const fields = { ...(e.address ? { address: e.address } : {}), ...(e.code ? { code: e.code, ...e.data } : {}) };
         if (e.type === 'warning') log.warn(fields, e.message);
         else log.info(fields, e.message);
       },

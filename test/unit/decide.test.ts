@@ -8,9 +8,10 @@ import { decide, diffResource, type Change } from '../../src/engine/decide.js';
 import { makeDesired } from '../../src/engine/desired.js';
 import { createStarted, createsFinished, createsInFlight } from '../../src/engine/journal.js';
 import { makePlan } from '../../src/engine/plan.js';
+import { applyPlan } from '../../src/engine/apply.js';
 import { ownershipProblems, PlanError } from '../../src/engine/ownership.js';
 import { partition, prune, safetyRules } from '../../src/engine/prune.js';
-import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Management, type NameHolder, type Observed, type Outputs, type Reconciler, type Registry } from '../../src/engine/types.js';
+import { UNKNOWN, type Ctx, type Desired, type EngineEvent, type FieldChange, type Management, type NameHolder, type Observed, type Outputs, type Reconciler, type Registry } from '../../src/engine/types.js';
 import { loadSpecText } from '../../src/spec/load.js';
 import type { KindName } from '../../src/spec/schema.js';
 
@@ -327,6 +328,22 @@ resources:
     const lookups: Registry = { reconcilerFor: async (kind) => fake([], { kind, lookupOf: (d) => (d.kind === 'vpc' ? 'the default VPC' : undefined) }) };
     const e = await makePlan(lookups, spec.loaded, ctx).catch((x: unknown) => x);
     expect((e as PlanError).problems).toEqual([{ address: 'vpc.main', message: 'the default VPC does not exist in eu-west-1: nothing to look up' }]);
+  });
+
+  it('apply reports each change with a code and typed data (what watch logs and tests match)', async () => {
+    const events: EngineEvent[] = [];
+    const made = (d: Desired): Observed => obs(d.name, {}, { id: `id-${d.name}` });
+    const reg: Registry = { reconcilerFor: async (kind) => fake([], { kind, create: async (_c, d) => made(d) }) };
+    const c = { ...ctx, emit: (e: EngineEvent) => events.push(e) } as Ctx;
+    const { plan, state } = await makePlan(reg, spec.loaded, c);
+    await applyPlan(reg, plan, state, c);
+    expect(events.map((e) => [e.code, e.address, e.code === 'change.end' ? e.data.outcome : e.code === 'change.start' ? e.data.verb : undefined])).toEqual([
+      ['change.start', 'vpc.main', 'creating'],
+      ['change.end', 'vpc.main', 'done'],
+      ['change.start', 'subnet.public', 'creating'],
+      ['change.end', 'subnet.public', 'done'],
+    ]);
+    expect(events[1]).toMatchObject({ data: { id: 'id-main', ms: expect.any(Number) } });
   });
 
   it('a name held by a resource not ours fails the plan (exit 1)', async () => {

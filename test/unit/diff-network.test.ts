@@ -383,6 +383,7 @@ describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
       expect(v).toBe('available');
       expect(events.filter((e) => e.type === 'progress' && e.address === 'nat-gateway.nat')).toHaveLength(2);
       expect(events[0].message).toMatch(/waiting for NAT gateway nat-1 to be available \(pending/);
+      expect(events[0]).toMatchObject({ code: 'wait', data: { what: 'NAT gateway nat-1 to be available', status: 'pending', elapsedMs: expect.any(Number) } });
     } finally {
       Object.assign(waitSettings, saved);
     }
