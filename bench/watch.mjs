@@ -28,7 +28,10 @@ function alertRule(n) {
     namespace: 'AWS/EC2',
     metric: 'CPUUtilization',
     statistic: 'Average',
-    period: '5m',
+    // An hour: the rule reads complete periods that end a minute before the current one
+    // (src/watch/metrics-query.ts), so the one datapoint below stays in its last period for the
+    // whole run (a 5-minute period would leave it behind within three minutes).
+    period: '1h',
     comparison: '>',
     threshold: THRESHOLD,
   };
@@ -59,8 +62,9 @@ async function makeInstances(moto, root, n, log) {
       );
       ids.push(...r.Instances.map((i) => i.InstanceId));
     }
-    // One datapoint each, 90 s ago (inside the rule's last 5-minute period); every other one above.
-    const at = new Date(Date.now() - 90_000);
+    // One datapoint each, 150 s ago (before the end of the rule's range, inside its last period);
+    // every other one above.
+    const at = new Date(Date.now() - 150_000);
     const hot = new Set(ids.filter((_, i) => i % 2 === 0));
     for (let i = 0; i < ids.length; i += PUT_BATCH)
       await cw.send(
