@@ -164,6 +164,9 @@ export async function ignoreNotFound(fn: () => Promise<unknown>, ...absent: stri
 
 /** Turns any error from an AWS call (or from reaching AWS) into one line of plain words and a hint. */
 export function explainAwsError(err: unknown): Explained {
+  // The tool's own errors (UserError and its kin, e.g. a stopped command) already say it in words.
+  if (err instanceof Error && typeof (err as { exitCode?: unknown }).exitCode === 'number')
+    return { message: err.message, hint: (err as { hint?: string }).hint, terminal: true };
   const e = (err ?? {}) as AwsLikeError;
   const cause = (e.cause ?? {}) as AwsLikeError;
   // The code AWS sent: shown, and matched without the SDK's class suffix.

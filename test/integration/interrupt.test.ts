@@ -10,6 +10,33 @@ import { join } from 'node:path';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { startFaultProxy, type FaultProxy } from '../fault/proxy.js';
 import { startHangServer, type HangServer } from '../helpers/hang.js';
+import { createServer, request, type Server } from 'node:http';
+
+/** Forwards to moto, except that EC2's CreateVpc is never answered: a create that hangs. */
+async function hangCreateVpc(target: string): Promise<{ endpoint: string; close(): void }> {
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (/Action=CreateVpc\b/.test(body.toString())) return; // never answered
+      const up = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
 
 const CLI = join(process.cwd(), 'dist/cli.js');
 const SPEC = `apiVersion: reconcile/v1
@@ -56,21 +83,31 @@ afterAll(async () => {
 
 const env = (endpoint: string) => ({ ...process.env, ...moto.env, AWS_ENDPOINT_URL: endpoint, XDG_STATE_HOME: dir });
 
-/** Runs the CLI and sends `signal` when `when` matches its output; resolves with its exit and output. */
-function runAndSignal(args: string[], endpoint: string, when: RegExp, signal: NodeJS.Signals) {
+/**
+ * Runs the CLI and sends `signal` when `when` matches its output (and again when `again` matches,
+ * if given); resolves with its exit, output and when the last signal went.
+ */
+function runAndSignal(args: string[], endpoint: string, when: RegExp, signal: NodeJS.Signals, again?: RegExp) {
   const child = spawn(process.execPath, [CLI, ...args], { env: env(endpoint) });
   let out = '';
   let err = '';
   let sent = false;
+  let sentAgain = false;
+  let lastAt = 0;
   const maybe = () => {
     if (!sent && when.test(out + err)) {
       sent = true;
+      lastAt = Date.now();
+      child.kill(signal);
+    } else if (sent && again && !sentAgain && again.test(out + err)) {
+      sentAgain = true;
+      lastAt = Date.now();
       child.kill(signal);
     }
   };
   child.stdout.on('data', (d) => ((out += String(d)), maybe()));
   child.stderr.on('data', (d) => ((err += String(d)), maybe()));
-  return new Promise<{ code: number | null; out: string; err: string; sent: boolean }>((resolve) => child.on('exit', (code) => resolve({ code, out, err, sent })));
+  return new Promise<{ code: number | null; out: string; err: string; sent: boolean; lastAt: number }>((resolve) => child.on('exit', (code) => resolve({ code, out, err, sent, lastAt })));
 }
 
 describe('SIGINT during apply', () => {
@@ -104,5 +141,23 @@ describe('SIGINT during apply', () => {
     expect(r.code).toBe(130);
     expect(r.err).toContain('error: interrupted (SIGINT): nothing was changed');
     expect(Date.now() - start).toBeLessThan(15_000);
+  });
+
+  it('a second SIGINT stops the change in flight too (here a create that never gets an answer), at once', async () => {
+    const spec2 = join(dir, 'second.yaml');
+    writeFileSync(spec2, SPEC.replace('stack: interrupt', 'stack: second'));
+    const hung = await hangCreateVpc(moto.endpoint);
+    try {
+      const r = await runAndSignal(['apply', spec2, '--yes'], hung.endpoint, /vpc\.main: creating\.\.\./, 'SIGINT', /Press Ctrl-C again/);
+      expect(r.code).toBe(130);
+      expect(Date.now() - r.lastAt).toBeLessThan(5_000); // not the 30 s request timeout, nor its retries
+      expect(r.err).toContain('Apply interrupted (SIGINT).');
+      expect(r.err).toContain('Done: nothing');
+      expect(r.err).toContain('In flight when stopped: vpc.main (stopped: interrupted (SIGINT))');
+      expect(r.err).toMatch(/Not started: .*subnet\.a/);
+      expect(r.err).toContain('run the same command again; it picks up where this run stopped');
+    } finally {
+      hung.close();
+    }
   });
 });
