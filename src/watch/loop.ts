@@ -17,7 +17,7 @@ import { Stopped, timedOut } from '../commands/stop.js';
 import { applyPlan } from '../engine/apply.js';
 import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '../engine/plan.js';
-import { UNKNOWN, type Ctx, type EngineEvent } from '../engine/types.js';
+import type { Ctx, EngineEvent } from '../engine/types.js';
 import { acquireLocalLock } from '../lock/local.js';
 import { acquireStackLock, type Lease } from '../lock/lock.js';
 import { resolveLock, type LockFlags } from '../lock/config.js';
@@ -30,7 +30,7 @@ import type { Health } from './http.js';
 import type { Logger } from './logger.js';
 import { releaseMemory } from './memory.js';
 import type { WatchMetrics } from './metrics.js';
-import { callerAccount, cleanSubject, publish, topicArnOf } from './notifier.js';
+import { DriftReporter, driftOf, knownTopicsFromOutputs, knownTopicsFromPlan } from './drift.js';
 
 export interface WatchOptions extends LockFlags {
   specFile: string;
@@ -83,40 +83,13 @@ export interface CycleResult {
   stopped?: boolean;
 }
 
-const DRIFT_ACTIONS = new Set(['create', 'update', 'replace', 'delete', 'adopt']);
-
-/** A stable text of what differs, so the same drift is announced once. */
-export function driftFingerprint(changes: Change[]): string {
-  return JSON.stringify(changes.map((c) => [c.address, c.action, c.fields.map((f) => f.path).sort()]).sort());
-}
-
-export function driftMessage(stack: string, changes: Change[], now: number, mode: string): { subject: string; message: string } {
-  const at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  if (!changes.length)
-    return { subject: cleanSubject(`DRIFT RESOLVED ${stack}: AWS matches the spec again`), message: `Stack ${stack}: every resource matches the spec again.\nTime: ${at}\n\nSent by reconcile watch (${mode} mode).` };
-  const lines = changes.map((c) => `  ${c.action.padEnd(8)} ${c.address}${c.id ? ` (${c.id})` : ''}${c.fields.length ? `: ${c.fields.map((f) => f.path).join(', ')}` : ''}`);
-  return {
-    subject: cleanSubject(`DRIFT ${stack}: ${changes.length} resource${changes.length === 1 ? '' : 's'} differ from the spec`),
-    message: [
-      `Stack ${stack}: ${changes.length} resource(s) differ from the spec. watch runs in ${mode} mode: they are not changed back.`,
-      '',
-      ...lines,
-      '',
-      `Time: ${at}`,
-      'Run `reconcile plan` to see every field, `reconcile apply` to put AWS back as the spec says.',
-      '',
-      'Sent by reconcile watch.',
-    ].join('\n'),
-  };
-}
+export { driftFingerprint, driftMessage } from './drift.js';
 
 export class Watcher {
   readonly evaluator: AlertEvaluator;
   private lastGood?: LoadedSpec;
   private lastSpecProblem?: string;
   private lastWarnings?: string;
-  private lastDrift = '[]';
-  private announcedDrift = '[]';
   private lockWarned = false;
   private lastCycle?: { ok: boolean; at: number; errors: CycleResult['errors'] };
   private lastSuccessAt?: number;
@@ -126,10 +99,12 @@ export class Watcher {
   /** The running cycle's stop signal (its --timeout, or stop() after the grace). */
   private cycleAbort?: AbortController;
   private cycleStartedAt?: number;
-  private account?: { id: string; partition: string };
+
+  private readonly drift: DriftReporter;
 
   constructor(readonly opts: WatchOptions) {
     this.evaluator = new AlertEvaluator({ logger: opts.logger, metrics: opts.metrics, stateFile: opts.stateFile });
+    this.drift = new DriftReporter({ logger: opts.logger, metrics: opts.metrics, notify: opts.notify, mode: opts.mode, now: () => this.now() });
   }
 
   private now(): number {
@@ -285,19 +260,15 @@ export class Watcher {
       try {
         const first = await makePlan(registry, loaded, ctx, { prune: loaded.spec.prune, maxDeletes: this.opts.maxDeletes });
         const { plan, state } = first;
-        for (const r of loaded.resources)
-          if (r.kind === 'sns-topic') {
-            const arn = state.outputs.get(r.name)?.arn ?? state.live.get(r.address)?.outputs.arn;
-            if (arn && arn !== UNKNOWN) knownTopics.set(r.name, arn);
-          }
-        result.drift = plan.changes.filter((c) => DRIFT_ACTIONS.has(c.action));
+        knownTopicsFromPlan(loaded, state, knownTopics);
+        result.drift = driftOf(plan);
         this.opts.metrics.driftResources.set(result.drift.length);
         this.opts.metrics.driftFound.inc(result.drift.length);
-        this.logDrift(result.drift);
+        this.drift.log(result.drift);
         if (this.opts.mode === 'apply' && hasChanges(plan) && !this.stopping) {
           result.applied = await this.heal(loaded, ctx, first, knownTopics);
         } else if (this.opts.mode === 'detect' && !this.stopping) {
-          await this.reportDrift(loaded, ctx, result.drift, knownTopics);
+          await this.drift.notify(loaded, ctx, result.drift, knownTopics);
         }
       } catch (e) {
         fail(this.opts.mode === 'apply' ? 'reconcile' : 'plan', e);
@@ -358,22 +329,6 @@ export class Watcher {
     return result;
   }
 
-  private logDrift(drift: Change[]): void {
-    const log = this.opts.logger;
-    const fp = driftFingerprint(drift);
-    if (fp === this.lastDrift) {
-      if (drift.length) log.debug({ drift: drift.length }, 'drift unchanged');
-      return;
-    }
-    this.lastDrift = fp;
-    for (const c of drift)
-      log.warn(
-        { address: c.address, action: c.action, id: c.id, fields: c.fields.map((f) => f.path) },
-        `drift: ${c.address} ${c.action}${c.fields.length ? ` (${c.fields.map((f) => f.path).join(', ')})` : ''}: ${c.reason}`,
-      );
-    if (!drift.length) log.info('no drift: AWS matches the spec');
-  }
-
   /** Applies the plan, under the stack lock when one is configured (planning again once it is held). */
   private async heal(loaded: LoadedSpec, ctx: Ctx, first: { plan: Plan; state: PlanState }, knownTopics: Map<string, string>): Promise<number> {
     const log = this.opts.logger;
@@ -420,59 +375,16 @@ export class Watcher {
         refuseBlocked(plan);
         if (!hasChanges(plan)) return 0;
       }
-      log.info({ changes: plan.changes.filter((c) => DRIFT_ACTIONS.has(c.action)).length }, 'healing drift: applying the plan');
+      log.info({ changes: driftOf(plan).length }, 'healing drift: applying the plan');
       const r = await applyPlan(registry, plan, state, ctx, { concurrency: this.opts.concurrency });
       for (const d of r.done) this.opts.metrics.changesApplied.inc({ action: d.action });
-      for (const [name, o] of Object.entries(r.outputs))
-        if (o.arn && o.arn !== UNKNOWN && loaded.resources.some((x) => x.name === name && x.kind === 'sns-topic')) knownTopics.set(name, o.arn);
+      knownTopicsFromOutputs(loaded, r.outputs, knownTopics);
       log.info({ applied: r.done.length }, `healed: ${r.done.length} change(s) applied`);
-      this.lastDrift = '[]';
+      this.drift.healed();
       return r.done.length;
     } finally {
       await lease?.release();
     }
-  }
-
-  /** detect mode: tell the topics of rules with notify.drift when the drift changes or clears. */
-  private async reportDrift(loaded: LoadedSpec, ctx: Ctx, drift: Change[], knownTopics: Map<string, string>): Promise<void> {
-    const fp = driftFingerprint(drift);
-    const topics = loaded.resources
-      .filter((r) => r.kind === 'alert-rule' && (r.body as SpecOf<'alert-rule'>).notify?.drift)
-      .map((r) => ({ rule: r.name, topic: (r.body as SpecOf<'alert-rule'>).notify!.topic }));
-    // The failure count of drift notifications exists at 0 from the first cycle, so Prometheus sees the
-    // first failure (deploy/prometheus-rules.yml; a series first seen at 1 is invisible to increase()).
-    if (topics.length && this.opts.notify) this.opts.metrics.notificationFailures.inc({ rule: '(drift)', reason: '' }, 0);
-    if (fp === this.announcedDrift) return;
-    if (!topics.length || !this.opts.notify) {
-      this.announcedDrift = fp;
-      return;
-    }
-    const log = this.opts.logger;
-    const msg = driftMessage(loaded.spec.stack, drift, this.now(), this.opts.mode);
-    let allSent = true;
-    const arns = new Set<string>();
-    for (const t of topics) {
-      try {
-        if (!t.topic.startsWith('arn:') && !knownTopics.has(t.topic)) this.account ??= await callerAccount(ctx.aws);
-        arns.add(topicArnOf(loaded, t.topic, this.account ?? { id: '', partition: 'aws' }, ctx.region, knownTopics));
-      } catch (e) {
-        allSent = false;
-        log.error({ rule: t.rule }, `cannot name the drift topic of rule ${t.rule}: ${explainAwsError(e).message}`);
-      }
-    }
-    for (const arn of arns) {
-      try {
-        await publish(ctx.aws, arn, msg);
-        this.opts.metrics.notifications.inc({ rule: '(drift)', kind: 'DRIFT' });
-        log.info({ topic: arn, drift: drift.length }, `notified ${arn}: ${msg.subject}`);
-      } catch (e) {
-        allSent = false;
-        const pe = e as { message: string; hint?: string; reason?: string };
-        this.opts.metrics.notificationFailures.inc({ rule: '(drift)', reason: pe.reason ?? 'Error' });
-        log.error({ topic: arn, hint: pe.hint }, `NOTIFICATION FAILED (drift): ${pe.message}${pe.hint ? ` -- ${pe.hint}` : ''}`);
-      }
-    }
-    if (allSent) this.announcedDrift = fp;
   }
 
   /** Cycles until stop(): the interval (with jitter) after a success, a backoff after a failure. */
