@@ -176,8 +176,8 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
   return { done, outputs: Object.fromEntries(state.outputs) };
 }
 
-/** The engine's own retry of a create that failed with nothing made. Tests lower the delays. */
-export const createRetrySettings = { attempts: 4, minDelayMs: 1_000, maxDelayMs: 8_000 };
+/** The engine's own retry of a create that failed with nothing made (defaults: a run's ctx.timing overrides them). */
+export const createRetrySettings = Object.freeze({ attempts: 4, minDelayMs: 1_000, maxDelayMs: 8_000 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -192,6 +192,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * comes after the backoff, which gives an eventually consistent describe time to see the resource.
  */
 export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<Observed> {
+  const retry = {
+    attempts: ctx.timing?.createAttempts ?? createRetrySettings.attempts,
+    minDelayMs: ctx.timing?.createMinDelayMs ?? createRetrySettings.minDelayMs,
+    maxDelayMs: ctx.timing?.createMaxDelayMs ?? createRetrySettings.maxDelayMs,
+  };
   const adopt = missingAdoption(ctx.region, d);
   if (adopt) throw new Error(`${adopt.address}: ${adopt.message}`);
   const lookFor = async (): Promise<Observed | undefined> => {
@@ -202,7 +207,7 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
       } catch (e) {
         lastError = e;
         if (!isRetryable(e)) break;
-        await sleep(createRetrySettings.minDelayMs * (i + 1));
+        await sleep(retry.minDelayMs * (i + 1));
       }
     }
     const x = explainAwsError(lastError);
@@ -234,7 +239,7 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
     // An error a retry cannot get past (permissions, validation, quota) is reported as it is, unless the
     // resource turns out to exist (an "already exists" answer to the SDK's own retry of a create).
     const retryable = isRetryable(error);
-    if (retryable) await sleep(Math.min(createRetrySettings.maxDelayMs, createRetrySettings.minDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+    if (retryable) await sleep(Math.min(retry.maxDelayMs, retry.minDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
     let found: Observed | undefined;
     try {
       found = await lookFor();
@@ -242,14 +247,14 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
       throw retryable ? lookError : error;
     }
     if (found) return finish(found);
-    if (!retryable || attempt >= createRetrySettings.attempts) throw error;
+    if (!retryable || attempt >= retry.attempts) throw error;
     const why = explainAwsError(error).message;
     ctx.emit({
       type: 'progress',
       code: 'create.retry',
       address: d.address,
-      message: `create failed (${why}); nothing was made, trying again (${attempt + 1}/${createRetrySettings.attempts})`,
-      data: { attempt: attempt + 1, attempts: createRetrySettings.attempts, error: why },
+      message: `create failed (${why}); nothing was made, trying again (${attempt + 1}/${retry.attempts})`,
+      data: { attempt: attempt + 1, attempts: retry.attempts, error: why },
     });
   }
 }

@@ -141,6 +141,30 @@ export interface Ctx {
   shared?: Map<string, Promise<unknown>>;
   /** Once aborted, apply starts no further change (those in flight go on): Ctrl-C, --timeout. */
   stop?: AbortSignal;
+  /**
+   * Shorter waits and retries than the defaults (waitSettings in src/reconcilers/waits.ts,
+   * createRetrySettings in src/engine/apply.ts): tests against moto set them, nothing else does.
+   */
+  timing?: Partial<Timing>;
+}
+
+/** How long the tool waits and retries (see Ctx.timing). */
+export interface Timing {
+  /** Delay before the second attempt of a wait or a retry (the first is immediate); each further delay doubles. */
+  minDelayMs: number;
+  maxDelayMs: number;
+  /** Total time a wait for a state may take before it fails with a message naming what it waited for. */
+  maxWaitMs: number;
+  /** A load balancer becoming active or going away, and its network interfaces released. */
+  loadBalancerWaitMs: number;
+  /** A write that fails while something else is still going away (a dependency, a target group still in use). */
+  maxRetryMs: number;
+  /** Grace period for "not found" right after a create (eventual consistency). */
+  notFoundGraceMs: number;
+  /** A create that failed without making anything (createOnce): attempts, and the delays between them. */
+  createAttempts: number;
+  createMinDelayMs: number;
+  createMaxDelayMs: number;
 }
 
 export interface Permissions {

@@ -3,7 +3,7 @@
 // progress through ctx.emit.
 import { adoptIds } from '../engine/desired.js';
 import { isDependency, isNotFound } from '../aws/errors.js';
-import { retryWhile, waitSettings } from './waits.js';
+import { retryWhile, timingOf } from './waits.js';
 import { allPages, changesUnder, identify, shortHash } from './shared.js';
 import type { Filter, Tag, TagSpecification, ResourceType } from '@aws-sdk/client-ec2';
 import { TAG_ID, TAG_STACK, ownedBy, tagsFromList, tagsToList } from '../aws/tags.js';
@@ -110,12 +110,12 @@ export function updatedObserved<L>(ctx: Ctx, observed: Observed<unknown>, live: 
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
-export { retryWhile, waitFor, waitSettings, type Probe } from './waits.js';
+export { retryWhile, timingOf, waitFor, waitSettings, type Probe } from './waits.js';
 export { allPages, changesUnder, identify, shortHash };
 
 /** A write right after the create of its resource: tolerate "not found" for a short grace period. */
 export const afterCreate = <T>(ctx: Ctx, address: string, what: string, fn: () => Promise<T>): Promise<T> =>
-  retryWhile(ctx, address, what, fn, isNotFound, waitSettings.notFoundGraceMs);
+  retryWhile(ctx, address, what, fn, isNotFound, timingOf(ctx).notFoundGraceMs);
 
 /** Deletes, treating "not found" as success and retrying (bounded) while dependents go away. */
 export async function deleteIdempotent(ctx: Ctx, address: string, what: string, fn: () => Promise<unknown>): Promise<void> {

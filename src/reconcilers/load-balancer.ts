@@ -30,7 +30,7 @@ import {
   lbDimension,
   readOrAbsent,
   waitFor,
-  waitSettings,
+  timingOf,
 } from './services-shared.js';
 
 export type LoadBalancerLive = {
@@ -101,7 +101,7 @@ async function waitActive(ctx: Ctx, address: string, arn: string): Promise<LoadB
     if (state === 'active' || state === 'active_impaired') return { done: true, value: lb };
     if (state === 'failed') return { failed: lb.State?.Reason ?? 'AWS reports the load balancer failed' };
     return { done: false, status: state };
-  }, waitSettings.loadBalancerWaitMs);
+  }, timingOf(ctx).loadBalancerWaitMs);
 }
 
 const subnetIds = (d: Desired<'load-balancer'>) => d.spec.subnets.map((s) => d.ref(s).id);
@@ -189,7 +189,7 @@ const reconciler: Reconciler<'load-balancer', LoadBalancerLive> = {
       address,
       'the load balancer to be deleted',
       async () => ((await describeOne(ctx, { arn: o.id })) ? { done: false, status: 'still there' } : { done: true, value: undefined }),
-      waitSettings.loadBalancerWaitMs,
+      timingOf(ctx).loadBalancerWaitMs,
     );
     // Its network interfaces stay a while after the delete and keep subnets and security groups
     // from being deleted: wait until AWS has released them.
@@ -199,7 +199,7 @@ const reconciler: Reconciler<'load-balancer', LoadBalancerLive> = {
       const r = await ec2.send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'description', Values: [description] }] }));
       const n = r.NetworkInterfaces?.length ?? 0;
       return n ? { done: false, status: `${n} left` } : { done: true, value: undefined };
-    }, waitSettings.loadBalancerWaitMs);
+    }, timingOf(ctx).loadBalancerWaitMs);
   },
 
   permissions: {

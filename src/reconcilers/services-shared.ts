@@ -117,5 +117,5 @@ export function assertKnown(address: string, what: string, value: unknown): void
 // ---------------------------------------------------------------------------------------------
 // Bounded waits
 
-export { retryWhile, waitFor, waitSettings, type Probe } from './waits.js';
+export { retryWhile, timingOf, waitFor, waitSettings, type Probe } from './waits.js';
 export { allPages, changesUnder, identify };

@@ -2,14 +2,15 @@
 // used by every kind (through ec2-shared and services-shared).
 import pRetry, { AbortError } from 'p-retry';
 import { errorCode } from '../aws/errors.js';
-import type { Ctx } from '../engine/types.js';
+import type { Ctx, Timing } from '../engine/types.js';
 
 /**
  * Timing of waits and retries. Real AWS: a NAT gateway takes 1-3 minutes, an ENI release after a
  * NAT delete up to a few minutes, an ALB 2-4 minutes to become active and its network interfaces a
- * few minutes after its delete. Every wait is bounded; tests lower these.
+ * few minutes after its delete. Every wait is bounded. The defaults: a run's ctx.timing overrides
+ * them (tests against moto), nothing changes them.
  */
-export const waitSettings = {
+export const waitSettings: Readonly<Omit<Timing, 'createAttempts' | 'createMinDelayMs' | 'createMaxDelayMs'>> = Object.freeze({
   /** Delay before the second attempt (the first is immediate); each further delay doubles. */
   minDelayMs: 250,
   maxDelayMs: 15_000,
@@ -21,7 +22,10 @@ export const waitSettings = {
   maxRetryMs: 120_000,
   /** Grace period for "not found" right after a create (eventual consistency). */
   notFoundGraceMs: 30_000,
-};
+});
+
+/** The wait timing of a run: the defaults, with what its ctx.timing overrides. */
+export const timingOf = (ctx: Pick<Ctx, 'timing'>): Readonly<typeof waitSettings> => ({ ...waitSettings, ...ctx.timing });
 
 /**
  * Each delay between polls doubles, from minDelayMs (small: moto, and AWS for many changes, answer
@@ -45,10 +49,11 @@ const endNow = (ctx: Ctx): AbortSignal | undefined => ctx.aws?.options?.signal;
 /**
  * Polls `probe` until it says done, at most `maxWaitMs`. "failed" stops at once. Each unsuccessful
  * attempt is reported as progress; giving up names what was awaited and the last state seen.
- * waitSettings is read at every call, so a test can lower it.
+ * At most timingOf(ctx).maxWaitMs unless `maxWaitMs` says otherwise.
  */
-export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs = waitSettings.maxWaitMs): Promise<T> {
-  const timing = waitSettings;
+export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs?: number): Promise<T> {
+  const timing = timingOf(ctx);
+  maxWaitMs ??= timing.maxWaitMs;
   const start = Date.now();
   let last = 'not checked yet';
   try {
@@ -92,9 +97,10 @@ export async function retryWhile<T>(
   what: string,
   fn: () => Promise<T>,
   transient: (e: unknown) => boolean,
-  maxWaitMs = waitSettings.maxRetryMs,
+  maxWaitMs?: number,
 ): Promise<T> {
-  const timing = waitSettings;
+  const timing = timingOf(ctx);
+  maxWaitMs ??= timing.maxRetryMs;
   const start = Date.now();
   try {
     return await pRetry(fn, {

@@ -31,7 +31,7 @@ let moto: Moto;
 let proxy: FaultProxy;
 let ec2: EC2Client;
 let dir: string;
-const saved = { create: { ...createRetrySettings }, scale: process.env.RECONCILE_RATE_SCALE };
+const saved = { scale: process.env.RECONCILE_RATE_SCALE };
 
 beforeAll(async () => {
   moto = await startMoto();
@@ -39,12 +39,10 @@ beforeAll(async () => {
   ec2 = new EC2Client({ region: 'us-east-1', endpoint: moto.endpoint });
   dir = mkdtempSync(join(tmpdir(), 'reconcile-once-'));
   writeFileSync(join(dir, 'spec.yaml'), SPEC);
-  Object.assign(createRetrySettings, { minDelayMs: 10, maxDelayMs: 50 });
   process.env.RECONCILE_RATE_SCALE = 'off';
   resetLimiters();
 });
 afterAll(async () => {
-  Object.assign(createRetrySettings, saved.create);
   if (saved.scale === undefined) delete process.env.RECONCILE_RATE_SCALE;
   else process.env.RECONCILE_RATE_SCALE = saved.scale;
   resetLimiters();
@@ -66,7 +64,7 @@ async function apply(): Promise<{ events: EngineEvent[]; creates: number; error?
   const r = loadSpec(join(dir, 'spec.yaml'));
   if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
   const events: EngineEvent[] = [];
-  const ctx = { stack: 'once', region: 'us-east-1', aws: new Aws({ region: 'us-east-1', endpoint: proxy.endpoint }), emit: (e: EngineEvent) => events.push(e) };
+  const ctx = { stack: 'once', region: 'us-east-1', aws: new Aws({ region: 'us-east-1', endpoint: proxy.endpoint }), emit: (e: EngineEvent) => events.push(e), timing: { createMinDelayMs: 10, createMaxDelayMs: 50 } };
   const from = proxy.log.length;
   let error: ApplyError | undefined;
   try {

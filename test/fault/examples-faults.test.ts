@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Moto } from '../helpers/moto.js';
 import { isWrite, type FaultPlan, type FaultProxy } from './proxy.js';
 import { added, inventory, problems, type Clients } from './inventory.js';
-import { startFaultSuite, type FaultSuite } from './suite.js';
+import { MOTO_TIMING, startFaultSuite, type FaultSuite } from './suite.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { applyPlan, hasChanges, makePlan } from '../helpers/engine.js';
@@ -53,7 +53,7 @@ afterAll(async () => {
   await suite?.stop();
 });
 
-const ctxAt = (endpoint: string, stack: string): Ctx => ({ stack, region: 'us-east-1', aws: new Aws({ region: 'us-east-1', endpoint }), emit: () => {} });
+const ctxAt = (endpoint: string, stack: string): Ctx => ({ stack, region: 'us-east-1', aws: new Aws({ region: 'us-east-1', endpoint }), emit: () => {}, timing: MOTO_TIMING });
 
 /** Plans and applies until a plan has nothing left to do; returns how many applies it took. */
 async function converge(loaded: LoadedSpec, endpoint: string): Promise<{ rounds: number; failures: string[] }> {

@@ -12,7 +12,7 @@ import { DescribeKeyPairsCommand } from '@aws-sdk/client-ec2';
 import type { Moto } from '../helpers/moto.js';
 import { isWrite, type FaultProxy } from './proxy.js';
 import { added, inventory, problems, type Clients } from './inventory.js';
-import { startFaultSuite, type FaultSuite } from './suite.js';
+import { MOTO_TIMING, startFaultSuite, type FaultSuite } from './suite.js';
 import { Aws } from '../../src/aws/clients.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { applyPlan, makePlan } from '../helpers/engine.js';
@@ -39,6 +39,7 @@ const ctxAt = (endpoint: string, stack: string, events: EngineEvent[] = []): Ctx
   region: 'us-east-1',
   aws: new Aws({ region: 'us-east-1', endpoint }),
   emit: (e) => events.push(e),
+  timing: MOTO_TIMING,
 });
 
 describe.each(EXAMPLES)('examples/%s.yaml', (name) => {

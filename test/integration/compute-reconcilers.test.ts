@@ -41,7 +41,6 @@ import asgReconciler from '../../src/reconcilers/auto-scaling-group.js';
 import instanceReconciler, { TAG_OWNER, TAG_USER_DATA } from '../../src/reconcilers/instance.js';
 import keyPairReconciler from '../../src/reconcilers/key-pair.js';
 import ltReconciler from '../../src/reconcilers/launch-template.js';
-import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { desired, testCtx } from '../helpers/aws.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
@@ -79,15 +78,15 @@ let ctx: Ctx & { events: EngineEvent[] };
 let ec2: EC2Client;
 let tmp: string;
 
+/** moto changes states at once: poll again quickly instead of after AWS-sized delays. */
+const TIMING = { minDelayMs: 50, maxDelayMs: 200 };
+
 beforeAll(async () => {
-  // moto changes states at once: poll again quickly instead of after AWS-sized delays.
-  waitSettings.minDelayMs = 50;
-  waitSettings.maxDelayMs = 200;
   tmp = mkdtempSync(join(tmpdir(), 'reconcile-compute-'));
   const amis = join(tmp, 'amis.json');
   writeFileSync(amis, JSON.stringify(AMIS));
   moto = await startMoto({ MOTO_AMIS_PATH: amis });
-  ctx = testCtx(moto.endpoint);
+  ctx = testCtx(moto.endpoint, 'test', TIMING);
   ec2 = new EC2Client({ region: 'us-east-1', endpoint: moto.endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
 });
 
@@ -164,7 +163,7 @@ describe('AMI lookup', () => {
     // An image of our own account with a matching name, newer than all: not Amazon's.
     const r = await ec2.send(new RunInstancesCommand({ ImageId: NEWEST_AL2023_X86, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
     await ec2.send(new CreateImageCommand({ InstanceId: r.Instances![0].InstanceId!, Name: 'al2023-ami-2023.9.20990101.0-kernel-6.1-x86_64' }));
-    const fresh = testCtx(moto.endpoint);
+    const fresh = testCtx(moto.endpoint, 'test', TIMING);
     expect((await lookupAmi(fresh.aws, AL2023)).id).toBe(NEWEST_AL2023_X86);
     expect((await lookupAmi(fresh.aws, { owner: 'self', name: AL2023.name })).id).not.toBe(NEWEST_AL2023_X86);
     fresh.aws.destroy();

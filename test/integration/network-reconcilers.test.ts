@@ -34,7 +34,6 @@ import { startMoto, type Moto } from '../helpers/moto.js';
 import { desired, testCtx } from '../helpers/aws.js';
 import { UNKNOWN, type Ctx, type EngineEvent, type Observed, type Outputs, type Reconciler } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
-import { waitSettings } from '../../src/reconcilers/ec2-shared.js';
 import { createOnce } from '../../src/engine/apply.js';
 import vpc from '../../src/reconcilers/vpc.js';
 import subnet from '../../src/reconcilers/subnet.js';
@@ -51,17 +50,19 @@ let ctx: Ctx & { events: EngineEvent[] };
 /** A client for making drift and outside resources: its calls are not counted in ctx. */
 let sdk: EC2Client;
 
+/** moto changes states at once: short waits, and a short bound on retries (the dependency test gives up after it). */
+const TIMING = { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 2_000, maxRetryMs: 2_000, notFoundGraceMs: 500 };
+
 beforeAll(async () => {
   moto = await startMoto();
-  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 2_000, maxRetryMs: 2_000, notFoundGraceMs: 500 });
-  sdk = await testCtx(moto.endpoint, STACK).aws.ec2();
+  sdk = await testCtx(moto.endpoint, STACK, TIMING).aws.ec2();
 });
 afterAll(async () => {
   await moto?.stop();
 });
 beforeEach(async () => {
   await moto.reset();
-  ctx = testCtx(moto.endpoint, STACK);
+  ctx = testCtx(moto.endpoint, STACK, TIMING);
 });
 
 const d = <K extends KindName>(kind: K, name: string, body: Record<string, unknown>, refs: Record<string, Outputs> = {}) =>
@@ -133,7 +134,7 @@ describe('vpc', () => {
         TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'reconcile:id', Value: 'main' }, { Key: 'reconcile:stack', Value: 'other' }] }],
       }),
     );
-    ctx = testCtx(moto.endpoint, STACK);
+    ctx = testCtx(moto.endpoint, STACK, TIMING);
     const list = await vpc.observe(ctx, [d('vpc', 'main', { cidr: '10.0.0.0/16' })]);
     expect(list.map((o) => o.name)).toEqual(['main']);
     expect(list.map((o) => o.id)).not.toContain(untagged.Vpc!.VpcId);
@@ -163,7 +164,7 @@ describe('vpc', () => {
     expect(paths(fields)).toEqual(['enableDnsHostnames', 'tags.Name', 'tags.reconcile:id', 'tags.reconcile:stack']);
     const updated = await vpc.update(ctx, want, seen, fields);
     expect(updated.management).toBe('owned');
-    ctx = testCtx(moto.endpoint, STACK);
+    ctx = testCtx(moto.endpoint, STACK, TIMING);
     const [now] = await vpc.observe(ctx, [want]);
     expect(now).toMatchObject({ id, management: 'owned' });
     expect(vpc.diff(want, now)).toEqual([]);
@@ -180,7 +181,7 @@ describe('vpc', () => {
       name: 'DependencyViolation',
       message: expect.stringMatching(/^vpc\.main: delete VPC vpc-\w+ still failing after \d+s: /),
     });
-    expect(Date.now() - start).toBeLessThan(waitSettings.maxWaitMs + 2_000);
+    expect(Date.now() - start).toBeLessThan(TIMING.maxWaitMs + 2_000);
     expect(ctx.events.some((e) => e.type === 'progress' && e.address === 'vpc.main' && /DependencyViolation, retrying/.test(e.message))).toBe(true);
   });
 });
@@ -394,7 +395,7 @@ describe('route-table', () => {
 
     const refs = { main: v, gw };
     const want = d('route-table', 'main-rt', { vpc: 'main', main: true, routes: [{ destination: '0.0.0.0/0', internetGateway: 'gw' }] }, refs);
-    ctx = testCtx(moto.endpoint, STACK);
+    ctx = testCtx(moto.endpoint, STACK, TIMING);
     const [seen] = await routeTable.observe(ctx, [want]);
     expect(ctx.aws.counts().byOperation['ec2:DescribeRouteTables']).toBe(2); // by tag, then the main table
     expect(seen).toMatchObject({ id: mainId, name: 'main-rt', management: 'adopted', live: { main: true } });
@@ -467,7 +468,7 @@ describe('adopt: for every kind', () => {
       [sg, d('security-group', 'old-sg', { vpc: 'main', groupName: 'legacy', adopt: group }, refs), group],
     ];
     for (const [r, want, id] of cases) {
-      ctx = testCtx(moto.endpoint, STACK);
+      ctx = testCtx(moto.endpoint, STACK, TIMING);
       const [seen] = await r.observe(ctx, [want]);
       expect(seen, want.address).toMatchObject({ id, name: want.name, management: 'adopted' });
       // One describe by tag and one for the adopt id (moto ignores the tag filter of peering
@@ -477,7 +478,7 @@ describe('adopt: for every kind', () => {
       expect(fields.length, want.address).toBeGreaterThan(0);
       expect(fields.every((f) => f.path.startsWith('tags.')), want.address).toBe(true);
       expect((await r.update(ctx, want, seen, fields)).management, want.address).toBe('owned');
-      ctx = testCtx(moto.endpoint, STACK);
+      ctx = testCtx(moto.endpoint, STACK, TIMING);
       const [now] = await r.observe(ctx, [want]);
       expect(now, want.address).toMatchObject({ id, management: 'owned' });
       expect(r.diff(want, now), want.address).toEqual([]);
@@ -559,7 +560,7 @@ describe('security-group', () => {
       after: 'other',
       forcesReplace: true,
     });
-    ctx = testCtx(moto.endpoint, STACK);
+    ctx = testCtx(moto.endpoint, STACK, TIMING);
     await sg.update(ctx, changed, seen!, fields);
     expect(ctx.aws.counts().byOperation).toEqual({ 'ec2:AuthorizeSecurityGroupIngress': 1, 'ec2:RevokeSecurityGroupIngress': 1 });
     const after = await find(sg, changed);
@@ -594,7 +595,7 @@ describe('security-group', () => {
     expect(described).toEqual([
       { path: 'ingress[tcp 443 0.0.0.0/0]', before: { protocol: 'tcp', port: 443, cidr: '0.0.0.0/0', description: 'by hand' }, after: { protocol: 'tcp', port: 443, cidr: '0.0.0.0/0' }, forcesReplace: false },
     ]);
-    ctx = testCtx(moto.endpoint, STACK);
+    ctx = testCtx(moto.endpoint, STACK, TIMING);
     await sg.update(ctx, changed, redescribed!, described);
     expect(ctx.aws.counts().byOperation).toEqual({ 'ec2:UpdateSecurityGroupRuleDescriptionsIngress': 1 });
     expect(sg.diff(changed, (await find(sg, changed))!)).toEqual([]);

@@ -38,7 +38,7 @@ import { startMoto, type Moto } from '../helpers/moto.js';
 import { desired, testCtx } from '../helpers/aws.js';
 import type { Ctx, Desired, EngineEvent, FieldChange, Observed, Outputs, Reconciler } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
-import { waitFor, waitSettings } from '../../src/reconcilers/services-shared.js';
+import { waitFor } from '../../src/reconcilers/services-shared.js';
 import { elbTags } from '../../src/reconcilers/elbv2-shared.js';
 import lbR from '../../src/reconcilers/load-balancer.js';
 import tgR from '../../src/reconcilers/target-group.js';
@@ -52,8 +52,7 @@ let ctx: Ctx & { events: EngineEvent[] };
 
 beforeAll(async () => {
   moto = await startMoto();
-  ctx = testCtx(moto.endpoint);
-  Object.assign(waitSettings, { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 10_000, loadBalancerWaitMs: 10_000, maxRetryMs: 5_000 });
+  ctx = testCtx(moto.endpoint, 'test', { minDelayMs: 20, maxDelayMs: 100, maxWaitMs: 10_000, loadBalancerWaitMs: 10_000, maxRetryMs: 5_000 });
 });
 afterAll(async () => {
   ctx?.aws.destroy();
@@ -203,13 +202,13 @@ describe('load balancing', () => {
     // A target group in use by a listener: the delete retries, bounded, and says why it gave up.
     const listenerNow = (await observeOne(listenerR, redirect))!;
     await listenerR.update(ctx, ls8080, listenerNow, listenerR.diff(ls8080, listenerNow));
-    const saved = waitSettings.maxRetryMs;
-    waitSettings.maxRetryMs = 300;
+    const saved = ctx.timing;
+    ctx.timing = { ...saved, maxRetryMs: 300 };
     ctx.events.length = 0;
     try {
       await expect(tgR.delete(ctx, tg2)).rejects.toThrow(/target-group\.web2: deleting the target group still failing after \d+s: ResourceInUse/);
     } finally {
-      waitSettings.maxRetryMs = saved;
+      ctx.timing = saved;
     }
     expect(ctx.events.some((e) => e.type === 'progress' && e.address === 'target-group.web2' && /retrying/.test(e.message))).toBe(true);
 

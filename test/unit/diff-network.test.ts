@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { RouteTable, SecurityGroup } from '@aws-sdk/client-ec2';
 import { desired } from '../helpers/aws.js';
 import { observed, ownTags } from '../helpers/observed.js';
-import { UNKNOWN, type Ctx, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs } from '../../src/engine/types.js';
-import { allPages as describeAll, isDependency, retryWhile, waitFor, waitSettings } from '../../src/reconcilers/ec2-shared.js';
+import { UNKNOWN, type Ctx, type EngineEvent, type FieldChange, type Management, type Observed, type Outputs, type Timing } from '../../src/engine/types.js';
+import { allPages as describeAll, isDependency, retryWhile, waitFor } from '../../src/reconcilers/ec2-shared.js';
 import type { KindName } from '../../src/spec/schema.js';
 import vpc from '../../src/reconcilers/vpc.js';
 import subnet from '../../src/reconcilers/subnet.js';
@@ -352,9 +352,9 @@ describe('security-group', () => {
 });
 
 describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
-  const fakeCtx = () => {
+  const fakeCtx = (timing?: Partial<Timing>) => {
     const events: EngineEvent[] = [];
-    return { ctx: { stack: STACK, region: 'us-east-1', aws: undefined as never, emit: (e: EngineEvent) => events.push(e) }, events };
+    return { ctx: { stack: STACK, region: 'us-east-1', aws: undefined as never, emit: (e: EngineEvent) => events.push(e), timing }, events };
   };
 
   it('follows NextToken until the last page, and refuses a token loop', async () => {
@@ -371,10 +371,8 @@ describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
   });
 
   it('waitFor polls until done and reports each wait as progress', async () => {
-    const saved = { ...waitSettings };
-    Object.assign(waitSettings, { minDelayMs: 1, maxDelayMs: 2, maxWaitMs: 5_000 });
-    try {
-      const { ctx, events } = fakeCtx();
+    {
+      const { ctx, events } = fakeCtx({ minDelayMs: 1, maxDelayMs: 2, maxWaitMs: 5_000 });
       const states = ['pending', 'pending', 'available'];
       const v = await waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => {
         const s = states.shift()!;
@@ -384,16 +382,12 @@ describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
       expect(events.filter((e) => e.type === 'progress' && e.address === 'nat-gateway.nat')).toHaveLength(2);
       expect(events[0].message).toMatch(/waiting for NAT gateway nat-1 to be available \(pending/);
       expect(events[0]).toMatchObject({ code: 'wait', data: { what: 'NAT gateway nat-1 to be available', status: 'pending', elapsedMs: expect.any(Number) } });
-    } finally {
-      Object.assign(waitSettings, saved);
     }
   });
 
   it('waitFor gives up after its bound naming the last state, and stops at once on a failed state', async () => {
-    const saved = { ...waitSettings };
-    Object.assign(waitSettings, { minDelayMs: 5, maxDelayMs: 10, maxWaitMs: 100 });
-    try {
-      const { ctx } = fakeCtx();
+    {
+      const { ctx } = fakeCtx({ minDelayMs: 5, maxDelayMs: 10, maxWaitMs: 100 });
       const start = Date.now();
       await expect(waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => ({ done: false, status: 'pending' }))).rejects.toThrow(
         /nat-gateway.nat: gave up after \d+s waiting for NAT gateway nat-1 to be available \(last seen: pending\)/,
@@ -407,33 +401,25 @@ describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
         }),
       ).rejects.toThrow(/it is failed: Gateway.NotAttached/);
       expect(calls).toBe(1);
-    } finally {
-      Object.assign(waitSettings, saved);
     }
   });
 
   it('waitFor and retryWhile end at once when the command must stop (SIGTERM, --timeout), not at their next poll', async () => {
-    const saved = { ...waitSettings };
-    Object.assign(waitSettings, { minDelayMs: 10_000, maxDelayMs: 10_000, maxWaitMs: 60_000, maxRetryMs: 60_000 });
-    try {
+    {
       const ac = new AbortController();
-      const ctx = { ...fakeCtx().ctx, aws: { options: { signal: ac.signal } } } as unknown as Ctx;
+      const ctx = { ...fakeCtx({ minDelayMs: 10_000, maxDelayMs: 10_000, maxWaitMs: 60_000, maxRetryMs: 60_000 }).ctx, aws: { options: { signal: ac.signal } } } as unknown as Ctx;
       setTimeout(() => ac.abort(new Error('stopped: SIGTERM')), 50);
       const start = Date.now();
       await expect(waitFor(ctx, 'nat-gateway.nat', 'NAT gateway nat-1 to be available', async () => ({ done: false, status: 'pending' }))).rejects.toThrow('stopped: SIGTERM');
       const dep = Object.assign(new Error('has dependencies'), { name: 'DependencyViolation' });
       await expect(retryWhile(ctx, 'subnet.a', 'delete subnet', async () => Promise.reject(dep), isDependency)).rejects.toThrow('stopped: SIGTERM');
       expect(Date.now() - start).toBeLessThan(2_000);
-    } finally {
-      Object.assign(waitSettings, saved);
     }
   });
 
   it('retryWhile retries only the errors it is told are transient', async () => {
-    const saved = { ...waitSettings };
-    Object.assign(waitSettings, { minDelayMs: 1, maxDelayMs: 2, maxWaitMs: 5_000 });
-    try {
-      const { ctx, events } = fakeCtx();
+    {
+      const { ctx, events } = fakeCtx({ minDelayMs: 1, maxDelayMs: 2, maxWaitMs: 5_000 });
       const dep = Object.assign(new Error('has dependencies'), { name: 'DependencyViolation' });
       let n = 0;
       const out = await retryWhile(ctx, 'subnet.a', 'delete subnet-1', async () => {
@@ -449,8 +435,6 @@ describe('shared EC2 helpers: pagination and bounded waits (no AWS)', () => {
         throw denied;
       }, isDependency)).rejects.toThrow('not allowed');
       expect(m).toBe(1);
-    } finally {
-      Object.assign(waitSettings, saved);
     }
   });
 });
