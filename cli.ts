@@ -94,6 +94,7 @@ Examples:
   reconcile apply plan.json                          apply a saved plan (refused if AWS changed since)
   reconcile destroy spec.yaml --yes                  delete everything the stack owns
   reconcile apply spec.yaml --yes --lock-bucket ci-locks --lock-timeout 10m   one apply of the stack at a time
+  reconcile apply spec.yaml --yes --timeout 30m      give up after 30 minutes, saying what was done
   reconcile unlock spec.yaml                         who holds the stack lock; remove it (asks first)
   reconcile policy spec.yaml --json                  the IAM policy this spec needs, for the CI role
   reconcile watch spec.yaml                          heal drift every minute, run alert rules, /metrics on :9464

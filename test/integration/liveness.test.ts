@@ -41,6 +41,14 @@ describe('an endpoint that never answers', () => {
     expect(r.ms).toBeLessThan(20_000);
   });
 
+  it('apply --timeout: the same, before any change; the local lock is released', () => {
+    const r = cli(['apply', spec, '--yes', '--timeout', '2s']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error: apply did not finish within 2s (--timeout 2s)');
+    expect(r.ms).toBeLessThan(20_000);
+    expect(cli(['apply', spec, '--yes', '--timeout', '1s', '--lock-timeout', '0s']).err).not.toContain('is locked on this machine by');
+  });
+
   it('watch: not ready while its cycles hang and time out, keeps cycling, and SIGTERM ends it within seconds', async () => {
     const child = spawn(process.execPath, [CLI, 'watch', spec, '--port', '0', '--host', '127.0.0.1', '--interval', '1s', '--timeout', '2s', '--log-format', 'json'], { env });
     let log = '';
