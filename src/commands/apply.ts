@@ -124,9 +124,9 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    stopper.dispose();
-    await lease?.release();
+    await lease?.release(); // before dispose(): after a stop, that makes the process exit soon
     ctx.aws.destroy();
+    stopper.dispose();
   }
 }
 

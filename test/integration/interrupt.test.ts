@@ -160,4 +160,25 @@ describe('SIGINT during apply', () => {
       hung.close();
     }
   });
+
+  it('with the S3 stack lock: interrupted, the run releases the lock before it exits', async () => {
+    const { Aws } = await import('../../src/aws/clients.js');
+    const { CreateBucketCommand, HeadObjectCommand } = await import('../../src/aws/sdk/s3.js');
+    const aws = new Aws({ region: 'us-east-1', endpoint: moto.endpoint });
+    try {
+      const s3 = await aws.s3();
+      await s3.send(new CreateBucketCommand({ Bucket: 'interrupt-locks' }));
+      const spec3 = join(dir, 'locked.yaml');
+      writeFileSync(spec3, SPEC.replace('stack: interrupt', 'stack: locked'));
+      proxy.setFaults({ seed: 2, rate: 1, kinds: { latency: 1 }, maxLatencyMs: 600, maxFaults: 1000, maxInARow: 1000, filter: (r) => /^Create/.test(r.operation) });
+      const r = await runAndSignal(['apply', spec3, '--yes', '--concurrency', '1', '--lock-bucket', 'interrupt-locks'], proxy.endpoint, /vpc\.main: creating\.\.\./, 'SIGINT');
+      proxy.setFaults(undefined);
+      expect(r.code, r.err).toBe(130);
+      expect(r.err).toContain('Apply interrupted (SIGINT).');
+      const gone = await s3.send(new HeadObjectCommand({ Bucket: 'interrupt-locks', Key: 'reconcile-locks/locked.json' })).catch((e: Error) => e);
+      expect((gone as Error).name).toBe('NotFound');
+    } finally {
+      aws.destroy();
+    }
+  });
 });
