@@ -178,6 +178,12 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
       else seenNames.set(key, name);
     }
 
+    /** Errs at `field` when `b` (of kind bKind) is not in the VPC of `a` (of kind aKind). */
+    const sameVpc = (field: SpecPath, a: string | undefined, aKind: string, aWhere: string, b: string | undefined, bKind: string) => {
+      const va = vpcOf(bodies, a, aKind);
+      const vb = vpcOf(bodies, b, bKind);
+      if (va && vb && va !== vb) err(field, `${bKind} "${b}" is in vpc "${vb}", not in vpc "${va}" ${aWhere}`, 'they must be in the same VPC');
+    };
     def.check?.({
       name,
       body: body as never,
@@ -185,11 +191,9 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
       region: opts.region,
       err,
       warn,
-      sameVpc: (field, a, aKind, aWhere, b, bKind) => {
-        const va = vpcOf(bodies, a, aKind);
-        const vb = vpcOf(bodies, b, bKind);
-        if (va && vb && va !== vb) err(field, `${bKind} "${b}" is in vpc "${vb}", not in vpc "${va}" ${aWhere}`, 'they must be in the same VPC');
-      },
+      sameVpc,
+      inVpcOfSubnet: (subnet, field, names, kind, from = 0) =>
+        names.forEach((n, i) => i >= from && sameVpc([field, i], subnet, 'subnet', `of subnet "${subnet}"`, n, kind)),
       vpcOf: (n, k) => vpcOf(bodies, n, k),
       fileProblem: (file) => fileProblem(opts.dir, file),
     });

@@ -406,6 +406,27 @@ describe('offline consistency checks', () => {
       '25:57 internet-gateway "igw" is in vpc "other", not in vpc "main" of this route table',
     ]);
   });
+
+  it('an instance, a load balancer and an Auto Scaling group keep their subnets, groups and target groups in the VPC of their first subnet', () => {
+    const r = load(
+      `${VPC}  other:\n    kind: vpc\n    cidr: 10.9.0.0/16\n` +
+        `  a:\n    kind: subnet\n    vpc: main\n    cidr: 10.0.1.0/24\n    availabilityZone: us-east-1a\n` +
+        `  b:\n    kind: subnet\n    vpc: other\n    cidr: 10.9.1.0/24\n    availabilityZone: us-east-1b\n` +
+        `  g:\n    kind: security-group\n    vpc: other\n` +
+        `  tg:\n    kind: target-group\n    vpc: other\n    port: 80\n` +
+        `  i:\n    kind: instance\n    ami: ami-0123456789abcdef0\n    instanceType: t3.micro\n    subnet: a\n    securityGroups: [g]\n` +
+        `  lb:\n    kind: load-balancer\n    subnets: [a, b]\n    securityGroups: [g]\n` +
+        `  lt:\n    kind: launch-template\n    ami: ami-0123456789abcdef0\n    instanceType: t3.micro\n` +
+        `  asg:\n    kind: auto-scaling-group\n    launchTemplate: lt\n    minSize: 1\n    maxSize: 1\n    subnets: [a, b]\n    targetGroups: [tg]\n`,
+    );
+    expect(errors(r).map((d) => d.message)).toEqual([
+      'security-group "g" is in vpc "other", not in vpc "main" of subnet "a"',
+      'subnet "b" is in vpc "other", not in vpc "main" of subnet "a"',
+      'security-group "g" is in vpc "other", not in vpc "main" of subnet "a"',
+      'subnet "b" is in vpc "other", not in vpc "main" of subnet "a"',
+      'target-group "tg" is in vpc "other", not in vpc "main" of subnet "a"',
+    ]);
+  });
 });
 
 describe('warnings', () => {

@@ -68,16 +68,15 @@ export const instance = defineKind(
     tagIndexType: 'ec2:instance',
     check: (c) => {
       checkUserData(c);
-      const { body: inst, bodies, err, sameVpc, vpcOf } = c;
-      inst.securityGroups.forEach((sg, i) => {
-        if (inst.subnet) sameVpc(['securityGroups', i], inst.subnet, 'subnet', `of subnet "${inst.subnet}"`, sg, 'security-group');
-        else {
+      const { body: inst, bodies, err, inVpcOfSubnet, vpcOf } = c;
+      if (inst.subnet) inVpcOfSubnet(inst.subnet, 'securityGroups', inst.securityGroups, 'security-group');
+      else
+        inst.securityGroups.forEach((sg, i) => {
           const v = vpcOf(sg, 'security-group');
           const vb = v ? bodies.get(v) : undefined;
           if (vb?.kind === 'vpc' && (vb.body as z.output<typeof vpc.schema>).lookup !== 'default')
             err(['securityGroups', i], `security-group "${sg}" is in vpc "${v}", but an instance without subnet launches in the default VPC`, `set subnet: to a subnet of vpc "${v}"`);
-        }
-      });
+        });
     },
   },
 );
@@ -174,10 +173,10 @@ export const autoScalingGroup = defineKind(
   {
     service: 'autoscaling',
     nameField: 'groupName',
-    check: ({ body: g, bodies, err, sameVpc }) => {
+    check: ({ body: g, bodies, err, sameVpc, inVpcOfSubnet }) => {
       const first = g.subnets[0];
-      g.subnets.forEach((s, i) => i > 0 && sameVpc(['subnets', i], first, 'subnet', `of subnet "${first}"`, s, 'subnet'));
-      g.targetGroups.forEach((tg, i) => sameVpc(['targetGroups', i], first, 'subnet', `of subnet "${first}"`, tg, 'target-group'));
+      inVpcOfSubnet(first, 'subnets', g.subnets, 'subnet', 1);
+      inVpcOfSubnet(first, 'targetGroups', g.targetGroups, 'target-group');
       const lt = bodies.get(g.launchTemplate);
       if (lt?.kind === 'launch-template')
         for (const sg of (lt.body as z.output<typeof launchTemplate.schema>).securityGroups)

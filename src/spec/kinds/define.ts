@@ -45,6 +45,8 @@ export interface CheckContext<B> {
   warn(path: SpecPath, message: string, hint?: string): void;
   /** Errs at `field` when `b` (of kind bKind) is not in the VPC of `a` (of kind aKind). */
   sameVpc(field: SpecPath, a: string | undefined, aKind: string, aWhere: string, b: string | undefined, bKind: string): void;
+  /** sameVpc at [field, i] for each of `names` (of kind `kind`) from the `from`th on, against the VPC of `subnet`. */
+  inVpcOfSubnet(subnet: string | undefined, field: string, names: string[], kind: string, from?: number): void;
   /** The vpc a resource of the spec lives in, when the spec says so (see KindChecks.vpc). */
   vpcOf(name: string | undefined, kind: string): string | undefined;
   /** Why a file named in the spec (relative to it) cannot be used, or undefined. */

@@ -22,10 +22,10 @@ export const loadBalancer = defineKind(
     service: 'elbv2',
     tagIndexType: 'elasticloadbalancing:loadbalancer',
     nameField: 'loadBalancerName',
-    check: ({ body: lb, bodies, err, sameVpc }) => {
+    check: ({ body: lb, bodies, err, inVpcOfSubnet }) => {
       const first = lb.subnets[0];
-      lb.subnets.forEach((s, i) => i > 0 && sameVpc(['subnets', i], first, 'subnet', `of subnet "${first}"`, s, 'subnet'));
-      lb.securityGroups.forEach((sg, i) => sameVpc(['securityGroups', i], first, 'subnet', `of subnet "${first}"`, sg, 'security-group'));
+      inVpcOfSubnet(first, 'subnets', lb.subnets, 'subnet', 1);
+      inVpcOfSubnet(first, 'securityGroups', lb.securityGroups, 'security-group');
       const azs = lb.subnets.map((s) => {
         const b = bodies.get(s);
         return b?.kind === 'subnet' ? (b.body as z.output<typeof subnet.schema>).availabilityZone : undefined;
