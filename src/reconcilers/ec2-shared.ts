@@ -1,6 +1,7 @@
-// Helpers the EC2 network reconcilers share: the stack filter, a NextToken loop, management and
-// naming of observed resources, AWS error classification, and bounded waits (p-retry) that report
-// progress through ctx.emit.
+// Helpers the EC2 reconcilers share: the stack filter and tag specifications, the tag-filtered
+// observe (observeTagged), references to ids, deletes and writes that wait out AWS's eventual
+// consistency. What every family shares (paging, waits, error classification) lives in shared.ts,
+// waits.ts and src/aws/errors.ts, and is re-exported here.
 import { adoptIds } from '../engine/desired.js';
 import { isDependency, isNotFound } from '../aws/errors.js';
 import { retryWhile, timingOf } from './waits.js';

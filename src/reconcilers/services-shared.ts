@@ -1,6 +1,8 @@
 // Helpers shared by the load-balancing, storage, notification and alarm reconcilers
-// (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): error
-// classification, bounded concurrency, bounded waits that report progress, AWS names, ownership.
+// (load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm): bounded
+// concurrency, reads shared within a plan, AWS names, references. What every family shares (paging,
+// waits, error classification) lives in shared.ts, waits.ts and src/aws/errors.ts, and is
+// re-exported here.
 import { adoptIds } from '../engine/desired.js';
 import { allPages, changesUnder, identify, shortHash } from './shared.js';
 import { TAG_ID, TAG_STACK } from '../aws/tags.js';
