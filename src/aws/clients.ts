@@ -8,6 +8,7 @@ import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
+import type { IAMClient } from '@aws-sdk/client-iam';
 import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { accountOfRole, roleCredentials } from './assume-role.js';
 import { attachRateLimiter, budgetKey } from './limiter.js';
@@ -135,6 +136,8 @@ export class Aws {
   // Path-style against a custom endpoint (moto, MinIO); virtual-hosted against AWS.
   s3 = (o?: ClientOptions) => this.get<S3Client>('s3', o, { forcePathStyle: !!this.endpoint() });
   sts = (o?: ClientOptions) => this.get<STSClient>('sts', o);
+  /** IAM is global: its one endpoint serves every region. */
+  iam = (o?: ClientOptions) => this.get<IAMClient>('iam', o);
   /** The Resource Groups Tagging API: the stack's resources of several services, with their tags, by tag. */
   tagging = (o?: ClientOptions) => this.get<ResourceGroupsTaggingAPIClient>('tagging', o);
 

@@ -53,6 +53,7 @@ const IAM_PREFIX: Record<string, string> = {
   sns: 'sns',
   s3: 's3',
   sts: 'sts',
+  iam: 'iam',
   tagging: 'tag',
 };
 /** S3 operations whose IAM action has another name. */

@@ -50,15 +50,33 @@ export function alertRulePermissions(rule: SpecOf<'alert-rule'>): string[] {
 
 /**
  * The roles the spec hands to EC2 (iam:PassRole), by ARN: the role of every instance profile an
- * instance or launch template names. Offline, the profile's role is taken to have the profile's
- * name and path (as the console makes them; the policy's notes say so); the account is the
- * profile ARN's, or any. A kind that names a role directly adds its ARN here.
+ * instance or launch template names, and of every instance-profile of the spec (adding a role to a
+ * profile passes it too). A role of the spec has its own name and path; the role of a profile
+ * outside the spec is taken to have the profile's name and path (as the console makes them; the
+ * policy's notes say so). The account is the profile ARN's, or any.
  */
 export function passedRoles(loaded: LoadedSpec, arn: string): string[] {
   const roles = new Set<string>();
+  const byName = new Map(loaded.resources.map((r) => [r.name, r]));
+  const roleArn = (role: string): string => {
+    const r = byName.get(role);
+    if (r?.kind !== 'iam-role') return role.startsWith('arn:') ? role : `${arn}:iam::*:role/${role}`;
+    const b = r.body as SpecOf<'iam-role'>;
+    return `${arn}:iam::*:role${b.path}${b.roleName ?? `${loaded.spec.stack}-${r.name}`}`;
+  };
+  const specProfile = (name: string) => {
+    const p = byName.get(name);
+    return p?.kind === 'instance-profile' ? (p.body as SpecOf<'instance-profile'>) : undefined;
+  };
   for (const r of loaded.resources) {
+    if (r.kind === 'instance-profile') roles.add(roleArn((r.body as SpecOf<'instance-profile'>).role));
     const profile = (r.body as { iamInstanceProfile?: string }).iamInstanceProfile;
     if ((r.kind !== 'instance' && r.kind !== 'launch-template') || !profile) continue;
+    const own = specProfile(profile);
+    if (own) {
+      roles.add(roleArn(own.role));
+      continue;
+    }
     const m = /^arn:[^:]+:iam::(\d*):instance-profile\/(.+)$/.exec(profile);
     roles.add(m ? `${arn}:iam::${m[1] || '*'}:role/${m[2]}` : `${arn}:iam::*:role/${profile}`);
   }
@@ -150,7 +168,7 @@ export async function specPolicy(loaded: LoadedSpec, opts: { lockBucket?: string
   const roles = passedRoles(loaded, arn);
   if (roles.length)
     notes.push(
-      `iam:PassRole on ${roles.join(', ')} only, and only to EC2: the role of each instance profile the spec names, taken to have the profile's name (as the AWS console makes them); if a profile's role has another name, put that role's ARN in the PassRole statement.`,
+      `iam:PassRole on ${roles.join(', ')} only, and only to EC2: the role of each instance profile the spec names (of a profile outside the spec, taken to have the profile's name, as the AWS console makes them; if its role has another name, put that role's ARN in the PassRole statement).`,
     );
   notes.push(
     'Resource "*" where AWS takes no narrower one (describe and list calls) or where the ids are not known before the create runs; S3 is narrowed to the spec\'s buckets and the lock object.',

@@ -84,6 +84,23 @@ const hashValue = (sha256: string | undefined) => (sha256 ? `sha256:${sha256}` :
 const profileName = (arn: string | undefined) => arn?.split('/').pop();
 
 /** The live profile in the spec's own form: an ARN when the spec gives an ARN, else the name. */
+/**
+ * iamInstanceProfile as AWS takes it: an instance-profile of the spec by its ARN (UNKNOWN until it
+ * exists), else the name or ARN the spec writes (an existing profile).
+ */
+export function wantedProfile(d: Desired<'instance'> | Desired<'launch-template'>): string | undefined {
+  const p = d.spec.iamInstanceProfile;
+  if (!p || p.startsWith('arn:')) return p;
+  try {
+    return (d as Desired).ref(p).arn ?? p;
+  } catch {
+    return p; // not in the spec: an existing profile's name
+  }
+}
+
+/** The IamInstanceProfile parameter of RunInstances / a launch template for a wanted profile. */
+export const profileParam = (p: string | undefined) => (p ? (p.startsWith('arn:') ? { Arn: p } : { Name: p }) : undefined);
+
 export function comparableProfile(liveArn: string | undefined, wanted: string | undefined): string | undefined {
   if (!liveArn) return undefined;
   return wanted?.startsWith('arn:') ? liveArn : profileName(liveArn);
@@ -270,7 +287,7 @@ export function wanted(desired: Desired<'instance'>): WantedInstance {
     userDataSensitive: !!ud?.sensitive,
     monitoring: s.monitoring,
     publicIp: s.publicIp,
-    iamInstanceProfile: s.iamInstanceProfile,
+    iamInstanceProfile: wantedProfile(desired),
   };
 }
 
@@ -301,7 +318,7 @@ export function runInstancesInput(desired: Desired<'instance'>, w: WantedInstanc
     KeyName: w.keyPair,
     UserData: ud?.base64,
     Monitoring: { Enabled: w.monitoring },
-    IamInstanceProfile: s.iamInstanceProfile ? (s.iamInstanceProfile.startsWith('arn:') ? { Arn: s.iamInstanceProfile } : { Name: s.iamInstanceProfile }) : undefined,
+    IamInstanceProfile: profileParam(w.iamInstanceProfile),
     TagSpecifications: [...tagSpec('instance', { ...desired.tags, [TAG_USER_DATA]: ud?.sha256 ?? 'none' }), ...tagSpec('volume', desired.tags)],
   };
   if (w.publicIp !== undefined) {
@@ -419,7 +436,7 @@ const reconciler: Reconciler<'instance', InstanceLive> = {
     out.push(...field('monitoring', live.monitoring, w.monitoring));
     // Omitted publicIp: the subnet's setting. A stopped instance has no public IP to compare.
     if (w.publicIp !== undefined && live.publicIp !== undefined) out.push(...field('publicIp', live.publicIp, w.publicIp, true));
-    out.push(...field('iamInstanceProfile', comparableProfile(live.iamInstanceProfile, s.iamInstanceProfile), s.iamInstanceProfile, true));
+    out.push(...field('iamInstanceProfile', comparableProfile(live.iamInstanceProfile, w.iamInstanceProfile), w.iamInstanceProfile, true));
     out.push(...diffTags(desired.tags, withoutInternal(observed.tags)));
     return out;
   },

@@ -42,7 +42,7 @@ import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { afterCreate, applyTagChanges, allPages, errorCode, isNotFound, shortHash, stackFilter, tagSpec } from './ec2-shared.js';
-import { TAG_OWNER, isNotImplemented, prepareLaunch, prepareLaunchInputs } from './instance.js';
+import { TAG_OWNER, isNotImplemented, prepareLaunch, prepareLaunchInputs, profileParam, wantedProfile } from './instance.js';
 import { externalKeyPairIds, keyNameFromRef, resolveKeyPairIds } from './key-pair.js';
 
 /** InvalidLaunchTemplateId.NotFound, InvalidLaunchTemplateName.NotFoundException (AWS uses both forms). */
@@ -119,6 +119,7 @@ export interface WantedTemplate {
   userDataSensitive: boolean;
   monitoring: boolean;
   publicIp?: boolean;
+  iamInstanceProfile?: string;
   instanceTags: Record<string, string>;
   volumeTags: Record<string, string>;
 }
@@ -135,6 +136,7 @@ export function wantedTemplate(d: Desired<'launch-template'>): WantedTemplate {
     userDataSensitive: !!ud?.sensitive,
     monitoring: s.monitoring,
     publicIp: s.publicIp,
+    iamInstanceProfile: wantedProfile(d),
     instanceTags: launchedTags(d, 'instance'),
     volumeTags: launchedTags(d, 'volume'),
   };
@@ -143,7 +145,7 @@ export function wantedTemplate(d: Desired<'launch-template'>): WantedTemplate {
 /** The full data of a version (every version is written whole, never as a diff of the last). */
 function templateData(d: Desired<'launch-template'>, w: WantedTemplate): RequestLaunchTemplateData {
   const s = d.spec;
-  if ([...w.securityGroups, w.keyPair].includes(UNKNOWN)) throw new Error(`${d.address}: a referenced resource has no id yet (create it first)`);
+  if ([...w.securityGroups, w.keyPair, w.iamInstanceProfile].includes(UNKNOWN)) throw new Error(`${d.address}: a referenced resource has no id yet (create it first)`);
   const ud = resolveUserData(s.userData, d.specDir, d.address);
   const data: RequestLaunchTemplateData = {
     ImageId: w.ami,
@@ -151,7 +153,7 @@ function templateData(d: Desired<'launch-template'>, w: WantedTemplate): Request
     KeyName: w.keyPair,
     UserData: ud?.base64,
     Monitoring: { Enabled: w.monitoring },
-    IamInstanceProfile: s.iamInstanceProfile ? (s.iamInstanceProfile.startsWith('arn:') ? { Arn: s.iamInstanceProfile } : { Name: s.iamInstanceProfile }) : undefined,
+    IamInstanceProfile: profileParam(w.iamInstanceProfile),
     TagSpecifications: [
       { ResourceType: 'instance', Tags: tagsToList(w.instanceTags) as Tag[] },
       { ResourceType: 'volume', Tags: tagsToList(w.volumeTags) as Tag[] },
@@ -347,7 +349,7 @@ const reconciler: Reconciler<'launch-template', LaunchTemplateLive> = {
       ...field('userData', live.userData, w.userData, false, w.userDataSensitive),
       ...field('monitoring', live.monitoring, w.monitoring),
       ...field('publicIp', live.publicIp, w.publicIp),
-      ...field('iamInstanceProfile', comparableTemplateProfile(live.iamInstanceProfile, s.iamInstanceProfile), s.iamInstanceProfile),
+      ...field('iamInstanceProfile', comparableTemplateProfile(live.iamInstanceProfile, w.iamInstanceProfile), w.iamInstanceProfile),
       ...field('instanceTags', live.instanceTags, w.instanceTags),
       ...field('volumeTags', live.volumeTags, w.volumeTags),
       // Someone made an older version the default: the latest (ours) goes back.

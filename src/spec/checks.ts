@@ -60,6 +60,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
       const path: SpecPath = ['resources', r.name, ...use.path];
       const target = byName.get(use.name);
       const field = formatPath(use.path);
+      if (!target && use.outside) continue;
       if (!target) {
         const sameKind = resources.filter((x) => x.kind && use.kinds.includes(x.kind)).map((x) => x.name);
         const near = didYouMean(use.name, sameKind);

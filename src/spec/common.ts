@@ -9,6 +9,8 @@ export interface RefUse {
   path: SpecPath; // relative to the resource body
   name: string;
   kinds: readonly string[];
+  /** A name that is not in the spec names an existing AWS resource (e.g. an instance profile by name). */
+  outside?: boolean;
 }
 
 /**

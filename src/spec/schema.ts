@@ -4,6 +4,7 @@ import { duration, resourceName, tags } from './common.js';
 import * as network from './kinds/network.js';
 import * as compute from './kinds/compute.js';
 import * as services from './kinds/services.js';
+import * as iam from './kinds/iam.js';
 import type { KindDef } from './kinds/define.js';
 
 /** Every kind, in the order a reader meets them. Adding a kind: define it in kinds/, list it here. */
@@ -16,6 +17,8 @@ export const KIND_DEFS = [
   network.routeTable,
   network.vpcPeering,
   network.securityGroup,
+  iam.iamRole,
+  iam.instanceProfile,
   compute.keyPair,
   compute.instance,
   compute.launchTemplate,

@@ -228,6 +228,49 @@ describe('under IAM enforcement (moto)', () => {
     expect(cli(['plan', EXAMPLE], full).out).toContain('Plan: 3 to add');
   });
 
+  it('IAM kinds: a user with exactly the printed policy (iam:PassRole on the spec\'s role only) creates a role and its instance profile, re-plans clean and destroys them', async () => {
+    const spec = join(dir, 'iam-kinds.yaml');
+    writeFileSync(
+      spec,
+      `apiVersion: reconcile/v1
+stack: iam-kinds
+region: us-east-1
+resources:
+  app-role:
+    kind: iam-role
+    assumeRolePolicy:
+      Statement: [{ Effect: Allow, Principal: { Service: ec2.amazonaws.com }, Action: sts:AssumeRole }]
+    inlinePolicies:
+      read: { Statement: [{ Effect: Allow, Action: s3:GetObject, Resource: 'arn:aws:s3:::some-bucket/*' }] }
+  app-profile:
+    kind: instance-profile
+    role: app-role
+  app-lt:
+    kind: launch-template
+    ami: ami-0a1b2c3d4e5f60003
+    instanceType: t3.micro
+    iamInstanceProfile: app-profile
+`,
+    );
+    const p = cli(['policy', spec, '--json']);
+    expect(p.code, p.err).toBe(0);
+    const doc = JSON.parse(p.out) as PolicyDocument;
+    expect(doc.Statement.find((st) => st.Action.includes('iam:PassRole'))?.Resource).toBe('arn:aws:iam::*:role/iam-kinds-app-role');
+    const own = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: '3' });
+    try {
+      const key = await userWithPolicy('reconcile-iam-kinds', doc, own);
+      const apply = cli(['apply', spec, '--yes', '--no-lock'], key, own);
+      expect(apply.code, apply.out + apply.err).toBe(0);
+      const plan = cli(['plan', spec, '--detailed-exitcode'], key, own);
+      expect(plan.code, plan.out + plan.err).toBe(0);
+      const destroy = cli(['destroy', spec, '--yes', '--no-lock'], key, own);
+      expect(destroy.code, destroy.out + destroy.err).toBe(0);
+      expect(cli(['plan', spec], key, own).out).toContain('Plan: 3 to add');
+    } finally {
+      await own.stop();
+    }
+  });
+
   for (const name of MORE_EXAMPLES)
     it(`${name}: a user with exactly its printed policy applies, re-plans clean and destroys it`, async () => {
       const spec = join(dir, `${name}.yaml`);

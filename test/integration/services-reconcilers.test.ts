@@ -46,6 +46,9 @@ import listenerR from '../../src/reconcilers/listener.js';
 import bucketR from '../../src/reconcilers/s3-bucket.js';
 import topicR from '../../src/reconcilers/sns-topic.js';
 import alarmR from '../../src/reconcilers/cloudwatch-alarm.js';
+import roleR from '../../src/reconcilers/iam-role.js';
+import profileR from '../../src/reconcilers/instance-profile.js';
+import { CreatePolicyCommand, DetachRolePolicyCommand, PutRolePolicyCommand, RemoveRoleFromInstanceProfileCommand } from '@aws-sdk/client-iam';
 
 let moto: Moto;
 let ctx: Ctx & { events: EngineEvent[] };
@@ -590,5 +593,43 @@ describe('bounded waits', () => {
     let n = 0;
     await expect(waitFor(ctx, 'load-balancer.web', 'the load balancer to become active', async () => (n++, { failed: 'capacity' }))).rejects.toThrow(/capacity/);
     expect(n).toBe(1);
+  });
+});
+
+describe('iam-role and instance-profile', () => {
+  it('create, observe, heal drift of policies and of the profile\'s role, delete', async () => {
+    const trust = { Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] };
+    const read = { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::b/*' }] };
+    const iam = await ctx.aws.iam();
+    const managed = (await iam.send(new CreatePolicyCommand({ PolicyName: 'test-managed', PolicyDocument: JSON.stringify({ Version: '2012-10-17', ...read }) }))).Policy!.Arn!;
+    const role = desired('iam-role', 'app', { assumeRolePolicy: trust, inlinePolicies: { read }, managedPolicies: [managed] });
+    const r = await roleR.create(ctx, role);
+    expect(r.outputs).toEqual({ id: 'test-app', name: 'test-app', arn: 'arn:aws:iam::123456789012:role/test-app' });
+    expect(await diffNow(roleR, role)).toEqual([]);
+    const profile = desired('instance-profile', 'app', { role: 'app' }, { app: r.outputs });
+    const p = await profileR.create(ctx, profile);
+    expect(p.outputs.arn).toBe('arn:aws:iam::123456789012:instance-profile/test-app');
+    expect(await diffNow(profileR, profile)).toEqual([]);
+
+    // Drift by hand: an inline policy widened, the managed policy detached, the profile's role taken out.
+    await iam.send(new PutRolePolicyCommand({ RoleName: 'test-app', PolicyName: 'read', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ ...read.Statement[0], Action: 's3:*' }] }) }));
+    await iam.send(new DetachRolePolicyCommand({ RoleName: 'test-app', PolicyArn: managed }));
+    await iam.send(new RemoveRoleFromInstanceProfileCommand({ RoleName: 'test-app', InstanceProfileName: 'test-app' }));
+    expect(paths(await converge(roleR, role))).toEqual(['managedPolicies', 'inlinePolicies.read']);
+    expect(await diffNow(roleR, role)).toEqual([]);
+    expect(paths(await converge(profileR, profile))).toEqual(['role']);
+    expect(await diffNow(profileR, profile)).toEqual([]);
+
+    // The trust policy changes in place; a new path replaces.
+    const trust2 = { Statement: [{ ...trust.Statement[0], Principal: { Service: ['ec2.amazonaws.com', 'ecs-tasks.amazonaws.com'] } }] };
+    const role2 = desired('iam-role', 'app', { assumeRolePolicy: trust2, inlinePolicies: { read }, managedPolicies: [managed] });
+    expect(paths(await converge(roleR, role2))).toEqual(['assumeRolePolicy']);
+    expect(paths(await diffNow(roleR, desired('iam-role', 'app', { assumeRolePolicy: trust2, path: '/apps/', inlinePolicies: { read }, managedPolicies: [managed] })))).toEqual(['path (replace)']);
+
+    await profileR.delete(ctx, (await observeOne(profileR, profile))!);
+    await roleR.delete(ctx, (await observeOne(roleR, role2))!);
+    expect(await observeOne(profileR, profile)).toBeUndefined();
+    expect(await observeOne(roleR, role2)).toBeUndefined();
+    await roleR.delete(ctx, r); // already gone: success
   });
 });

@@ -47,6 +47,7 @@ describe('observeWaves', () => {
       elbv2: 'client-elastic-load-balancing-v2',
       s3: 'client-s3',
       ec2: 'client-ec2',
+      iam: 'client-iam',
     };
     const services = [...new Set(Object.values(KIND_SERVICE))].filter((s) => s !== 'none');
     for (const s of services) expect(SERVICE_LOAD_COST[s], s).toBeTypeOf('number');

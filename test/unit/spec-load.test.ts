@@ -266,7 +266,7 @@ describe('schema errors', () => {
       '1:1 missing required field "region" at the top level | add region: <text>',
       '1:1 missing required field "stack" at the top level | add stack: <text>',
       '1:13 apiVersion must be "reconcile/v1", not "reconcile/v2" | write apiVersion: reconcile/v1',
-      '3:3 resource "a" has no kind | add kind: <one of vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering, security-group, key-pair, instance, launch-template, auto-scaling-group, load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm, alert-rule>',
+      '3:3 resource "a" has no kind | add kind: <one of vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering, security-group, iam-role, instance-profile, key-pair, instance, launch-template, auto-scaling-group, load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm, alert-rule>',
     ]);
   });
 
@@ -486,7 +486,7 @@ describe('runValidate', () => {
       `${ex('flask-cpu-alert.yaml')}:35:42  warning  security-group "web_sg" opens SSH (port 22) to the whole internet (0.0.0.0/0)`,
       '    hint: restrict cidr to the addresses you connect from, e.g. 203.0.113.0/24',
       `${ex('flask-cpu-alert.yaml')}: valid (5 resources), 1 warning`,
-      `${ex('clock-app-ha.yaml')}: valid (16 resources)`,
+      `${ex('clock-app-ha.yaml')}: valid (18 resources)`,
     ]);
   });
 

@@ -15,6 +15,7 @@ export const SERVICES = {
   cloudwatch: { package: '@aws-sdk/client-cloudwatch', client: 'CloudWatchClient', loadCost: 108 },
   sns: { package: '@aws-sdk/client-sns', client: 'SNSClient', loadCost: 84 },
   s3: { package: '@aws-sdk/client-s3', client: 'S3Client', loadCost: 269 },
+  iam: { package: '@aws-sdk/client-iam', client: 'IAMClient', loadCost: 232 },
   sts: { package: '@aws-sdk/client-sts', client: 'STSClient' },
   tagging: { package: '@aws-sdk/client-resource-groups-tagging-api', client: 'ResourceGroupsTaggingAPIClient' },
 } as const satisfies Record<string, { package: string; client: string; loadCost?: number }>;

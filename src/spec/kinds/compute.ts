@@ -36,6 +36,9 @@ export const keyPair = defineKind(
   { service: 'ec2', ec2TagTypes: ['key-pair'], nameField: 'keyName', nameScope: (k) => (k.existing ? undefined : '') },
 );
 
+/** iamInstanceProfile: a profile of the spec, or (a name not in it) an existing one. */
+const profileRef = (p: string | undefined): RefUse[] => (p ? [{ path: ['iamInstanceProfile'], name: p, kinds: ['instance-profile'], outside: true }] : []);
+
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an instance type looks like t3.micro');
 
 export const instance = defineKind(
@@ -51,7 +54,7 @@ export const instance = defineKind(
       userData: userData.optional(),
       monitoring: z.boolean().default(false).describe('Detailed (1-minute) CloudWatch monitoring.'),
       publicIp: z.boolean().optional().describe('Associate a public IP; omitted: the subnet\'s setting.'),
-      iamInstanceProfile: z.string().optional().describe('Name or ARN of an existing instance profile.'),
+      iamInstanceProfile: ref('instance-profile').optional().describe('An instance-profile of this spec, or the name or ARN of an existing one.'),
       ...commonFields,
     })
     .strict(),
@@ -61,6 +64,7 @@ export const instance = defineKind(
       ['keyPair', s.keyPair, ['key-pair']],
     ]),
     ...refsOfArray('securityGroups', s.securityGroups, ['security-group']),
+    ...profileRef(s.iamInstanceProfile),
   ],
   {
     service: 'ec2',
@@ -94,7 +98,7 @@ export const launchTemplate = defineKind(
       userData: userData.optional(),
       monitoring: z.boolean().default(false),
       publicIp: z.boolean().optional(),
-      iamInstanceProfile: z.string().optional(),
+      iamInstanceProfile: ref('instance-profile').optional().describe('An instance-profile of this spec, or the name or ARN of an existing one.'),
       instanceTags: tags
         .optional()
         .describe("Tags of the instances it launches, next to the stack's (Name defaults to <stack>-<name>). Omitted: the template's own tags."),
@@ -108,7 +112,7 @@ export const launchTemplate = defineKind(
       ...commonFields,
     })
     .strict(),
-  (s) => [...refsOf([['keyPair', s.keyPair, ['key-pair']]]), ...refsOfArray('securityGroups', s.securityGroups, ['security-group'])],
+  (s) => [...refsOf([['keyPair', s.keyPair, ['key-pair']]]), ...refsOfArray('securityGroups', s.securityGroups, ['security-group']), ...profileRef(s.iamInstanceProfile)],
   { service: 'ec2', ec2TagTypes: ['launch-template'], nameField: 'templateName', check: checkUserData },
 );
 
