@@ -55,16 +55,27 @@ export interface AwsOptions {
  * request, so an abort also ends the SDK's retries.
  */
 function makeRequestHandler(o: AwsOptions): unknown {
-  const { NodeHttpHandler } = requireSdk<typeof import('@smithy/node-http-handler')>('@smithy/node-http-handler');
-  const signal = o.signal;
-  type Handle = InstanceType<typeof NodeHttpHandler>['handle'];
-  class Handler extends NodeHttpHandler {
-    override handle(request: Parameters<Handle>[0], options: NonNullable<Parameters<Handle>[1]> = {}) {
-      return super.handle(request, signal && !options.abortSignal ? { ...options, abortSignal: signal } : options);
-    }
-  }
-  return new Handler({ connectionTimeout: o.connectionTimeoutMs ?? 5_000, requestTimeout: o.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true });
+  const Handler = (handlerClass ??= signalledHandler());
+  return new Handler({ connectionTimeout: o.connectionTimeoutMs ?? 5_000, requestTimeout: o.requestTimeoutMs ?? 30_000, throwOnRequestTimeout: true }, o.signal);
 }
+
+/** NodeHttpHandler that sends `signal` with every request that has none of its own (made once). */
+function signalledHandler() {
+  const { NodeHttpHandler } = requireSdk<typeof import('@smithy/node-http-handler')>('@smithy/node-http-handler');
+  type Handle = InstanceType<typeof NodeHttpHandler>['handle'];
+  return class extends NodeHttpHandler {
+    constructor(
+      options: ConstructorParameters<typeof NodeHttpHandler>[0],
+      private readonly signal?: AbortSignal,
+    ) {
+      super(options);
+    }
+    override handle(request: Parameters<Handle>[0], options: NonNullable<Parameters<Handle>[1]> = {}) {
+      return super.handle(request, this.signal && !options.abortSignal ? { ...options, abortSignal: this.signal } : options);
+    }
+  };
+}
+let handlerClass: ReturnType<typeof signalledHandler> | undefined;
 
 export interface CallRecord {
   service: string;
