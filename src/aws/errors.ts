@@ -2,6 +2,7 @@
 // in plain words: one line saying what happened, and a hint saying what to do. Every classification
 // of an AWS error the tool makes lives here.
 import { profileFiles, profileMissing, selectedProfile } from './profile.js';
+import { SERVICES } from './sdk/services.js';
 
 export interface Explained {
   message: string;
@@ -45,17 +46,7 @@ const QUOTA_HINTS: Record<string, string> = {
 };
 
 /** The IAM service prefix of each client (the action is `<prefix>:<Operation>`, S3 reads aside). */
-const IAM_PREFIX: Record<string, string> = {
-  ec2: 'ec2',
-  autoscaling: 'autoscaling',
-  elbv2: 'elasticloadbalancing',
-  cloudwatch: 'cloudwatch',
-  sns: 'sns',
-  s3: 's3',
-  sts: 'sts',
-  iam: 'iam',
-  tagging: 'tag',
-};
+const IAM_PREFIX: Record<string, string> = Object.fromEntries(Object.entries(SERVICES).map(([s, v]) => [s, v.iam]));
 /** S3 operations whose IAM action has another name. */
 const S3_ACTIONS: Record<string, string> = {
   HeadObject: 's3:GetObject',

@@ -92,8 +92,7 @@ describe('kind registry', () => {
       expect(!!def.ec2TagTypes?.length, `${def.kind}: ec2TagTypes`).toBe(def.service === 'ec2');
       expect(EC2_RESOURCE_TYPES[def.kind as keyof typeof EC2_RESOURCE_TYPES]).toEqual(def.ec2TagTypes);
       if (def.tagIndexType) {
-        const arnService = { elbv2: 'elasticloadbalancing' }[def.service as string] ?? def.service;
-        expect(def.tagIndexType.split(':')[0], def.kind).toBe(arnService);
+        expect(def.tagIndexType.split(':')[0], def.kind).toBe(SERVICES[def.service as keyof typeof SERVICES].iam);
         expect(INDEXED_TYPES).toContain(def.tagIndexType);
       }
     }
