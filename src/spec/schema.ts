@@ -5,6 +5,7 @@ import * as network from './kinds/network.js';
 import * as compute from './kinds/compute.js';
 import * as services from './kinds/services.js';
 import * as iam from './kinds/iam.js';
+import * as dashboard from './kinds/dashboard.js';
 import type { KindDef } from './kinds/define.js';
 
 /** Every kind, in the order a reader meets them. Adding a kind: define it in kinds/, list it here. */
@@ -29,6 +30,7 @@ export const KIND_DEFS = [
   services.s3Bucket,
   services.snsTopic,
   services.cloudwatchAlarm,
+  dashboard.cloudwatchDashboard,
   services.alertRule,
 ] as const;
 

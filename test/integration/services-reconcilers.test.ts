@@ -33,7 +33,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, ListSubscriptionsByTopicCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
-import { DescribeAlarmsCommand, PutMetricAlarmCommand, UntagResourceCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeAlarmsCommand, GetDashboardCommand, PutDashboardCommand, PutMetricAlarmCommand, UntagResourceCommand } from '@aws-sdk/client-cloudwatch';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { desired, testCtx } from '../helpers/aws.js';
 import type { Ctx, Desired, EngineEvent, FieldChange, Observed, Outputs, Reconciler } from '../../src/engine/types.js';
@@ -47,6 +47,7 @@ import bucketR from '../../src/reconcilers/s3-bucket.js';
 import topicR from '../../src/reconcilers/sns-topic.js';
 import alarmR from '../../src/reconcilers/cloudwatch-alarm.js';
 import roleR from '../../src/reconcilers/iam-role.js';
+import dashR from '../../src/reconcilers/cloudwatch-dashboard.js';
 import profileR from '../../src/reconcilers/instance-profile.js';
 import { CreatePolicyCommand, DetachRolePolicyCommand, PutRolePolicyCommand, RemoveRoleFromInstanceProfileCommand } from '@aws-sdk/client-iam';
 
@@ -631,5 +632,35 @@ describe('iam-role and instance-profile', () => {
     expect(await observeOne(profileR, profile)).toBeUndefined();
     expect(await observeOne(roleR, role2)).toBeUndefined();
     await roleR.delete(ctx, r); // already gone: success
+  });
+});
+
+describe('cloudwatch-dashboard', () => {
+  it('create, body as JSON, an edit by hand shown and put back, a changed target, delete; another stack\'s dashboard is not ours', async () => {
+    const refs = { web: { id: 'i-0123456789abcdef0' }, web2: { id: 'i-0fedcba9876543210' } };
+    const want = desired('cloudwatch-dashboard', 'ops', { widgets: [{ title: 'CPU', metrics: ['CPUUtilization'], instances: ['web'] }] }, refs);
+    const created = await dashR.create(ctx, want);
+    expect(created.outputs).toEqual({ id: 'test-ops', name: 'test-ops' });
+    expect(await diffNow(dashR, want)).toEqual([]);
+    const cw = await ctx.aws.cloudwatch();
+    const body = JSON.parse((await cw.send(new GetDashboardCommand({ DashboardName: 'test-ops' }))).DashboardBody!);
+    expect(body.widgets[0].properties.metrics).toEqual([['AWS/EC2', 'CPUUtilization', 'InstanceId', 'i-0123456789abcdef0']]);
+
+    // Drift: a widget retitled by hand in the console.
+    body.widgets[0].properties.title = 'renamed by hand';
+    await cw.send(new PutDashboardCommand({ DashboardName: 'test-ops', DashboardBody: JSON.stringify(body) }));
+    expect(paths(await converge(dashR, want))).toEqual(['body']);
+    expect(await diffNow(dashR, want)).toEqual([]);
+    const moved = desired('cloudwatch-dashboard', 'ops', { widgets: [{ title: 'CPU', metrics: ['CPUUtilization'], instances: ['web', 'web2'] }] }, refs);
+    expect(paths(await converge(dashR, moved))).toEqual(['body']);
+    expect(await diffNow(dashR, moved)).toEqual([]);
+
+    // Same name, another stack's marker: not observed as this stack's.
+    const other = { ...ctx, stack: 'other' };
+    expect(await observeOne(dashR, desired('cloudwatch-dashboard', 'ops', want.spec as unknown as Record<string, unknown>, refs, 'other'), other)).toBeUndefined();
+
+    await dashR.delete(ctx, created);
+    expect(await observeOne(dashR, want)).toBeUndefined();
+    await dashR.delete(ctx, created); // already gone: success
   });
 });

@@ -266,7 +266,7 @@ describe('schema errors', () => {
       '1:1 missing required field "region" at the top level | add region: <text>',
       '1:1 missing required field "stack" at the top level | add stack: <text>',
       '1:13 apiVersion must be "reconcile/v1", not "reconcile/v2" | write apiVersion: reconcile/v1',
-      '3:3 resource "a" has no kind | add kind: <one of vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering, security-group, iam-role, instance-profile, key-pair, instance, launch-template, auto-scaling-group, load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm, alert-rule>',
+      '3:3 resource "a" has no kind | add kind: <one of vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering, security-group, iam-role, instance-profile, key-pair, instance, launch-template, auto-scaling-group, load-balancer, target-group, listener, s3-bucket, sns-topic, cloudwatch-alarm, cloudwatch-dashboard, alert-rule>',
     ]);
   });
 
@@ -485,7 +485,7 @@ describe('runValidate', () => {
     expect(r.output.split('\n')).toEqual([
       `${ex('flask-cpu-alert.yaml')}:35:42  warning  security-group "web_sg" opens SSH (port 22) to the whole internet (0.0.0.0/0)`,
       '    hint: restrict cidr to the addresses you connect from, e.g. 203.0.113.0/24',
-      `${ex('flask-cpu-alert.yaml')}: valid (5 resources), 1 warning`,
+      `${ex('flask-cpu-alert.yaml')}: valid (6 resources), 1 warning`,
       `${ex('clock-app-ha.yaml')}: valid (18 resources)`,
     ]);
   });
@@ -521,7 +521,7 @@ describe('runValidate', () => {
     const j = JSON.parse(r.output);
     expect(j.formatVersion).toBe(1);
     expect(j.files).toHaveLength(2);
-    expect(j.files[0]).toMatchObject({ file: ex('webserver-s3-image.yaml'), valid: true, resources: 6 });
+    expect(j.files[0]).toMatchObject({ file: ex('webserver-s3-image.yaml'), valid: true, resources: 7 });
     expect(j.files[0].diagnostics.map((d: Diagnostic) => [d.line, d.col, d.severity])).toEqual([
       [77, 24, 'warning'],
       [85, 17, 'warning'],

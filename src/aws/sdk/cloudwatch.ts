@@ -6,9 +6,13 @@ import { requireSdk } from './load.js';
 export type * from '@aws-sdk/client-cloudwatch';
 export const {
   DeleteAlarmsCommand,
+  DeleteDashboardsCommand,
   DescribeAlarmsCommand,
+  GetDashboardCommand,
   GetMetricDataCommand,
+  ListDashboardsCommand,
   ListTagsForResourceCommand,
+  PutDashboardCommand,
   PutMetricAlarmCommand,
   TagResourceCommand,
   UntagResourceCommand,
