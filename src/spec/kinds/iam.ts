@@ -18,14 +18,15 @@ const iamName = (max: number) =>
     .regex(/^[\w+=,.@-]+$/, 'an IAM name has letters, digits and + = , . @ _ -')
     .max(max);
 
+const iamPath = z.string().regex(/^\/([\w+=,.@-]+\/)*$/, 'a path starts and ends with "/"').default('/');
+
 export const iamRole = defineKind(
   'iam-role',
   z
     .object({
       kind: z.literal('iam-role'),
       roleName: iamName(64).optional().describe('The AWS name; defaults to <stack>-<name>. Unique in the account.'),
-      path: z.string().regex(/^\/([\w+=,.@-]+\/)*$/, 'a path starts and ends with "/"').default('/').describe('Changing it replaces the role.'),
-      description: z.string().max(1000).optional(),
+      path: iamPath.describe('Changing it replaces the role.'),
       assumeRolePolicy: policyDocument.describe('Who may assume the role (its trust policy), e.g. Principal: { Service: ec2.amazonaws.com }.'),
       managedPolicies: z.array(z.string().startsWith('arn:')).default([]).describe('ARNs of managed policies attached to the role.'),
       inlinePolicies: z.record(iamName(128), policyDocument).default({}).describe('Inline policies, by name.'),
@@ -42,7 +43,7 @@ export const instanceProfile = defineKind(
     .object({
       kind: z.literal('instance-profile'),
       instanceProfileName: iamName(128).optional().describe('The AWS name; defaults to <stack>-<name>. Unique in the account.'),
-      path: z.string().regex(/^\/([\w+=,.@-]+\/)*$/, 'a path starts and ends with "/"').default('/').describe('Changing it replaces the profile.'),
+      path: iamPath.describe('Changing it replaces the profile.'),
       role: ref('iam-role').describe('The iam-role of this spec the instances act as (or the name of an existing role).'),
       ...commonFields,
     })
