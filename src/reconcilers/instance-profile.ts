@@ -73,6 +73,32 @@ async function readOne(ctx: Ctx, name: string, who: { name: string; management: 
   return observedOf(p, tagsFromList(p.Tags), who);
 }
 
+/** The role the profile holds now, read again (undefined when it holds none or is gone). */
+async function roleNow(ctx: Ctx, name: string): Promise<string | undefined> {
+  const iam = await ctx.aws.iam();
+  const r = await readOrAbsent(() => iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })), ...IAM_NOT_FOUND);
+  return r?.InstanceProfile?.Roles?.[0]?.RoleName;
+}
+
+/**
+ * Add or remove the profile's role, idempotently: a call whose first answer was lost is retried by
+ * the SDK, and the retry of an add that happened fails (AWS: LimitExceeded; moto: a 500), as does the
+ * retry of a remove that happened. When a call fails, the profile is read again: if it already holds
+ * what was wanted, the call did its work.
+ */
+async function setRole(ctx: Ctx, name: string, op: 'add' | 'remove', role: string): Promise<void> {
+  const iam = await ctx.aws.iam();
+  const args = { InstanceProfileName: name, RoleName: role };
+  try {
+    await iam.send(op === 'add' ? new AddRoleToInstanceProfileCommand(args) : new RemoveRoleFromInstanceProfileCommand(args));
+  } catch (e) {
+    if (isError(e, ...IAM_NOT_FOUND) && op === 'remove') return;
+    const now = await roleNow(ctx, name);
+    if (op === 'add' ? now === role : now !== role) return;
+    throw e;
+  }
+}
+
 const reconciler: Reconciler<'instance-profile'> = {
   kind: 'instance-profile',
 
@@ -125,7 +151,7 @@ const reconciler: Reconciler<'instance-profile'> = {
         throw new Error(`${d.address}: an instance profile named ${name} already exists and is not this stack's: adopt it (adopt: ${name}) or choose another instanceProfileName`);
       if (o.live.role === role) return o;
     }
-    await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: role }));
+    await setRole(ctx, name, 'add', role);
     return readOne(ctx, name, { name: d.name, management: 'owned' });
   },
 
@@ -135,8 +161,8 @@ const reconciler: Reconciler<'instance-profile'> = {
     const live = o.live as InstanceProfileLive;
     const InstanceProfileName = o.id;
     if (changes.some((c) => c.path === 'role')) {
-      if (live.role) await ignoreNotFound(() => iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName, RoleName: live.role! })), ...IAM_NOT_FOUND);
-      await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName, RoleName: wantedRole(d) }));
+      if (live.role) await setRole(ctx, InstanceProfileName, 'remove', live.role);
+      await setRole(ctx, InstanceProfileName, 'add', wantedRole(d));
     }
     const { set, remove } = tagUpdates(changes);
     if (Object.keys(set).length) await iam.send(new TagInstanceProfileCommand({ InstanceProfileName, Tags: tagsToList(set) }));
@@ -147,7 +173,7 @@ const reconciler: Reconciler<'instance-profile'> = {
   async delete(ctx, o) {
     const iam = await ctx.aws.iam();
     const live = o.live as InstanceProfileLive;
-    if (live.role) await ignoreNotFound(() => iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: o.id, RoleName: live.role! })), ...IAM_NOT_FOUND);
+    if (live.role) await setRole(ctx, o.id, 'remove', live.role);
     await ignoreNotFound(() => iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: o.id })), ...IAM_NOT_FOUND);
   },
 

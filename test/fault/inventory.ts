@@ -24,7 +24,14 @@ import {
   DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { CloudWatchClient, DescribeAlarmsCommand, ListTagsForResourceCommand as CwTags } from '@aws-sdk/client-cloudwatch';
+import {
+  CloudWatchClient,
+  DescribeAlarmsCommand,
+  GetDashboardCommand,
+  ListDashboardsCommand,
+  ListTagsForResourceCommand as CwTags,
+} from '@aws-sdk/client-cloudwatch';
+import { GetInstanceProfileCommand, GetRoleCommand, IAMClient, ListInstanceProfilesCommand, ListRolesCommand } from '@aws-sdk/client-iam';
 import { ListSubscriptionsByTopicCommand, ListTagsForResourceCommand as SnsTags, ListTopicsCommand, SNSClient } from '@aws-sdk/client-sns';
 import { GetBucketTaggingCommand, ListBucketsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { LoadedSpec } from '../../src/spec/types.js';
@@ -49,6 +56,7 @@ export interface Clients {
   cloudwatch: CloudWatchClient;
   sns: SNSClient;
   s3: S3Client;
+  iam: IAMClient;
   destroy(): void;
 }
 
@@ -62,6 +70,7 @@ export function directClients(endpoint: string): Clients {
     cloudwatch: new CloudWatchClient(cfg),
     sns: new SNSClient(cfg),
     s3: new S3Client({ ...cfg, forcePathStyle: true }),
+    iam: new IAMClient(cfg),
   };
   return { ...c, destroy: () => Object.values(c).forEach((x) => x.destroy()) };
 }
@@ -171,6 +180,35 @@ export async function inventory(c: Clients): Promise<Inventory> {
   put(
     'cloudwatch-alarm',
     await Promise.all(alarms.map(async (a) => ({ id: a.AlarmName!, tags: tagMap((await c.cloudwatch.send(new CwTags({ ResourceARN: a.AlarmArn! }))).Tags) }))),
+  );
+  const dashboards = (await c.cloudwatch.send(new ListDashboardsCommand({}))).DashboardEntries ?? [];
+  put(
+    'cloudwatch-dashboard',
+    await Promise.all(
+      dashboards.map(async (d) => {
+        // Dashboards take no tags: the stack's marker is a text widget of the body.
+        const body = (await c.cloudwatch.send(new GetDashboardCommand({ DashboardName: d.DashboardName! }))).DashboardBody ?? '';
+        const m = /reconcile:stack=([^\s"\\]+) reconcile:id=([^\s"\\]+)/.exec(body);
+        const tags: Record<string, string> = m ? { 'reconcile:stack': m[1]!, 'reconcile:id': m[2]! } : {};
+        return { id: d.DashboardName!, tags };
+      }),
+    ),
+  );
+  const roles = (await c.iam.send(new ListRolesCommand({ MaxItems: 1000 }))).Roles ?? [];
+  put(
+    'iam-role',
+    await Promise.all(roles.map(async (r) => ({ id: r.RoleName!, tags: tagMap((await c.iam.send(new GetRoleCommand({ RoleName: r.RoleName! }))).Role?.Tags) }))),
+  );
+  const profiles = (await c.iam.send(new ListInstanceProfilesCommand({ MaxItems: 1000 }))).InstanceProfiles ?? [];
+  put(
+    'instance-profile',
+    await Promise.all(
+      profiles.map(async (p) => ({
+        id: p.InstanceProfileName!,
+        tags: tagMap((await c.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: p.InstanceProfileName! }))).InstanceProfile?.Tags),
+        detail: { roles: (p.Roles ?? []).map((r) => r.RoleName) },
+      })),
+    ),
   );
   return inv;
 }
