@@ -1,12 +1,13 @@
 // `reconcile apply` and `reconcile destroy`: show the plan, confirm, change AWS, report.
 import { registry } from '../reconcilers/index.js';
 import { readFileSync } from 'node:fs';
-import { applyPlan } from '../engine/apply.js';
+import type { ApplyResult } from '../engine/apply.js';
 import { ApplyError, UserError } from '../engine/errors.js';
-import { hasChanges, makePlan, type Plan, type PlanOptions } from '../engine/plan.js';
+import { hasChanges, type Plan, type PlanOptions, type PlanState } from '../engine/plan.js';
+import { reconcileUnderLock } from '../engine/reconcile.js';
 import { renderText } from '../engine/render.js';
 import type { EngineEvent, Outputs } from '../engine/types.js';
-import { lockForCommand, type HeldLock, type LockFlags } from '../lock/config.js';
+import { lockForCommand, type LockFlags } from '../lock/config.js';
 import { Stopped, commandStopper, signalExitCode } from './stop.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
@@ -80,31 +81,42 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     drain.abort(stopper.signal.reason);
     if (applying) progress.snapshot();
   });
-  let lease: HeldLock | undefined;
   try {
-    // The stack lock first: the plan must see what a run that held it before us has done.
-    lease = await lockForCommand(ctx, loaded.spec, opts, `${destroy ? 'destroy' : 'apply'} ${file}`);
     const planOpts: PlanOptions = saved ? { prune: saved.prune, destroy: saved.mode === 'destroy' } : { ...opts, destroy };
-    const { plan, state } = await makePlan(registry, loaded, ctx, planOpts);
-    if (saved && plan.liveHash !== saved.liveHash)
-      throw new UserError(`live AWS changed since the plan ${file} was made: refusing to apply it`, 'run `reconcile plan --out` again and review the new plan');
-    io.out(renderText(plan, { color: io.color }));
-    if (plan.blocked.length) return 3;
-    if (!hasChanges(plan)) {
-      printOutputs(io, Object.fromEntries(state.live));
-      return 0;
-    }
-    if (!saved) await confirmOrRefuse(io, opts.yes, destroy ? `Destroy everything stack "${plan.stack}" owns? Only 'yes' will be accepted` : `Apply these changes to stack "${plan.stack}"? Only 'yes' will be accepted`);
-    const start = Date.now();
-    applying = true;
-    let result: Awaited<ReturnType<typeof applyPlan>> | undefined;
+    let early: number | undefined;
+    let reviewed: { plan: Plan; state: PlanState } | undefined;
+    let start = 0;
+    let result: ApplyResult | undefined;
     let failure: ApplyError | undefined;
     try {
-      result = await applyPlan(registry, plan, state, ctx, { concurrency: opts.concurrency });
+      // The stack lock first: the plan must see what a run that held it before us has done.
+      ({ result } = await reconcileUnderLock(registry, loaded, ctx, {
+        lock: () => lockForCommand(ctx, loaded.spec, opts, `${destroy ? 'destroy' : 'apply'} ${file}`),
+        plan: planOpts,
+        review: async (plan, state) => {
+          reviewed = { plan, state };
+          if (saved && plan.liveHash !== saved.liveHash)
+            throw new UserError(`live AWS changed since the plan ${file} was made: refusing to apply it`, 'run `reconcile plan --out` again and review the new plan');
+          io.out(renderText(plan, { color: io.color }));
+          if (plan.blocked.length) early = 3;
+          else if (!hasChanges(plan)) {
+            printOutputs(io, Object.fromEntries(state.live));
+            early = 0;
+          }
+          if (early !== undefined) return false;
+          if (!saved) await confirmOrRefuse(io, opts.yes, destroy ? `Destroy everything stack "${plan.stack}" owns? Only 'yes' will be accepted` : `Apply these changes to stack "${plan.stack}"? Only 'yes' will be accepted`);
+          start = Date.now();
+          applying = true;
+          return true;
+        },
+        apply: { concurrency: opts.concurrency },
+      }));
     } catch (e) {
       if (!(e instanceof ApplyError)) throw stopper.reason(e);
       failure = e;
     }
+    if (early !== undefined) return early;
+    const { plan, state } = reviewed!;
     const stop = drain.signal.aborted ? (drain.signal.reason as Stopped) : undefined;
     if (stop) return reportStopped(io, verb, stop, progress, result?.done.map((d) => d.address) ?? failure!.done, failure, plan);
     if (failure) {
@@ -124,7 +136,6 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await lease?.release(); // before dispose(): after a stop, that makes the process exit soon
     ctx.aws.destroy();
     stopper.dispose();
   }

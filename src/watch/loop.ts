@@ -14,12 +14,12 @@ import { registry } from '../reconcilers/index.js';
 import { Aws } from '../aws/clients.js';
 import { explainAwsError } from '../aws/errors.js';
 import { Stopped, timedOut } from '../commands/stop.js';
-import { applyPlan } from '../engine/apply.js';
 import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '../engine/plan.js';
+import { reconcileUnderLock, type Releasable } from '../engine/reconcile.js';
 import type { Ctx, EngineEvent } from '../engine/types.js';
 import { acquireLocalLock } from '../lock/local.js';
-import { acquireStackLock, type Lease } from '../lock/lock.js';
+import { acquireStackLock } from '../lock/lock.js';
 import { resolveLock, type LockFlags } from '../lock/config.js';
 import { parseDuration } from '../spec/common.js';
 import { loadSpec } from '../spec/load.js';
@@ -341,12 +341,37 @@ export class Watcher {
       );
     };
     refuseBlocked(first.plan);
+    const { result } = await reconcileUnderLock(registry, loaded, ctx, {
+      lock: () => this.healingLock(loaded, ctx),
+      plan: planOpts,
+      // Unlocked, the plan of this cycle is applied as it is; under the lock it is made again.
+      planned: first,
+      review: (p) => {
+        refuseBlocked(p);
+        if (!hasChanges(p)) return false;
+        log.info({ changes: driftOf(p).length }, 'healing drift: applying the plan');
+        return true;
+      },
+      apply: { concurrency: this.opts.concurrency },
+    });
+    if (!result) return 0;
+    for (const d of result.done) this.opts.metrics.changesApplied.inc({ action: d.action });
+    knownTopicsFromOutputs(loaded, result.outputs, knownTopics);
+    log.info({ applied: result.done.length }, `healed: ${result.done.length} change(s) applied`);
+    this.drift.healed();
+    return result.done.length;
+  }
+
+  /**
+   * The lock around one healing: the stack lock in S3 when the spec or flags name a bucket, else the
+   * local lock (an apply on this machine and the healing never overlap), none with --no-lock. watch
+   * does not queue behind a long apply: it waits 10 s at most and tries again at the next cycle.
+   */
+  private async healingLock(loaded: LoadedSpec, ctx: Ctx): Promise<Releasable | undefined> {
+    const log = this.opts.logger;
     const decision = resolveLock(loaded.spec, this.opts);
-    let lease: Pick<Lease, 'release'> | undefined;
     if (!decision.lock && this.opts.lock !== false) {
-      // No bucket: the local lock (src/lock/local.ts), so an apply on this machine and the healing
-      // never overlap; watch does not queue behind a long apply: it tries again at the next cycle.
-      lease = await acquireLocalLock(ctx, {
+      const lease = await acquireLocalLock(ctx, {
         command: `watch ${this.opts.specFile}`,
         timeoutMs: this.opts.lockTimeout !== undefined ? parseDuration(this.opts.lockTimeout) : 10_000,
       });
@@ -354,37 +379,21 @@ export class Watcher {
         this.lockWarned = true;
         log.warn(`no lock bucket: healing locks stack "${loaded.spec.stack}" on this machine only; nothing stops a run on another machine from changing it at the same time. Name an existing S3 bucket with lock: { bucket: NAME } in the spec or --lock-bucket NAME`);
       }
-    } else if (decision.lock) {
-      lease = await acquireStackLock(ctx, {
+      return lease;
+    }
+    if (decision.lock)
+      return acquireStackLock(ctx, {
         bucket: decision.lock.bucket,
         region: decision.lock.region,
-        // watch does not queue behind a long apply: it tries again at the next cycle.
         timeoutMs: this.opts.lockTimeout !== undefined ? decision.lock.timeoutMs : 10_000,
         command: `watch ${this.opts.specFile}`,
         signals: false,
       });
-    } else if (!this.lockWarned) {
+    if (!this.lockWarned) {
       this.lockWarned = true;
       log.warn(decision.warning);
     }
-    try {
-      let { plan, state } = first;
-      if (lease) {
-        // Under the lock, plan again: a run that held it before us may have changed the stack.
-        ({ plan, state } = await makePlan(registry, loaded, ctx, planOpts));
-        refuseBlocked(plan);
-        if (!hasChanges(plan)) return 0;
-      }
-      log.info({ changes: driftOf(plan).length }, 'healing drift: applying the plan');
-      const r = await applyPlan(registry, plan, state, ctx, { concurrency: this.opts.concurrency });
-      for (const d of r.done) this.opts.metrics.changesApplied.inc({ action: d.action });
-      knownTopicsFromOutputs(loaded, r.outputs, knownTopics);
-      log.info({ applied: r.done.length }, `healed: ${r.done.length} change(s) applied`);
-      this.drift.healed();
-      return r.done.length;
-    } finally {
-      await lease?.release();
-    }
+    return undefined;
   }
 
   /** Cycles until stop(): the interval (with jitter) after a success, a backoff after a failure. */
