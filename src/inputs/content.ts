@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
+import { UserError } from '../errors.js';
 
 export interface ObjectSource {
   key: string;
@@ -61,9 +62,9 @@ async function fetchUrl(url: string, key: string): Promise<Content> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(fetchSettings.timeoutMs), redirect: 'follow' });
   } catch (e) {
-    throw new Error(`object ${key}: cannot fetch ${url}: ${(e as Error).message}`);
+    throw new UserError(`object ${key}: cannot fetch ${url}: ${(e as Error).message}`, 'the plan fetches every url: content before any change; check the address, or use file: for a local copy');
   }
-  if (!res.ok) throw new Error(`object ${key}: fetching ${url} answered HTTP ${res.status} ${res.statusText}`);
+  if (!res.ok) throw new UserError(`object ${key}: fetching ${url} answered HTTP ${res.status} ${res.statusText}`, 'the plan fetches every url: content before any change; check the address, or use file: for a local copy');
   const content = hashBytes(Buffer.from(await res.arrayBuffer()));
   urlCache.set(url, content);
   return content;

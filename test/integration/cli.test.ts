@@ -109,6 +109,31 @@ describe('reconcile CLI', () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 
+  it('an object URL that cannot be fetched fails the plan and the apply before any write (issue 12 item 5)', () => {
+    const urlSpec = join(dir, 'url.yaml');
+    writeFileSync(
+      urlSpec,
+      `apiVersion: reconcile/v1
+stack: cliurl
+region: us-east-1
+resources:
+  files:
+    kind: s3-bucket
+    bucketName: cliurl-bucket-never-made
+    objects:
+      - { key: a.txt, url: "http://127.0.0.1:1/nothing" }
+`,
+    );
+    for (const args of [['plan', urlSpec], ['apply', urlSpec, '--yes']]) {
+      const r = cli(args);
+      expect(r.code, r.out + r.err).toBe(1);
+      expect(r.err).toContain('object a.txt: cannot fetch http://127.0.0.1:1/nothing');
+      expect(r.err).not.toMatch(/Error: |\n\s+at /);
+    }
+    // The bucket was never made:
+    expect(spawnSync('curl', ['-s', `${moto.endpoint}/`], { encoding: 'utf8' }).stdout).not.toContain('cliurl-bucket-never-made');
+  });
+
   it('an unreachable endpoint and missing credentials get one clear line and a hint', () => {
     const down = cli(['plan', spec, '--endpoint-url', 'http://127.0.0.1:1']);
     expect(down.code).toBe(1);
