@@ -27,6 +27,16 @@ const docs = (file: string): Obj[] => parseAllDocuments(readFileSync(join(DIR, f
 
 describe('deploy/k8s: Kubernetes objects', () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml'));
+  it('no selector of one file matches the pods of another (the single-stack Deployment and the fleet can share a namespace)', () => {
+    const objs = files.map((f) => ({ f, objs: docs(f) }));
+    const pods = objs.flatMap(({ f, objs }) => objs.filter((o) => o.spec?.template).map((o) => ({ f, labels: o.spec.template.metadata.labels as Record<string, string> })));
+    const selectors = objs.flatMap(({ f, objs }) =>
+      objs.flatMap((o) => (o.kind === 'Service' ? [o.spec.selector] : o.spec?.selector?.matchLabels ? [o.spec.selector.matchLabels] : []).map((sel: Record<string, string>) => ({ f, sel }))),
+    );
+    expect(pods.length).toBeGreaterThan(1);
+    for (const { f, sel } of selectors)
+      for (const p of pods.filter((x) => x.f !== f)) expect(Object.entries(sel).every(([k, v]) => p.labels[k] === v), `${f}'s selector ${JSON.stringify(sel)} matches pods of ${p.f}`).toBe(false);
+  });
   it.each(files)('%s: every document is a valid Kubernetes object', (file) => {
     for (const o of docs(file)) {
       const Model = MODELS[o.kind];
