@@ -87,7 +87,7 @@ describe('scenario 1 (flask-cpu-alert) under watch', () => {
     // Cycle 1: builds the stack from nothing; the instance has no datapoints yet.
     const first = await w.cycle();
     expect(first.errors).toEqual([]);
-    expect(first.applied).toBe(3);
+    expect(first.applied).toBe(4); // the security group, the instance, the topic and the CPU dashboard
     const [id] = await instancesNamed('FlaskAppServer');
     expect(id).toMatch(/^i-/);
     expect(first.alerts[0].targets).toMatchObject([{ id, name: 'FlaskAppServer', state: 'INSUFFICIENT_DATA' }]);
