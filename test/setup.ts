@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
 // Every test talks only to moto servers it starts itself: dummy credentials, never a real account.
 process.env.AWS_ACCESS_KEY_ID = 'testing';
 process.env.AWS_SECRET_ACCESS_KEY = 'testing';
@@ -13,3 +18,9 @@ process.env.RECONCILE_CREATE_GRACE_MS = '0';
 // rates so that tests creating many resources are not paced like a real account. Tests of the limiter
 // set their own scale.
 process.env.RECONCILE_RATE_SCALE ??= '10';
+// Local state (lock files, the create journal, alert state) and caches go to a directory of this test
+// file's own, never to the developer's ~/.local/state or ~/.cache: CLI processes the tests spawn
+// inherit it. Tests of those paths set their own.
+const stateDir = mkdtempSync(join(tmpdir(), 'reconcile-test-state-'));
+process.env.XDG_STATE_HOME = stateDir;
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
