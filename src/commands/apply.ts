@@ -1,7 +1,7 @@
 // `reconcile apply` and `reconcile destroy`: show the plan, confirm, change AWS, report.
 import { registry } from '../reconcilers/index.js';
 import { readFileSync } from 'node:fs';
-import type { ApplyResult } from '../engine/apply.js';
+import { changesDone, type ApplyResult } from '../engine/apply.js';
 import { ApplyError, UserError } from '../engine/errors.js';
 import { hasChanges, type Plan, type PlanOptions, type PlanState } from '../engine/plan.js';
 import { reconcileUnderLock } from '../engine/reconcile.js';
@@ -145,9 +145,8 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
  * "3 changes: 1 added, 1 changed, 1 replaced, 0 destroyed" -- counted from what was done, one per
  * resource (a replacement's destroy and create are one change), so the count is the breakdown's sum.
  */
-export function doneSummary(done: { address: string; action: string }[]): string {
-  const byAddress = new Map<string, string>();
-  for (const d of done) byAddress.set(d.address, d.action);
+export function doneSummary(done: readonly { address: string; action: string }[]): string {
+  const byAddress = changesDone(done);
   const n = { create: 0, change: 0, replace: 0, delete: 0 };
   for (const a of byAddress.values()) n[a === 'create' || a === 'replace' || a === 'delete' ? a : 'change']++;
   const total = byAddress.size;

@@ -28,6 +28,16 @@ const errorText = (e: unknown) => {
   return { message: x.message, hint: x.hint };
 };
 
+/**
+ * What an apply did, one entry per resource: a replacement's destroy and create are one change.
+ * apply's closing line and watch's "healed" count and metric both count from this.
+ */
+export function changesDone<A extends string>(done: readonly { address: string; action: A }[]): Map<string, A> {
+  const byAddress = new Map<string, A>();
+  for (const d of done) byAddress.set(d.address, d.action);
+  return byAddress;
+}
+
 export async function applyPlan(registry: Registry, plan: Plan, state: PlanState, ctx: Ctx, opts: ApplyOptions = {}): Promise<ApplyResult> {
   if (plan.blocked.length)
     throw new SafetyError(

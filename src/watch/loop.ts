@@ -16,6 +16,7 @@ import { explainAwsError } from '../aws/errors.js';
 import { Stopped, timedOut } from '../commands/stop.js';
 import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, makePlan, type Change, type Plan, type PlanState } from '../engine/plan.js';
+import { changesDone } from '../engine/apply.js';
 import { reconcileUnderLock, type Releasable } from '../engine/reconcile.js';
 import type { Ctx, EngineEvent } from '../engine/types.js';
 import { acquireLocalLock } from '../lock/local.js';
@@ -355,11 +356,12 @@ export class Watcher {
       apply: { concurrency: this.opts.concurrency },
     });
     if (!result) return 0;
-    for (const d of result.done) this.opts.metrics.changesApplied.inc({ action: d.action });
+    const changes = changesDone(result.done); // a replacement is one change, not its destroy and its create
+    for (const action of changes.values()) this.opts.metrics.changesApplied.inc({ action });
     knownTopicsFromOutputs(loaded, result.outputs, knownTopics);
-    log.info({ applied: result.done.length }, `healed: ${result.done.length} change(s) applied`);
+    log.info({ applied: changes.size }, `healed: ${changes.size} change(s) applied`);
     this.drift.healed();
-    return result.done.length;
+    return changes.size;
   }
 
   /**
