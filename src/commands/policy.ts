@@ -13,7 +13,7 @@ import { VIRTUAL_KINDS, reconcilerFor } from '../reconcilers/index.js';
 import { KIND_NAMES, type KindName, type SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
 import { resolveLock } from '../lock/config.js';
-import { lockKey } from '../lock/lock.js';
+import { lockKey } from '../lock/object.js';
 import { chooseStore } from '../watch/state-store.js';
 import { loadOrThrow, type GlobalOptions, type Io } from './common.js';
 

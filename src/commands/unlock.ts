@@ -5,7 +5,7 @@
 // and says so. Use it for a run that was killed and whose lease you do not want to wait out.
 import { UserError } from '../engine/errors.js';
 import { resolveLock } from '../lock/config.js';
-import { breakLock, describeLock, isExpired, lockAws, lockKey, readLock } from '../lock/lock.js';
+import { breakLock, describeLock, isExpired, lockAws, lockKey, readLock } from '../lock/object.js';
 import { loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
 export interface UnlockOptions {

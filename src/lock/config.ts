@@ -9,7 +9,9 @@ import { UserError } from '../errors.js';
 import { parseDuration } from '../spec/common.js';
 import { lockSchema, type Spec } from '../spec/schema.js';
 import { acquireLocalLock } from './local.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, acquireStackLock, type Lease, type LockCtx } from './lock.js';
+import type { LockCtx } from './holder.js';
+import type { Lease } from './lease.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, acquireStackLock } from './lock.js';
 
 /** The lock flags of apply / destroy (and watch): --lock-bucket, --lock-timeout, --no-lock. */
 export interface LockFlags {

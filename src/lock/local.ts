@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { describeHolder, formatDuration, newHolder, type LockCtx, type LockHolder } from './lock.js';
+import { describeHolder, formatDuration, newHolder, sleep, type LockCtx, type LockHolder } from './holder.js';
 import { UserError } from '../errors.js';
 
 export interface LocalLockRecord {
@@ -118,8 +118,6 @@ function breakStale(file: string, stale: LocalLockRecord): boolean {
     rmSync(guard, { force: true });
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** "ci-runner-3 (pid 4242, user runner), running "apply x.yaml" since ... (12s ago)". */
 export function describeLocalLock(r: LocalLockRecord, now = Date.now()): string {

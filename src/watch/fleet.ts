@@ -15,7 +15,7 @@
 // - /readyz is ready when every stack of the shard is; /metrics has every stack's series with a
 //   `stack` label, and the shard's own.
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { onLockEvent } from '../lock/lock.js';
+import { onLockEvent } from '../lock/lease.js';
 import type { LockFlags } from '../lock/config.js';
 import { FleetSpecs, type FleetScan, type FleetSpec } from './fleet-specs.js';
 import type { Health } from './http.js';

@@ -11,7 +11,7 @@ import { DescribeSecurityGroupsCommand, EC2Client, RevokeSecurityGroupIngressCom
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Fleet, type FleetOptions } from '../../src/watch/fleet.js';
 import { makeLogger } from '../../src/watch/logger.js';
-import { lockKey } from '../../src/lock/lock.js';
+import { lockKey } from '../../src/lock/object.js';
 import { Aws } from '../../src/aws/clients.js';
 import { REFRESH_BEFORE_MS, roleCredentials, sessionNameFor } from '../../src/aws/assume-role.js';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';

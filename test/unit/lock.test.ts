@@ -2,7 +2,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/engine/errors.js';
 import { resolveLock } from '../../src/lock/config.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, describeHolder, describeLock, formatDuration, isExpired, lockKey, newHolder, type LockRecord } from '../../src/lock/lock.js';
+import { DEFAULT_LOCK_TIMEOUT_MS } from '../../src/lock/lock.js';
+import { describeHolder, formatDuration, newHolder } from '../../src/lock/holder.js';
+import { describeLock, isExpired, lockKey, type LockRecord } from '../../src/lock/object.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
