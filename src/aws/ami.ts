@@ -1,9 +1,7 @@
 // AMI lookup: the newest image matching a name pattern from an owner (DescribeImages), never a
 // hard-coded id. One lookup per distinct query per Aws instance (a plan or an apply), shared by every
-// resource that asks the same question.
-//
-// diff must stay pure and synchronous, so observe resolves the AMI of every desired resource first
-// (resolveAmi) and diff reads the result back with resolvedAmi(desired).
+// resource that asks the same question. Called by prepare (src/reconcilers/launch-inputs.ts), whose
+// answer -- the id and every image the query matches -- is handed to diff as a value.
 import { DescribeImagesCommand, type Filter, type Image } from './sdk/ec2.js';
 import type { Aws } from './clients.js';
 
@@ -91,79 +89,4 @@ export function lookupAmi(aws: Aws, q: AmiQuery): Promise<AmiImage> {
     cache.set(key, p);
   }
   return p;
-}
-
-/** What a resource that has an `ami` looks like to this module. */
-export interface HasAmi {
-  address: string;
-  stack: string;
-  spec: { ami: AmiSpec };
-}
-
-type Resolved = { key: string; id: string; matching?: string[] } | { key: string; error: Error };
-
-// By the Desired object (the engine passes the same object to observe and diff), and by stack +
-// address for a Desired rebuilt between the two. Both record which query the id answers, so an
-// edited pattern never reads a stale id.
-const byDesired = new WeakMap<object, Resolved>();
-const byAddress = new Map<string, Resolved>();
-const addressKey = (d: HasAmi) => `${d.stack}\u0000${d.address}`;
-
-const remember = (d: HasAmi, r: Resolved) => {
-  byDesired.set(d, r);
-  byAddress.set(addressKey(d), r);
-};
-
-/**
- * The AMI id of a resource: the id itself, or the lookup's answer. Both an answer and a failure are
- * remembered for resolvedAmi, so a diff that needs the AMI fails with the lookup's own error.
- */
-export async function resolveAmi(aws: Aws, d: HasAmi): Promise<string> {
-  const ami = d.spec.ami;
-  if (typeof ami === 'string') return ami;
-  const key = amiQueryKey(ami);
-  try {
-    const image = await lookupAmi(aws, ami);
-    remember(d, { key, id: image.id, matching: image.matching });
-    return image.id;
-  } catch (e) {
-    const error = e instanceof Error ? e : new Error(String(e));
-    remember(d, { key, error: new Error(`${d.address}: ${error.message}`) });
-    throw error;
-  }
-}
-
-/**
- * Synchronous: the AMI id resolveAmi found for this resource. Throws when the lookup has not run
- * (a reconciler's observe calls resolveAmi for every desired resource before diff).
- */
-export function resolvedAmi(d: HasAmi): string {
-  const ami = d.spec.ami;
-  if (typeof ami === 'string') return ami;
-  const key = amiQueryKey(ami);
-  const r = byDesired.get(d) ?? byAddress.get(addressKey(d));
-  if (r && r.key === key) {
-    if ('error' in r) throw r.error;
-    return r.id;
-  }
-  throw new Error(`${d.address}: the AMI ${describeAmiQuery(ami)} has not been looked up yet (observe resolves it before diff)`);
-}
-
-/** Records an answer without AWS (pure unit tests of diff). */
-export function rememberAmi(d: HasAmi, id: string, matching: string[] = [id]): void {
-  const ami = d.spec.ami;
-  if (typeof ami === 'string') return;
-  remember(d, { key: amiQueryKey(ami), id, matching });
-}
-
-/**
- * Synchronous: whether `imageId` still answers the resource's lookup (it matches the name pattern
- * from the owner), even if a newer image has been published since. A running instance is not
- * replaced just because its vendor published a new build; a changed pattern or an AMI id does.
- */
-export function amiStillMatches(d: HasAmi, imageId: string | undefined): boolean {
-  const ami = d.spec.ami;
-  if (typeof ami === 'string' || !imageId) return false;
-  const r = byDesired.get(d) ?? byAddress.get(addressKey(d));
-  return !!r && r.key === amiQueryKey(ami) && 'id' in r && !!r.matching?.includes(imageId);
 }

@@ -142,6 +142,7 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
     }
     const d = state.desired.get(c.address)!;
     const live = state.live.get(c.address);
+    const inputs = state.prepared?.get(c.address)?.inputs;
     try {
       const r = await registry.reconcilerFor(c.kind);
       if (c.action === 'read') {
@@ -151,7 +152,7 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       if (c.action === 'create' || c.action === 'replace') {
         let created: Observed | undefined;
         await timed(c, c.action === 'replace' ? 'creating (replace)' : 'creating', async () => {
-          created = await createOnce(ctx, r, d);
+          created = await createOnce(ctx, r, d, inputs);
           return created.id;
         });
         state.outputs.set(c.name, created!.outputs);
@@ -163,13 +164,13 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       // changed an output, e.g. a new launch template version, is updated here).
       if (!live) throw new Error('no live resource to update');
       if (c.action !== 'adopt' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
-      const { forcedBy, inPlace } = diffResource(r, d, live);
+      const { forcedBy, inPlace } = diffResource(r, d, live, inputs);
       if (forcedBy.length && c.action !== 'adopt') throw new Error(`${forcedBy.join(', ')} now need(s) a replacement the plan did not show: plan again`);
       assertApplicable(d.address, inPlace);
       let updated = live;
       if (inPlace.length)
         await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : c.action === 'noop' ? 'updating (a dependency changed)' : 'updating', async () => {
-          updated = await r.update(ctx, d, live, inPlace);
+          updated = await r.update(ctx, d, live, inPlace, inputs);
           return updated.id;
         });
       state.outputs.set(c.name, updated.outputs);
@@ -200,8 +201,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * setting failed after its create). When nothing was made and the error is one a retry can get past
  * (throttling, 5xx, a broken connection), the create is tried again, bounded, with backoff; the look
  * comes after the backoff, which gives an eventually consistent describe time to see the resource.
+ * `inputs`: what prepare resolved for it, handed to create, diff and update.
  */
-export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<Observed> {
+export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired, inputs?: unknown): Promise<Observed> {
   const retry = {
     attempts: ctx.timing?.createAttempts ?? createRetrySettings.attempts,
     minDelayMs: ctx.timing?.createMinDelayMs ?? createRetrySettings.minDelayMs,
@@ -229,10 +231,10 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
   };
   const finish = async (found: Observed): Promise<Observed> => {
     ctx.emit({ type: 'info', code: 'create.found', address: d.address, message: `found ${found.id}, made by the failed call: using it`, data: { id: found.id } });
-    const { forcedBy, inPlace } = diffResource(r, d, found);
+    const { forcedBy, inPlace } = diffResource(r, d, found, inputs);
     if (forcedBy.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forcedBy.join(', ')} differ(s) from the spec: plan again`);
     assertApplicable(d.address, inPlace);
-    return inPlace.length ? r.update(ctx, d, found, inPlace) : found;
+    return inPlace.length ? r.update(ctx, d, found, inPlace, inputs) : found;
   };
   // A kind whose AWS name the spec chooses: a rerun on this machine must know the create was ours,
   // should this run die before the resource carries its tags (journal.ts).
@@ -240,7 +242,7 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired): Promise<O
   for (let attempt = 1; ; attempt++) {
     let error: unknown;
     try {
-      const made = await r.create(ctx, d);
+      const made = await r.create(ctx, d, inputs);
       if (r.nameHolders) createsFinished(ctx.stack, ctx.region, [d.address]);
       return made;
     } catch (e) {

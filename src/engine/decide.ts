@@ -17,7 +17,7 @@
 // outputs for what stays, UNKNOWN for what is (re)created, and UNKNOWN for the volatile outputs of
 // what is updated (a launch template's latestVersion), so dependents' changes show in the same plan.
 import type { KindName } from '../spec/schema.js';
-import { UNKNOWN, type Desired, type FieldChange, type Observed, type Outputs, type Reconciler, type Resolution } from './types.js';
+import { UNKNOWN, type Desired, type FieldChange, type Observed, type Outputs, type Prepared, type Reconciler, type Resolution } from './types.js';
 
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'noop' | 'read' | 'adopt' | 'keep';
 
@@ -62,9 +62,12 @@ export interface ResourceDiff {
   inPlace: FieldChange[];
 }
 
-/** The one diff of a resource: the reconciler's, without ignoreChanges, split by what forces a replacement. */
-export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observed): ResourceDiff {
-  const fields = withoutIgnored(r.diff(d, o), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+/**
+ * The one diff of a resource: the reconciler's, given what prepare resolved for it (`inputs`),
+ * without ignoreChanges, split by what forces a replacement.
+ */
+export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observed, inputs?: unknown): ResourceDiff {
+  const fields = withoutIgnored(r.diff(d, o, inputs), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
   return { fields, forcedBy: fields.filter((f) => f.forcesReplace).map((f) => f.path), inPlace: fields.filter((f) => !f.forcesReplace) };
 }
 
@@ -89,6 +92,11 @@ export interface DecideInput {
   outputs: Map<string, Outputs>;
   /** A resource this process created moments ago (AWS may not list it yet), with how long ago. */
   recent?: (address: string) => { observed: Observed; ageMs: number } | undefined;
+  /**
+   * What prepare resolved, by address: its inputs are handed to diff. A resource whose prepare found
+   * problems is not diffed (the plan fails with those problems).
+   */
+  prepared?: ReadonlyMap<string, Prepared>;
 }
 
 export interface Decisions {
@@ -124,7 +132,13 @@ export function decide(input: DecideInput): Decisions {
     }
     const r = input.reconcilers.get(d.kind);
     if (!r) throw new Error(`no reconciler for ${d.kind}`);
-    const { fields, forcedBy } = diffResource(r, d, o);
+    const prepared = input.prepared?.get(d.address);
+    if (prepared?.problems.length) {
+      outputs.set(d.name, o.outputs);
+      changes.push({ ...base, action: 'noop', id: o.id, fields: [], reason: `not compared: ${prepared.problems.join('; ')}` });
+      continue;
+    }
+    const { fields, forcedBy } = diffResource(r, d, o, prepared?.inputs);
     if (o.management === 'adopted') {
       outputs.set(d.name, o.outputs);
       if (forcedBy.length) changes.push({ ...base, action: 'adopt', id: o.id, fields, reason: `adopting ${o.id}`, forcedBy });

@@ -2,7 +2,8 @@
 // and applied later.
 //
 //   observe.ts    reads live AWS: every kind the plan needs, in bulk, through the registry
-//   prepare.ts    resolves outside data (AMIs, files) meanwhile; what it cannot resolve fails the plan
+//   prepare.ts    resolves outside data (AMIs, files, URLs) meanwhile: the inputs diff, create and update
+//                 are handed; what it cannot resolve fails the plan
 //   decide.ts     pure: desired + observed -> create / update / replace / adopt / read / noop
 //   ownership.ts  refuses to create where a resource not ours holds the name, or adopt: names nothing
 //   prune.ts      pure: leftovers -> delete / keep; duplicates; protect and --max-deletes block
@@ -60,6 +61,8 @@ export interface PlanState {
   outputs: Map<string, Outputs>;
   /** The spec's resources (non-virtual), for dependency order. */
   resources: LoadedResource[];
+  /** What prepare resolved, by address: the inputs apply hands to diff, create and update. */
+  prepared: Map<string, Prepared>;
 }
 
 export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx, opts: PlanOptions = {}): Promise<{ plan: Plan; state: PlanState }> {
@@ -110,7 +113,7 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
     const order = levels(resources.map((r) => ({ name: r.name, deps: r.deps })))
       .flat()
       .map((name) => desired.get(`${kindOf.get(name)}.${name}`)!);
-    const decided = decide({ order, live, reconcilers, outputs, recent: (address) => recentlyCreated(spec.stack, address) });
+    const decided = decide({ order, live, reconcilers, outputs, prepared, recent: (address) => recentlyCreated(spec.stack, address) });
     for (const [address, o] of decided.recent) live.set(address, o);
     changes.push(...decided.changes);
 
@@ -150,7 +153,7 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
     blocked,
     summary,
   };
-  return { plan, state: { live, desired, extra: leftovers, outputs, resources } };
+  return { plan, state: { live, desired, extra: leftovers, outputs, resources, prepared } };
 }
 
 export const hasChanges = (p: Plan): boolean => p.changes.some((c) => !['noop', 'read', 'keep'].includes(c.action));

@@ -1,8 +1,11 @@
 // Preparing: what the spec takes from outside it -- AMI lookups, key pairs named by id, user data
-// files -- resolved before anything is decided, by each kind's reconciler (Reconciler.prepare), in
-// parallel with observe. What was resolved is shown in the plan (the AMI id and the image's name),
-// goes into the plan's liveHash (a saved plan is refused when a lookup now answers differently), and
-// what could not be (a query that matches nothing, a missing file) fails the plan before any write.
+// files, bucket objects from files and URLs -- resolved before anything is decided, by each kind's
+// reconciler (Reconciler.prepare), in parallel with observe. Each resource's result carries its
+// inputs: the value decide and apply hand to the reconciler's diff, create and update, which read
+// no outside data themselves. What was resolved is shown in the plan (the AMI id and the image's
+// name), goes into the plan's liveHash (a saved plan is refused when a lookup now answers
+// differently), and what could not be (a query that matches nothing, a missing file, a URL that
+// cannot be fetched) fails the plan before any write.
 import type { KindName } from '../spec/schema.js';
 import type { PlanProblem } from './ownership.js';
 import type { Ctx, Desired, Prepared, Registry } from './types.js';

@@ -58,13 +58,18 @@ export interface Resolution {
   detail?: string;
 }
 
-/** What prepare resolved for one desired resource. */
-export interface Prepared {
+/**
+ * What prepare resolved for one desired resource. P: the kind's inputs, the values its diff, create
+ * and update take besides the spec (an AMI id, user data bytes, object content).
+ */
+export interface Prepared<P = unknown> {
   /** The spec name. */
   name: string;
   resolved: Resolution[];
   /** What could not be resolved (a lookup that found nothing, an unreadable file): the plan fails. */
   problems: string[];
+  /** What diff, create and update are handed; absent when there are problems. */
+  inputs?: P;
 }
 
 export interface Desired<K extends KindName = KindName> {
@@ -176,10 +181,11 @@ export interface Permissions {
 
 /**
  * A kind's reconciler. K: its kind (desired views carry that kind's spec); L: its live state, in the
- * spec's own vocabulary, as observe reads it and diff compares it. The engine holds reconcilers as
- * Reconciler (any kind, live state unknown to it) and never looks inside `live`.
+ * spec's own vocabulary, as observe reads it and diff compares it; P: its inputs, what its prepare
+ * resolves from outside the spec (kinds without prepare get undefined). The engine holds reconcilers
+ * as Reconciler (any kind, live state and inputs unknown to it) and never looks inside either.
  */
-export interface Reconciler<K extends KindName = KindName, L = unknown> {
+export interface Reconciler<K extends KindName = KindName, L = unknown, P = unknown> {
   kind: K;
   /**
    * Read every live resource of this kind owned by the stack, in bulk: one paginated describe
@@ -192,20 +198,25 @@ export interface Reconciler<K extends KindName = KindName, L = unknown> {
    * found by its VPC's id). The engine observes those first; refs to anything else are UNKNOWN here.
    */
   observeAfter?: KindName[];
-  /** Pure. The fields that differ between desired and live; [] when up to date. */
-  diff(desired: Desired<K>, live: Observed<L>): FieldChange[];
+  /**
+   * Pure: depends on its arguments only (no AWS, no file, no cache). The fields that differ between
+   * desired and live; [] when up to date. `inputs`: what prepare resolved for this resource (the
+   * engine hands them to diff, create and update of every kind that has a prepare).
+   */
+  diff(desired: Desired<K>, live: Observed<L>, inputs?: P): FieldChange[];
   /** Create with every tag in the create call itself where the API allows. Idempotent where AWS lets it be. */
-  create(ctx: Ctx, desired: Desired<K>): Promise<Observed<L>>;
+  create(ctx: Ctx, desired: Desired<K>, inputs?: P): Promise<Observed<L>>;
   /** Apply in-place changes (only fields with forcesReplace false). Also used to adopt (tags). */
-  update(ctx: Ctx, desired: Desired<K>, live: Observed<L>, changes: FieldChange[]): Promise<Observed<L>>;
+  update(ctx: Ctx, desired: Desired<K>, live: Observed<L>, changes: FieldChange[], inputs?: P): Promise<Observed<L>>;
   /** Delete; an already-absent resource is success. Waits until AWS no longer blocks dependents. */
   delete(ctx: Ctx, live: Observed<L>): Promise<void>;
   /**
-   * Resolves what the spec takes from outside (AMI lookups, key pairs named by id, user data files)
-   * before anything is decided, and says what it resolved: the plan shows it, a saved plan pins it,
-   * and a problem (a lookup that finds nothing) fails the plan before any write.
+   * Resolves what the spec takes from outside (AMI lookups, key pairs named by id, user data files,
+   * object content from files and URLs) before anything is decided: the inputs handed to diff,
+   * create and update, and what it resolved in words (the plan shows it, a saved plan pins it). A
+   * problem (a lookup that finds nothing, a URL that cannot be fetched) fails the plan before any write.
    */
-  prepare?(ctx: Ctx, desired: Desired<K>[]): Promise<Prepared[]>;
+  prepare?(ctx: Ctx, desired: Desired<K>[]): Promise<Prepared<P>[]>;
   /**
    * For a desired resource that is only read, never created (a VPC with lookup: default, a key pair
    * with existing: true): what it looks up, in words. The plan fails when observe did not find it.

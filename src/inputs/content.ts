@@ -1,11 +1,11 @@
 // Content of S3 objects named in a spec (a local file, inline text, or a URL), and its hashes.
 //
-// diff is pure and synchronous, so the s3-bucket reconciler's observe loads every desired object
-// first (reading files, fetching URLs) and diff reads the hashes from here. A URL is fetched again
-// by every observe (its content may change over time); the bytes fetched are the bytes uploaded,
-// so what apply writes is what plan compared. Content itself is never printed: only hashes.
+// The s3-bucket reconciler's prepare loads every desired object (reading files, fetching URLs) and
+// hands the content to diff (which compares hashes) and to apply (which uploads those very bytes,
+// so what apply writes is what plan compared). A URL is fetched again by every plan (its content
+// may change over time); a file is read again only when its size or mtime changed. Content itself
+// is never printed: only hashes.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
@@ -25,11 +25,6 @@ export interface Content {
   md5: string;
 }
 
-export interface ContentHash {
-  sha256: string;
-  md5: string;
-}
-
 /** How long a URL fetch may take. */
 export const fetchSettings = { timeoutMs: 30_000 };
 
@@ -41,8 +36,8 @@ export function hashBytes(bytes: Buffer): Content {
   };
 }
 
+/** Files read before, by path: re-read when their size or mtime changed (watch plans every cycle). */
 const fileCache = new Map<string, { mtimeMs: number; size: number; content: Content }>();
-const urlCache = new Map<string, Content>();
 
 async function loadFile(path: string, key: string): Promise<Content> {
   try {
@@ -57,59 +52,24 @@ async function loadFile(path: string, key: string): Promise<Content> {
   }
 }
 
+const URL_HINT = 'check the address, or use file: for a local copy';
+
 async function fetchUrl(url: string, key: string): Promise<Content> {
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(fetchSettings.timeoutMs), redirect: 'follow' });
   } catch (e) {
-    throw new UserError(`object ${key}: cannot fetch ${url}: ${(e as Error).message}`, 'the plan fetches every url: content before any change; check the address, or use file: for a local copy');
+    throw new UserError(`object ${key}: cannot fetch ${url}: ${(e as Error).message}`, URL_HINT);
   }
-  if (!res.ok) throw new UserError(`object ${key}: fetching ${url} answered HTTP ${res.status} ${res.statusText}`, 'the plan fetches every url: content before any change; check the address, or use file: for a local copy');
-  const content = hashBytes(Buffer.from(await res.arrayBuffer()));
-  urlCache.set(url, content);
-  return content;
+  if (!res.ok) throw new UserError(`object ${key}: fetching ${url} answered HTTP ${res.status} ${res.statusText}`, URL_HINT);
+  return hashBytes(Buffer.from(await res.arrayBuffer()));
 }
 
-/**
- * Loads an object's content. `refresh` re-fetches a URL even when it was fetched before (observe
- * does, so each plan sees the URL's current content); otherwise the last fetch is reused (apply
- * uploads what plan compared).
- */
-export async function loadContent(specDir: string, o: ObjectSource, refresh = false): Promise<Content> {
+/** Loads an object's content: inline text, a file (relative to the spec's folder), or a URL (fetched now). */
+export async function loadContent(specDir: string, o: ObjectSource): Promise<Content> {
   if (o.content !== undefined) return hashBytes(Buffer.from(o.content, 'utf8'));
   if (o.file !== undefined) return loadFile(resolve(specDir, o.file), o.key);
-  if (o.url !== undefined) return (!refresh && urlCache.get(o.url)) || fetchUrl(o.url, o.key);
-  throw new Error(`object ${o.key}: needs one of file, url or content`);
-}
-
-/**
- * The hashes of an object's desired content, synchronously (for diff). Inline content is hashed
- * here; a file is read here if observe has not read it (unchanged since: the cached hash); a URL
- * is known only once observe fetched it (undefined before).
- */
-export function contentHash(specDir: string, o: ObjectSource): ContentHash | undefined {
-  if (o.content !== undefined) {
-    const { sha256, md5 } = hashBytes(Buffer.from(o.content, 'utf8'));
-    return { sha256, md5 };
-  }
-  if (o.file !== undefined) {
-    const path = resolve(specDir, o.file);
-    let s;
-    try {
-      s = statSync(path);
-    } catch (e) {
-      throw new Error(`object ${o.key}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    const cached = fileCache.get(path);
-    if (cached && cached.mtimeMs === s.mtimeMs && cached.size === s.size) return { sha256: cached.content.sha256, md5: cached.content.md5 };
-    const content = hashBytes(readFileSync(path));
-    fileCache.set(path, { mtimeMs: s.mtimeMs, size: s.size, content });
-    return { sha256: content.sha256, md5: content.md5 };
-  }
-  if (o.url !== undefined) {
-    const c = urlCache.get(o.url);
-    return c && { sha256: c.sha256, md5: c.md5 };
-  }
+  if (o.url !== undefined) return fetchUrl(o.url, o.key);
   throw new Error(`object ${o.key}: needs one of file, url or content`);
 }
 

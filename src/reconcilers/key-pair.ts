@@ -21,7 +21,7 @@ import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
-import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
+import { type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { applyTagChanges, errorCode, identify, isNotFound, stackFilter, tagSpec } from './ec2-shared.js';
 
 export type KeyPairLive = {
@@ -63,7 +63,7 @@ function observedOf(k: KeyPairInfo, name: string, management: Observed['manageme
   return { id: live.keyName, name, management, live, tags: tagsFromList(k.Tags), outputs: outputsOf(live) };
 }
 
-async function describeKeyPairs(ctx: Ctx, filters?: Filter[]): Promise<KeyPairInfo[]> {
+export async function describeKeyPairs(ctx: Ctx, filters?: Filter[]): Promise<KeyPairInfo[]> {
   const ec2 = await ctx.aws.ec2();
   const r = await ec2.send(new DescribeKeyPairsCommand({ Filters: filters, IncludePublicKey: true }));
   return r.KeyPairs ?? [];
@@ -304,54 +304,3 @@ const reconciler: Reconciler<'key-pair', KeyPairLive> = {
 };
 
 export default reconciler;
-
-// ---------------------------------------------------------------------------------------------
-// Key pairs as the instance and launch-template reconcilers see them.
-
-const KEY_PAIR_ID = /^key-[0-9a-f]+$/;
-const externalKeyNames = new Map<string, string>();
-const absentKeyIds = new Set<string>();
-
-/**
- * Resolves key pair ids (key-0123...) written in place of a key-pair reference to their names
- * (RunInstances and launch templates take the name), in one DescribeKeyPairs. Call from observe.
- */
-export async function resolveKeyPairIds(ctx: Ctx, ids: string[]): Promise<void> {
-  const missing = [...new Set(ids.filter((id) => KEY_PAIR_ID.test(id) && !externalKeyNames.has(id)))];
-  if (!missing.length) return;
-  const found = await describeKeyPairs(ctx, [{ Name: 'key-pair-id', Values: missing }]);
-  for (const k of found) {
-    externalKeyNames.set(k.KeyPairId!, k.KeyName!);
-    absentKeyIds.delete(k.KeyPairId!);
-  }
-  const absent = missing.filter((id) => !externalKeyNames.has(id));
-  for (const id of absent) absentKeyIds.add(id);
-  if (absent.length) throw new Error(`key pair ${absent.join(', ')} does not exist in ${ctx.region}`);
-}
-
-/**
- * The key name a reference stands for: a key-pair resource's keyName output, the name of a key
- * pair id resolved by resolveKeyPairIds, or UNKNOWN while the key pair is to be created.
- */
-export function keyNameFromRef(desired: Desired, ref: string): string {
-  const o = desired.ref(ref);
-  if (o.keyName) return o.keyName;
-  if (o.id === UNKNOWN) return UNKNOWN;
-  if (KEY_PAIR_ID.test(o.id)) {
-    const n = externalKeyNames.get(o.id);
-    if (!n && absentKeyIds.has(o.id)) throw new Error(`${desired.address}: key pair ${o.id} does not exist`);
-    if (!n) throw new Error(`${desired.address}: key pair id ${o.id} has not been resolved to a name yet (observe resolves it)`);
-    return n;
-  }
-  return o.id;
-}
-
-/** The key pair ids among the keyPair references of desired resources. */
-export function externalKeyPairIds(desired: Desired[]): string[] {
-  const out: string[] = [];
-  for (const d of desired) {
-    const k = (d.spec as { keyPair?: string }).keyPair;
-    if (k && KEY_PAIR_ID.test(k)) out.push(k);
-  }
-  return out;
-}

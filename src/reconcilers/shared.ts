@@ -1,8 +1,9 @@
 // Helpers of every reconciler family (ec2-shared.ts and services-shared.ts re-export them): paging,
-// the changes under a field, short hashes, and who a live resource belongs to.
+// the changes under a field, short hashes, who a live resource belongs to, and prepared inputs.
 import { createHash } from 'node:crypto';
 import { TAG_ID, TAG_STACK } from '../aws/tags.js';
-import type { FieldChange, Management } from '../engine/types.js';
+import type { Ctx, Desired, FieldChange, Management, Prepared } from '../engine/types.js';
+import type { KindName } from '../spec/schema.js';
 
 /** Runs a paged read to its last page (a NextToken / Marker / PaginationToken loop). */
 export async function allPages<T>(page: (token: string | undefined) => Promise<{ items: T[] | undefined; next: string | undefined }>): Promise<T[]> {
@@ -42,4 +43,21 @@ export function identify(
     if (name) return { name, management: 'adopted' };
   }
   return undefined;
+}
+
+/**
+ * The inputs a create or an update is handed; called without them (outside a plan: a test, a
+ * script), resolved now by the kind's prepare, whose problem is then the error, in the words the
+ * plan would show.
+ */
+export async function preparedNow<K extends KindName, P>(
+  prepare: (ctx: Ctx, desired: Desired<K>[]) => Promise<Prepared<P>[]>,
+  ctx: Ctx,
+  d: Desired<K>,
+  inputs: P | undefined,
+): Promise<P> {
+  if (inputs) return inputs;
+  const [p] = await prepare(ctx, [d]);
+  if (p.problems.length) throw new Error(`${d.address}: ${p.problems.join('; ')}`);
+  return p.inputs!;
 }

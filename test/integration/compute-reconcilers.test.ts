@@ -43,6 +43,7 @@ import keyPairReconciler from '../../src/reconcilers/key-pair.js';
 import ltReconciler from '../../src/reconcilers/launch-template.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { desired, testCtx } from '../helpers/aws.js';
+import { prepared } from '../helpers/engine.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 
 // moto's AMIs replaced by ours: several Amazon Linux 2023 builds with distinct dates (the newest
@@ -106,7 +107,7 @@ async function observeOne<K extends KindName>(r: Reconciler<K>, d: Desired<K>, o
 async function planOf<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const o = await observeOne(r, d);
   if (!o) throw new Error(`${d.address} not observed`);
-  return withoutIgnored(r.diff(d, o), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+  return withoutIgnored(r.diff(d, o, await prepared(r, ctx, d)), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
 }
 
 const paths = (changes: FieldChange[]) => changes.map((c) => `${c.path}${c.forcesReplace ? '!' : ''}`).sort();
@@ -114,9 +115,10 @@ const paths = (changes: FieldChange[]) => changes.map((c) => `${c.path}${c.force
 /** Applies the in-place changes of `d` as the engine does, then returns the plan after it. */
 async function updateInPlace<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const o = (await observeOne(r, d))!;
-  const changes = withoutIgnored(r.diff(d, o), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+  const inputs = await prepared(r, ctx, d);
+  const changes = withoutIgnored(r.diff(d, o, inputs), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
   expect(changes.filter((c) => c.forcesReplace)).toEqual([]);
-  await r.update(ctx, d, o, changes);
+  await r.update(ctx, d, o, changes, inputs);
   return planOf(r, d);
 }
 
@@ -333,36 +335,34 @@ describe('instance', () => {
     const adopt = desired('instance', 'adopted', { ami: 'ami-0a1b2c3d4e5f60003', instanceType: 't3.micro', userData: 'echo hi', adopt: hand });
     const seen = await observeOne(instanceReconciler, adopt);
     expect(seen).toMatchObject({ id: hand, management: 'adopted', live: { userData: `sha256:${sha256Hex('echo hi')}` } });
-    const changes = instanceReconciler.diff(adopt, seen!);
+    const inputs = await prepared(instanceReconciler, ctx, adopt);
+    const changes = instanceReconciler.diff(adopt, seen!, inputs);
     expect(changes.every((c) => c.path.startsWith('tags.'))).toBe(true);
-    await instanceReconciler.update(ctx, adopt, seen!, changes);
+    await instanceReconciler.update(ctx, adopt, seen!, changes, inputs);
     const owned = await observeOne(instanceReconciler, adopt);
     expect(owned).toMatchObject({ id: hand, management: 'owned', tags: { [TAG_USER_DATA]: sha256Hex('echo hi') } });
-    expect(instanceReconciler.diff(adopt, owned!)).toEqual([]);
+    expect(instanceReconciler.diff(adopt, owned!, inputs)).toEqual([]);
 
     for (const x of [d, adopt]) await instanceReconciler.delete(ctx, (await observeOne(instanceReconciler, x))!);
     await keyPairReconciler.delete(ctx, key);
   });
 
-  it('a failed AMI lookup or a missing user data file warns at observe (destroy is never blocked) and fails diff and create', async () => {
+  it('a failed AMI lookup or a missing user data file is a problem of prepare (observe is never blocked: destroy reads through it) and fails create', async () => {
     const d = desired('instance', 'nothing', { ami: { owner: 'amazon', name: 'nope-*' }, instanceType: 't3.micro' });
-    const seen = ctx.events.length;
     expect(await instanceReconciler.observe(ctx, [d])).toEqual([]);
-    expect(ctx.events.slice(seen)).toContainEqual({ type: 'warning', address: 'instance.nothing', message: expect.stringMatching(/"nope-\*" from owner "amazon"/) });
     await expect(instanceReconciler.create(ctx, d)).rejects.toThrow(/no available AMI named "nope-\*" from owner "amazon"/);
 
-    // An existing instance whose spec now names a missing AMI or user data file: its diff says why.
+    // An existing instance whose spec now names a missing AMI or user data file: observed as ever, and prepare says why it cannot be compared.
     const ok = desired('instance', 'kept', { ami: 'ami-0a1b2c3d4e5f60003', instanceType: 't3.micro' });
     const made = await instanceReconciler.create(ctx, ok);
     const badAmi = desired('instance', 'kept', { ami: { owner: 'amazon', name: 'nope-*' }, instanceType: 't3.micro' });
     const o = (await instanceReconciler.observe(ctx, [badAmi])).find((x) => x.name === 'kept')!;
     expect(o.id).toBe(made.id);
-    expect(() => instanceReconciler.diff(badAmi, o)).toThrow(/instance\.kept: no available AMI named "nope-\*" from owner "amazon"/);
+    await expect(prepared(instanceReconciler, ctx, badAmi)).rejects.toThrow(/instance\.kept: no available AMI named "nope-\*" from owner "amazon"/);
     const badFile = desired('instance', 'kept', { ami: 'ami-0a1b2c3d4e5f60003', instanceType: 't3.micro', userData: { file: join(tmp, 'gone.sh') } });
-    const seen2 = ctx.events.length;
     const o2 = (await instanceReconciler.observe(ctx, [badFile])).find((x) => x.name === 'kept')!;
-    expect(ctx.events.slice(seen2).map((e) => e.message).join('\n')).toMatch(/userData\.file ".*gone\.sh" cannot be read/);
-    expect(() => instanceReconciler.diff(badFile, o2)).toThrow(/gone\.sh" cannot be read/);
+    expect(o2.id).toBe(made.id);
+    await expect(prepared(instanceReconciler, ctx, badFile)).rejects.toThrow(/userData\.file ".*gone\.sh" cannot be read/);
     await instanceReconciler.delete(ctx, o2);
   });
 });
@@ -429,7 +429,7 @@ describe('launch-template', () => {
     for (const d of many) await ltReconciler.create(ctx, d);
     const seen = await ltReconciler.observe(ctx, many);
     expect(seen.map((o) => o.name).sort()).toEqual(many.map((d) => d.name).sort());
-    for (const d of many) expect(ltReconciler.diff(d, seen.find((o) => o.name === d.name)!)).toEqual([]);
+    for (const d of many) expect(ltReconciler.diff(d, seen.find((o) => o.name === d.name)!, await prepared(ltReconciler, ctx, d))).toEqual([]);
     for (const o of seen) await ltReconciler.delete(ctx, o);
     expect(await ltReconciler.observe(ctx, many)).toEqual([]);
   });

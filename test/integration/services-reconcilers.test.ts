@@ -36,6 +36,7 @@ import { CreateTopicCommand, ListSubscriptionsByTopicCommand, UnsubscribeCommand
 import { DescribeAlarmsCommand, GetDashboardCommand, PutDashboardCommand, PutMetricAlarmCommand, UntagResourceCommand } from '@aws-sdk/client-cloudwatch';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { desired, testCtx } from '../helpers/aws.js';
+import { prepared } from '../helpers/engine.js';
 import type { Ctx, Desired, EngineEvent, FieldChange, Observed, Outputs, Reconciler } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { waitFor } from '../../src/reconcilers/services-shared.js';
@@ -72,16 +73,17 @@ async function observeOne<K extends KindName>(r: Reconciler<K>, d: Desired<K>, c
 async function converge<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const live = await observeOne(r, d);
   if (!live) throw new Error(`${d.address} not observed`);
-  const fields = r.diff(d, live);
+  const inputs = await prepared(r, ctx, d);
+  const fields = r.diff(d, live, inputs);
   if (fields.some((f) => f.forcesReplace)) throw new Error(`${d.address}: a replacement: ${JSON.stringify(fields)}`);
-  if (fields.length) await r.update(ctx, d, live, fields);
+  if (fields.length) await r.update(ctx, d, live, fields, inputs);
   return fields;
 }
 
 async function diffNow<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const live = await observeOne(r, d);
   if (!live) throw new Error(`${d.address} not observed`);
-  return r.diff(d, live);
+  return r.diff(d, live, await prepared(r, ctx, d));
 }
 
 const paths = (fields: FieldChange[]) => fields.map((f) => `${f.path}${f.forcesReplace ? ' (replace)' : ''}`);
@@ -299,7 +301,7 @@ describe('s3-bucket', () => {
   it('create, observe, re-upload only on content change, heal drift, prune objects, refuse to delete a non-empty bucket', async () => {
     const s3 = await ctx.aws.s3();
     let d = bucketD();
-    await bucketR.observe(ctx, [d]); // loads content, as plan does
+    await bucketR.observe(ctx, [d]);
     let mark = ctx.aws.calls.length;
     const created = await bucketR.create(ctx, d);
     expect(created.outputs).toMatchObject({ id: 'test-webserver-image', name: 'test-webserver-image', arn: 'arn:aws:s3:::test-webserver-image' });
@@ -325,7 +327,7 @@ describe('s3-bucket', () => {
     const acl2 = await s3.send(new GetObjectAclCommand({ Bucket: 'test-webserver-image', Key: 'image.jpg' }));
     expect(acl2.Grants?.some((g) => g.Grantee?.URI?.endsWith('/AllUsers'))).toBe(true);
 
-    // A URL whose content changed since: fetched again by observe, uploaded again.
+    // A URL whose content changed since: fetched again by prepare, uploaded again.
     remote = 'remote v2';
     mark = ctx.aws.calls.length;
     expect(paths(await converge(bucketR, d))).toEqual(['objects[banner.txt]']);

@@ -4,20 +4,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-ec2';
-import { newestImage, rememberAmi, resolvedAmi } from '../../src/aws/ami.js';
-import { USER_DATA_MAX_BYTES, resolveUserData, sha256Hex } from '../../src/inputs/user-data.js';
+import { newestImage } from '../../src/aws/ami.js';
+import { USER_DATA_MAX_BYTES, resolveUserData, sha256Hex, type UserDataSpec } from '../../src/inputs/user-data.js';
 import { withoutIgnored } from '../../src/engine/plan.js';
-import { UNKNOWN, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
+import { UNKNOWN, type Ctx, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
 import asg, { notificationsOf, type AutoScalingGroupLive } from '../../src/reconcilers/auto-scaling-group.js';
-import instance, { TAG_USER_DATA, clientToken, isNotImplemented, runInstancesInput, wanted, type InstanceLive } from '../../src/reconcilers/instance.js';
+import instance, { TAG_USER_DATA, isNotImplemented, type InstanceLive } from '../../src/reconcilers/instance.js';
+import { clientToken, runInstancesInput, wanted } from '../../src/reconcilers/instance-launch.js';
 import keyPair, { normalizePublicKey, writePrivateKey, type KeyPairLive } from '../../src/reconcilers/key-pair.js';
 import launchTemplate, { liveOfData, versionsToPrune, type LaunchTemplateLive } from '../../src/reconcilers/launch-template.js';
+import { prepareLaunchInputs, type LaunchInputs } from '../../src/reconcilers/launch-inputs.js';
 import { desired } from '../helpers/aws.js';
 import { observed as observedOf, ownTags } from '../helpers/observed.js';
 
 const observed = <L>(name: string, live: L, extraTags: Record<string, string> = {}, management: Observed['management'] = 'owned'): Observed =>
   observedOf(name, live, { tags: ownTags(name, extraTags), management });
 const paths = (c: FieldChange[]) => c.map((x) => `${x.path}${x.forcesReplace ? '!' : ''}`);
+/** What prepare hands diff for a body with an AMI id (or `ami` for a query) and inline user data. */
+const inputsFor = (body: Record<string, unknown>, ami?: string): LaunchInputs => ({
+  ami: ami ?? (body.ami as string),
+  amiMatching: [],
+  userData: resolveUserData(body.userData as UserDataSpec | undefined, '/'),
+});
 
 // ---------------------------------------------------------------------------------------------
 describe('key-pair diff', () => {
@@ -75,7 +83,7 @@ describe('instance diff', () => {
     ...over,
   });
   const diff = (body: Record<string, unknown>, l: InstanceLive, extraTags: Record<string, string> = {}) =>
-    instance.diff(desired('instance', 'web', body, refs), observed('web', l, { [TAG_USER_DATA]: 'ignored', ...extraTags }));
+    instance.diff(desired('instance', 'web', body, refs), observed('web', l, { [TAG_USER_DATA]: 'ignored', ...extraTags }), inputsFor(body));
 
   it.each<[string, Record<string, unknown>, InstanceLive, string[]]>([
     ['up to date (group order does not matter, user data tag is internal)', { ...base, securityGroups: ['ssh', 'web'] }, live(), []],
@@ -107,27 +115,23 @@ describe('instance diff', () => {
     expect(JSON.stringify(c)).not.toContain('s3cret');
   });
 
-  it('reads user data from a file relative to the spec', () => {
+  it('reads user data from a file relative to the spec (prepare reads it; an AMI id and no key pair id need no AWS)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'reconcile-ud-'));
     writeFileSync(join(dir, 'boot.sh'), 'echo hi');
-    const d = desired('instance', 'web', { ...base, userData: { file: 'boot.sh' } }, refs);
-    expect(instance.diff({ ...d, specDir: dir }, observed('web', live()))).toEqual([]);
+    const d = { ...desired('instance', 'web', { ...base, userData: { file: 'boot.sh' } }, refs), specDir: dir };
+    const [p] = await prepareLaunchInputs({ region: 'eu-west-1' } as Ctx, [d]);
+    expect(p.resolved).toEqual([{ field: 'userData', value: `sha256:${sha256Hex('echo hi').slice(0, 12)}`, detail: join(dir, 'boot.sh') }]);
+    expect(instance.diff(d, observed('web', live()), p.inputs)).toEqual([]);
   });
 
-  it('uses the AMI the lookup resolved, and refuses to diff before the lookup', () => {
+  it('compares with the AMI prepare resolved, and refuses to diff without it', () => {
     const d = desired('instance', 'web', { ...base, ami: { owner: 'amazon', name: 'al2023-ami-2023.*-x86_64' } }, refs);
-    expect(() => instance.diff(d, observed('web', live()))).toThrow(/has not been looked up yet/);
-    rememberAmi(d, AMI);
-    expect(resolvedAmi(d)).toBe(AMI);
-    expect(instance.diff(d, observed('web', live()))).toEqual([]);
-    rememberAmi(d, 'ami-0newer0000000000');
-    expect(instance.diff(d, observed('web', live()))).toEqual([{ path: 'ami', before: AMI, after: 'ami-0newer0000000000', forcesReplace: true }]);
+    expect(() => instance.diff(d, observed('web', live()))).toThrow(/instance\.web: its AMI, key pair and user data have not been resolved/);
+    expect(instance.diff(d, observed('web', live()), inputsFor(base, AMI))).toEqual([]);
+    expect(instance.diff(d, observed('web', live()), inputsFor(base, 'ami-0newer0000000000'))).toEqual([{ path: 'ami', before: AMI, after: 'ami-0newer0000000000', forcesReplace: true }]);
     // A newer build of the same image family does not replace a running instance whose image still matches.
-    rememberAmi(d, 'ami-0newer0000000000', ['ami-0newer0000000000', AMI]);
-    expect(instance.diff(d, observed('web', live()))).toEqual([]);
-    // An edited query never reads the answer to the old one.
-    const edited = desired('instance', 'web', { ...base, ami: { owner: 'amazon', name: 'amzn2-*' } }, refs);
-    expect(() => resolvedAmi(edited)).toThrow(/amazon\/amzn2-\*/);
+    const newer = { ...inputsFor(base, 'ami-0newer0000000000'), amiMatching: ['ami-0newer0000000000', AMI] };
+    expect(instance.diff(d, observed('web', live()), newer)).toEqual([]);
   });
 
   it('shows a tag change in place, never the internal user data tag', () => {
@@ -137,7 +141,7 @@ describe('instance diff', () => {
   it('derives a deterministic ClientToken of at most 64 characters from everything RunInstances sends', () => {
     const token = (body: Record<string, unknown>, salt?: string, name = 'web', stack = 'test') => {
       const d = desired('instance', name, body, refs, stack);
-      return clientToken(d, runInstancesInput(d, wanted(d)), salt);
+      return clientToken(d, runInstancesInput(d, wanted(d, inputsFor(body)), inputsFor(body)), salt);
     };
     const t = token(base);
     expect(token(base)).toBe(t);
@@ -153,7 +157,7 @@ describe('instance diff', () => {
 
   it('puts subnet and groups on the network interface when the spec chooses the public IP', () => {
     const d = desired('instance', 'web', base, refs);
-    const input = runInstancesInput(d, wanted(d));
+    const input = runInstancesInput(d, wanted(d, inputsFor(base)), inputsFor(base));
     expect(input).toMatchObject({
       ImageId: AMI,
       KeyName: 'test-key',
@@ -161,8 +165,9 @@ describe('instance diff', () => {
       NetworkInterfaces: [{ DeviceIndex: 0, AssociatePublicIpAddress: true, SubnetId: 'subnet-0aaaaaaaaaaaaaaaa', Groups: ['sg-0111111111111111a', 'sg-0222222222222222b'] }],
     });
     expect(input.SubnetId).toBeUndefined();
-    const plain = desired('instance', 'web', { ...base, publicIp: undefined, userData: undefined }, refs);
-    const p = runInstancesInput(plain, wanted(plain));
+    const plainBody = { ...base, publicIp: undefined, userData: undefined };
+    const plain = desired('instance', 'web', plainBody, refs);
+    const p = runInstancesInput(plain, wanted(plain, inputsFor(plainBody)), inputsFor(plainBody));
     expect(p).toMatchObject({ SubnetId: 'subnet-0aaaaaaaaaaaaaaaa', SecurityGroupIds: ['sg-0111111111111111a', 'sg-0222222222222222b'] });
     expect(p.NetworkInterfaces).toBeUndefined();
     const tags = Object.fromEntries(p.TagSpecifications![0].Tags!.map((t) => [t.Key, t.Value]));
@@ -209,11 +214,12 @@ describe('launch-template diff', () => {
     ['launched instances lost the owner tag (drift)', base, live({ instanceTags: { Name: 'test-lt', 'reconcile:stack': 'test' } }), ['instanceTags']],
     ['instance profile by name', { ...base, iamInstanceProfile: 'app' }, live({ iamInstanceProfile: { name: 'app' } }), []],
   ])('%s', (_, body, l, expected) => {
-    expect(paths(launchTemplate.diff(desired('launch-template', 'lt', body, refs), observed('lt', l)))).toEqual(expected);
+    expect(paths(launchTemplate.diff(desired('launch-template', 'lt', body, refs), observed('lt', l), inputsFor(body)))).toEqual(expected);
   });
 
   it('marks sensitive user data', () => {
-    const c = launchTemplate.diff(desired('launch-template', 'lt', { ...base, userData: { inline: 'x', sensitive: true } }, refs), observed('lt', live()));
+    const body = { ...base, userData: { inline: 'x', sensitive: true } };
+    const c = launchTemplate.diff(desired('launch-template', 'lt', body, refs), observed('lt', live()), inputsFor(body));
     expect(c).toEqual([expect.objectContaining({ path: 'userData', forcesReplace: false, sensitive: true })]);
   });
 

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UNKNOWN, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
+import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
 import type { KindName } from '../../src/spec/schema.js';
 import { desired } from '../helpers/aws.js';
 import { observed, ownTags } from '../helpers/observed.js';
@@ -16,7 +16,8 @@ import bucket, { inventoryFrom, inventoryTags, lifecycleLive, normalizePolicy } 
 import topic from '../../src/reconcilers/sns-topic.js';
 import alarm from '../../src/reconcilers/cloudwatch-alarm.js';
 import { defaultAwsName, lbDimension } from '../../src/reconcilers/services-shared.js';
-import { contentTypeOf } from '../../src/inputs/content.js';
+import { contentTypeOf, hashBytes } from '../../src/inputs/content.js';
+import { prepareObjects } from '../../src/reconcilers/s3-objects.js';
 
 const obs = (name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; outputs?: Partial<Outputs>; id?: string } = {}): Observed => observed(name, live, opts);
 
@@ -195,18 +196,21 @@ const policy = {
 };
 
 describe('s3-bucket diff', () => {
+  /** The diff, handed the content of inline objects as prepare loads it. */
+  const bdiff = (d: Desired<'s3-bucket'>, o: Observed) =>
+    bucket.diff(d, o, { objects: Object.fromEntries(d.spec.objects.map((x) => [x.key, hashBytes(Buffer.from(x.content ?? '', 'utf8'))])) });
   it.each<Row>([
-    ['up to date', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody()), bucketLive()), []],
-    ['bucket name: replace', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ bucketName: 'other-bucket' })), bucketLive()), [['bucketName', true]]],
-    ['versioning suspended by hand', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ versioning: true })), bucketLive()), [['versioning', false]]],
-    ['encryption none: S3 default AES256 is fine', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ encryption: 'none' })), bucketLive()), []],
-    ['encryption none: nothing configured is fine', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ encryption: 'none' })), bucketLive({ encryption: 'none' })), []],
-    ['encryption KMS wanted', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ encryption: 'aws:kms' })), bucketLive()), [['encryption', false]]],
-    ['encryption removed by hand', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody()), bucketLive({ encryption: 'none' })), [['encryption', false]]],
+    ['up to date', () => bdiff(desired('s3-bucket', 'assets', bucketBody()), bucketLive()), []],
+    ['bucket name: replace', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ bucketName: 'other-bucket' })), bucketLive()), [['bucketName', true]]],
+    ['versioning suspended by hand', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ versioning: true })), bucketLive()), [['versioning', false]]],
+    ['encryption none: S3 default AES256 is fine', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ encryption: 'none' })), bucketLive()), []],
+    ['encryption none: nothing configured is fine', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ encryption: 'none' })), bucketLive({ encryption: 'none' })), []],
+    ['encryption KMS wanted', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ encryption: 'aws:kms' })), bucketLive()), [['encryption', false]]],
+    ['encryption removed by hand', () => bdiff(desired('s3-bucket', 'assets', bucketBody()), bucketLive({ encryption: 'none' })), [['encryption', false]]],
     [
       'public access block partly off by hand',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody()),
           bucketLive({ publicAccessBlock: { blockPublicAcls: true, ignorePublicAcls: true, blockPublicPolicy: false, restrictPublicBuckets: false } }),
         ),
@@ -215,7 +219,7 @@ describe('s3-bucket diff', () => {
     [
       'lifecycle rules in another order',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody({ lifecycle: [{ id: 'b', expireDays: 3 }, { id: 'a', prefix: 'logs/', expireDays: 30 }] })),
           bucketLive({ lifecycle: [{ id: 'a', prefix: 'logs/', expireDays: 30 }, { id: 'b', prefix: '', expireDays: 3 }] }),
         ),
@@ -224,7 +228,7 @@ describe('s3-bucket diff', () => {
     [
       'a lifecycle rule disabled by hand',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody({ lifecycle: [{ id: 'a', prefix: 'logs/', expireDays: 30 }] })),
           bucketLive({ lifecycle: [{ id: 'a', prefix: 'logs/', expireDays: 30, enabled: false }] }),
         ),
@@ -233,7 +237,7 @@ describe('s3-bucket diff', () => {
     [
       'policy with one-element lists written as strings',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody({ policy })),
           bucketLive({
             policy: { Version: '2012-10-17', Statement: { Sid: 'read', Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: 'arn:aws:s3:::test-assets-bucket/*' } },
@@ -241,28 +245,28 @@ describe('s3-bucket diff', () => {
         ),
       [],
     ],
-    ['policy removed by hand', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ policy })), bucketLive()), [['policy', false]]],
-    ['policy to remove', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody()), bucketLive({ policy })), [['policy', false]]],
-    ['forceDestroy turned on', () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ forceDestroy: true })), bucketLive()), [['forceDestroy', false]]],
+    ['policy removed by hand', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ policy })), bucketLive()), [['policy', false]]],
+    ['policy to remove', () => bdiff(desired('s3-bucket', 'assets', bucketBody()), bucketLive({ policy })), [['policy', false]]],
+    ['forceDestroy turned on', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ forceDestroy: true })), bucketLive()), [['forceDestroy', false]]],
     [
       'object content changed',
-      () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'app.py', content: 'print(2)\n' }] })), bucketLive()),
+      () => bdiff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'app.py', content: 'print(2)\n' }] })), bucketLive()),
       [['objects[app.py]', false]],
     ],
     [
       'object deleted by hand',
-      () => bucket.diff(desired('s3-bucket', 'assets', bucketBody()), bucketLive({ objects: {} })),
+      () => bdiff(desired('s3-bucket', 'assets', bucketBody()), bucketLive({ objects: {} })),
       [['objects[app.py]', false]],
     ],
     [
       'object no longer in the spec',
-      () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ objects: [] })), bucketLive()),
+      () => bdiff(desired('s3-bucket', 'assets', bucketBody({ objects: [] })), bucketLive()),
       [['objects[app.py]', false]],
     ],
     [
       'an object uploaded by hand (no sha256) with the same content: ETag matches',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody()),
           bucketLive({ objects: { 'app.py': { md5: md5('print(1)\n'), contentType: 'text/x-python', public: false } } }),
         ),
@@ -271,7 +275,7 @@ describe('s3-bucket diff', () => {
     [
       'same sha256 metadata but other bytes (ETag differs)',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody()),
           bucketLive({ objects: { 'app.py': { sha256: sha('print(1)\n'), md5: md5('evil'), contentType: 'text/x-python', public: false } } }),
         ),
@@ -279,23 +283,23 @@ describe('s3-bucket diff', () => {
     ],
     [
       'content type from the spec',
-      () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ ...appPy, contentType: 'text/plain' }] })), bucketLive()),
+      () => bdiff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ ...appPy, contentType: 'text/plain' }] })), bucketLive()),
       [['objects[app.py].contentType', false]],
     ],
     [
       'public while the bucket blocks public access: stays private, no diff',
-      () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ ...appPy, public: true }] })), bucketLive()),
+      () => bdiff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ ...appPy, public: true }] })), bucketLive()),
       [],
     ],
     [
       'public with the block off',
-      () => bucket.diff(desired('s3-bucket', 'assets', bucketBody({ publicAccessBlock: false, objects: [{ ...appPy, public: true }] })), bucketLive({ publicAccessBlock: false })),
+      () => bdiff(desired('s3-bucket', 'assets', bucketBody({ publicAccessBlock: false, objects: [{ ...appPy, public: true }] })), bucketLive({ publicAccessBlock: false })),
       [['objects[app.py].public', false]],
     ],
     [
       'made public by hand',
       () =>
-        bucket.diff(
+        bdiff(
           desired('s3-bucket', 'assets', bucketBody({ publicAccessBlock: false })),
           bucketLive({ publicAccessBlock: false, objects: { 'app.py': { sha256: sha('print(1)\n'), contentType: 'text/x-python', public: true } } }),
         ),
@@ -304,26 +308,29 @@ describe('s3-bucket diff', () => {
   ])('%s', (_, run, expected) => expect(shape(run())).toEqual(expected));
 
   it('shows hashes of object content, never the content', () => {
-    const [f] = bucket.diff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'app.py', content: 'secret-token-123' }] })), bucketLive());
+    const [f] = bdiff(desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'app.py', content: 'secret-token-123' }] })), bucketLive());
     expect(f.after).toBe(`sha256:${sha('secret-token-123').slice(0, 12)}`);
     expect(f.before).toBe(`sha256:${sha('print(1)\n').slice(0, 12)}`);
     expect(JSON.stringify(f)).not.toContain('secret-token-123');
   });
 
-  it('hashes a file relative to the spec folder, and sees it change', () => {
+  it('hashes a file relative to the spec folder (prepare reads it), and sees it change', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'reconcile-diff-'));
     writeFileSync(join(dir, 'image.jpg'), 'jpeg-1');
     const d = { ...desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'image.jpg', file: 'image.jpg' }] })), specDir: dir };
     const live = bucketLive({ objects: { 'image.jpg': { sha256: sha('jpeg-1'), md5: md5('jpeg-1'), contentType: 'image/jpeg', public: false } } });
-    expect(bucket.diff(d, live)).toEqual([]);
+    const prepare = async () => (await prepareObjects({} as Ctx, [d]))[0].inputs;
+    expect(bucket.diff(d, live, await prepare())).toEqual([]);
     writeFileSync(join(dir, 'image.jpg'), 'jpeg-two');
-    expect(shape(bucket.diff(d, live))).toEqual([['objects[image.jpg]', false]]);
+    expect(shape(bucket.diff(d, live, await prepare()))).toEqual([['objects[image.jpg]', false]]);
   });
 
-  it('a URL not fetched yet is known after apply', () => {
+  it('a URL that cannot be fetched is a problem of prepare (the plan fails before any write); diff never runs without the content', async () => {
     const d = desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'image.jpg', url: 'http://127.0.0.1:9/never-fetched.jpg' }] }));
-    const [f] = bucket.diff(d, bucketLive({ objects: {} }));
-    expect(f).toMatchObject({ path: 'objects[image.jpg]', after: UNKNOWN });
+    const [p] = await prepareObjects({} as Ctx, [d]);
+    expect(p.inputs).toBeUndefined();
+    expect(p.problems).toEqual([expect.stringMatching(/^object image\.jpg: cannot fetch http:\/\/127\.0\.0\.1:9\/never-fetched\.jpg/)]);
+    expect(() => bucket.diff(d, bucketLive({ objects: {} }))).toThrow(/s3-bucket\.assets: the content of objects\[image\.jpg\] has not been loaded/);
   });
 
   it.each([
