@@ -4,38 +4,17 @@
 import { DescribeSubnetsCommand, type RunInstancesCommandInput } from '../aws/sdk/ec2.js';
 import { UNKNOWN, type Ctx, type Desired } from '../engine/types.js';
 import { shortHash, tagSpec } from './ec2-shared.js';
-import { hashValue, TAG_USER_DATA } from './instance-read.js';
-import { keyNameFromRef, profileParam, wantedProfile, type LaunchInputs } from './launch-inputs.js';
+import { TAG_USER_DATA } from './instance-read.js';
+import { profileParam, wantedLaunch, type LaunchInputs, type WantedLaunch } from './launch-inputs.js';
 
 /** Everything diff and create need from the spec, references and inputs resolved. */
-export interface WantedInstance {
-  ami: string;
-  instanceType: string;
+export interface WantedInstance extends WantedLaunch {
   subnet?: string;
-  securityGroups: string[];
-  keyPair?: string;
-  userData?: string;
-  userDataSensitive: boolean;
-  monitoring: boolean;
-  publicIp?: boolean;
-  iamInstanceProfile?: string;
 }
 
 export function wanted(desired: Desired<'instance'>, inputs: LaunchInputs): WantedInstance {
   const s = desired.spec;
-  const ud = inputs.userData;
-  return {
-    ami: inputs.ami,
-    instanceType: s.instanceType,
-    subnet: s.subnet !== undefined ? desired.ref(s.subnet).id : undefined,
-    securityGroups: s.securityGroups.map((g) => desired.ref(g).id),
-    keyPair: s.keyPair !== undefined ? keyNameFromRef(desired, s.keyPair, inputs) : undefined,
-    userData: hashValue(ud?.sha256),
-    userDataSensitive: !!ud?.sensitive,
-    monitoring: s.monitoring,
-    publicIp: s.publicIp,
-    iamInstanceProfile: wantedProfile(desired),
-  };
+  return { ...wantedLaunch(desired, inputs), subnet: s.subnet !== undefined ? desired.ref(s.subnet).id : undefined };
 }
 
 /**

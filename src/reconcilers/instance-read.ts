@@ -34,7 +34,7 @@ export type InstanceLive = {
 
 export const ACTIVE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
-export const hashValue = (sha256: string | undefined) => (sha256 ? `sha256:${sha256}` : undefined);
+const hashValue = (sha256: string | undefined) => (sha256 ? `sha256:${sha256}` : undefined);
 
 /**
  * The instance's security groups. AWS lists them on the instance however it was launched; an

@@ -109,6 +109,37 @@ export function keyNameFromRef(desired: Desired, ref: string, inputs: LaunchInpu
   return o.id;
 }
 
+/** What an instance and a launch template both launch with, references and inputs resolved. */
+export interface WantedLaunch {
+  ami: string;
+  instanceType: string;
+  securityGroups: string[];
+  keyPair?: string;
+  /** "sha256:<hex>" of the user data. */
+  userData?: string;
+  userDataSensitive: boolean;
+  monitoring: boolean;
+  publicIp?: boolean;
+  iamInstanceProfile?: string;
+}
+
+/** Pure: what the spec of an instance or a launch template launches with, given its inputs. */
+export function wantedLaunch(d: Desired<'instance'> | Desired<'launch-template'>, inputs: LaunchInputs): WantedLaunch {
+  const s = d.spec;
+  const ud = inputs.userData;
+  return {
+    ami: inputs.ami,
+    instanceType: s.instanceType,
+    securityGroups: s.securityGroups.map((g) => (d as Desired).ref(g).id),
+    keyPair: s.keyPair !== undefined ? keyNameFromRef(d as Desired, s.keyPair, inputs) : undefined,
+    userData: ud ? `sha256:${ud.sha256}` : undefined,
+    userDataSensitive: !!ud?.sensitive,
+    monitoring: s.monitoring,
+    publicIp: s.publicIp,
+    iamInstanceProfile: wantedProfile(d),
+  };
+}
+
 /** The last path segment of an instance profile ARN: its name. */
 const profileName = (arn: string | undefined) => arn?.split('/').pop();
 

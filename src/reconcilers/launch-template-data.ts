@@ -13,7 +13,7 @@ import { UNKNOWN, type Ctx, type Desired } from '../engine/types.js';
 import { allPages } from './ec2-shared.js';
 import { isNotImplemented } from './instance.js';
 import { PAGE, type LaunchTemplateLive } from './launch-template-read.js';
-import { TAG_OWNER, keyNameFromRef, profileParam, wantedProfile, type LaunchInputs } from './launch-inputs.js';
+import { TAG_OWNER, profileParam, wantedLaunch, type LaunchInputs, type WantedLaunch } from './launch-inputs.js';
 
 /** The AWS name: templateName, or <stack>-<name>. */
 export const templateNameOf = (d: Desired<'launch-template'>): string => d.spec.templateName ?? `${d.stack}-${d.name}`;
@@ -36,36 +36,13 @@ export function comparableTemplateProfile(live: LaunchTemplateLive['iamInstanceP
   return live.name ?? live.arn?.split('/').pop();
 }
 
-export interface WantedTemplate {
-  ami: string;
-  instanceType: string;
-  securityGroups: string[];
-  keyPair?: string;
-  userData?: string;
-  userDataSensitive: boolean;
-  monitoring: boolean;
-  publicIp?: boolean;
-  iamInstanceProfile?: string;
+export interface WantedTemplate extends WantedLaunch {
   instanceTags: Record<string, string>;
   volumeTags: Record<string, string>;
 }
 
 export function wantedTemplate(d: Desired<'launch-template'>, inputs: LaunchInputs): WantedTemplate {
-  const s = d.spec;
-  const ud = inputs.userData;
-  return {
-    ami: inputs.ami,
-    instanceType: s.instanceType,
-    securityGroups: s.securityGroups.map((g) => d.ref(g).id),
-    keyPair: s.keyPair !== undefined ? keyNameFromRef(d, s.keyPair, inputs) : undefined,
-    userData: ud ? `sha256:${ud.sha256}` : undefined,
-    userDataSensitive: !!ud?.sensitive,
-    monitoring: s.monitoring,
-    publicIp: s.publicIp,
-    iamInstanceProfile: wantedProfile(d),
-    instanceTags: launchedTags(d, 'instance'),
-    volumeTags: launchedTags(d, 'volume'),
-  };
+  return { ...wantedLaunch(d, inputs), instanceTags: launchedTags(d, 'instance'), volumeTags: launchedTags(d, 'volume') };
 }
 
 /** The full data of a version (every version is written whole, never as a diff of the last). */
