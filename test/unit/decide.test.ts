@@ -324,6 +324,50 @@ resources:
     ]);
   });
 
+  it("prepare's inputs are what diff, create and update are handed; a resource prepare could not resolve is never diffed", async () => {
+    const body = (name: string) => spec.loaded.resources.find((r) => r.name === name)!.body as Record<string, unknown>;
+    const handed: [string, string, unknown][] = [];
+    const withInputs = (live: Observed[], problems: string[] = []): Registry => ({
+      reconcilerFor: async (kind) =>
+        fake([], {
+          kind,
+          observe: async () => live.filter((o) => (kind === 'vpc') === (o.name === 'main')),
+          prepare: async (_c, ds) => ds.map((d) => ({ name: d.name, resolved: [], problems, ...(problems.length ? {} : { inputs: { for: d.name } }) })),
+          diff: (d, _o, inputs) => {
+            if (problems.length) throw new Error('diff without inputs');
+            handed.push(['diff', d.name, inputs]);
+            return [{ path: 'x', before: 1, after: 2, forcesReplace: false }];
+          },
+          update: async (_c, d, o, _changes, inputs) => {
+            handed.push(['update', d.name, inputs]);
+            return o;
+          },
+          create: async (_c, d, inputs) => {
+            handed.push(['create', d.name, inputs]);
+            return obs(d.name, {});
+          },
+        }),
+    });
+    const main = obs('main', body('main'), { id: 'vpc-1' });
+    const { plan, state } = await makePlan(withInputs([main]), spec.loaded, ctx);
+    await applyPlan(withInputs([main]), plan, state, ctx);
+    expect(plan.changes.map((c) => [c.address, c.action])).toEqual([
+      ['vpc.main', 'update'],
+      ['subnet.public', 'create'],
+    ]);
+    expect(handed).toEqual([
+      ['diff', 'main', { for: 'main' }],
+      ['diff', 'main', { for: 'main' }],
+      ['update', 'main', { for: 'main' }],
+      ['create', 'public', { for: 'public' }],
+    ]);
+    const e = await makePlan(withInputs([main], ['cannot read boot.sh']), spec.loaded, ctx).catch((x: unknown) => x);
+    expect((e as PlanError).problems).toEqual([
+      { address: 'vpc.main', message: 'cannot read boot.sh' },
+      { address: 'subnet.public', message: 'cannot read boot.sh' },
+    ]);
+  });
+
   it('a resource that is only looked up and that observe did not find fails the plan', async () => {
     const lookups: Registry = { reconcilerFor: async (kind) => fake([], { kind, lookupOf: (d) => (d.kind === 'vpc' ? 'the default VPC' : undefined) }) };
     const e = await makePlan(lookups, spec.loaded, ctx).catch((x: unknown) => x);
