@@ -134,6 +134,17 @@ export function isNotFound(e: unknown): boolean {
   return /NotFound(Exception)?$/.test(c) || c === 'NoSuchBucket' || c === 'NoSuchKey' || (c === 'UnknownError' && (e as AwsLikeError).$metadata?.httpStatusCode === 404);
 }
 
+/**
+ * An API the endpoint does not implement: moto answers such calls with an HTML 500 page (the SDK
+ * cannot parse it) or a NotImplemented error. AWS answers a real 5xx with an XML error, so a real
+ * outage is never taken for this.
+ */
+export function isNotImplemented(e: unknown): boolean {
+  const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  if (err?.name === 'NotImplemented' || /not (been |yet )?implemented/i.test(err?.message ?? '')) return true;
+  return err?.$metadata?.httpStatusCode === 500 && /Deserialization error|XML parse error/i.test(err?.message ?? '');
+}
+
 /** "Resource X has a dependent object / is in use": something that usually goes away by itself. */
 export const isDependency = (e: unknown): boolean =>
   ['DependencyViolation', 'InvalidIPAddress.InUse', 'InvalidNetworkInterface.InUse'].includes(errorCode(e)) ||

@@ -26,6 +26,7 @@ import {
 } from '../aws/sdk/ec2.js';
 import { indexedOf } from './tag-index.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
+import { isNotImplemented } from '../aws/errors.js';
 import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import type { FieldChange, Observed, Reconciler } from '../engine/types.js';
@@ -47,17 +48,8 @@ import {
 import { TAG_OWNER, comparableProfile, inputsOf, launchInputs, prepareLaunchInputs, type LaunchInputs } from './launch-inputs.js';
 
 export { TAG_OWNER, TAG_USER_DATA, instanceWaits, type InstanceLive };
-
-/**
- * An API the endpoint does not implement: moto answers such calls with an HTML 500 page (the SDK
- * cannot parse it) or a NotImplemented error. AWS answers a real 5xx with an XML error, so a real
- * outage is never taken for this.
- */
-export function isNotImplemented(e: unknown): boolean {
-  const err = e as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  if (err?.name === 'NotImplemented' || /not (been |yet )?implemented/i.test(err?.message ?? '')) return true;
-  return err?.$metadata?.httpStatusCode === 500 && /Deserialization error|XML parse error/i.test(err?.message ?? '');
-}
+/** Classified in src/aws/errors.ts; re-exported for the kinds that import it from here. */
+export { isNotImplemented };
 
 /** Instances an Auto Scaling group or a launch template launched: never spec instances. */
 const launchedByOthers = (tags: Record<string, string>) => tags[TAG_OWNER] !== undefined || tags['aws:autoscaling:groupName'] !== undefined;

@@ -7,11 +7,11 @@ import {
   type RequestLaunchTemplateData,
   type Tag,
 } from '../aws/sdk/ec2.js';
+import { isNotImplemented } from '../aws/errors.js';
 import { TAG_ID, TAG_PROTECT, tagsToList } from '../aws/tags.js';
 import { desiredTags } from '../engine/desired.js';
 import { UNKNOWN, type Ctx, type Desired } from '../engine/types.js';
 import { allPages } from './ec2-shared.js';
-import { isNotImplemented } from './instance.js';
 import { PAGE, type LaunchTemplateLive } from './launch-template-read.js';
 import { TAG_OWNER, profileParam, wantedLaunch, type LaunchInputs, type WantedLaunch } from './launch-inputs.js';
 
