@@ -2,9 +2,9 @@
 // enableCompileCache): written once, not at every run; a damaged file is never handed to V8 (which
 // would crash on it) and is replaced; nowhere to keep it is no error.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -47,6 +47,32 @@ describe('the compile cache', () => {
     const repaired = cacheFiles(home);
     validate({ XDG_CACHE_HOME: home });
     expect(cacheFiles(home)).toEqual(repaired);
+  });
+
+  it('is one file per installed copy: the files of copies unused for 30 days and the old shared file are deleted', () => {
+    const home = mkdtempSync(join(tmpdir(), 'reconcile-cc-copies-'));
+    validate({ XDG_CACHE_HOME: home });
+    const [ownBlob] = [...cacheFiles(home).keys()].filter((f) => f.endsWith('.BLOB'));
+    const dir = dirname(ownBlob);
+    const name = (f: string) => f.slice(dir.length + 1);
+    expect(name(ownBlob)).toMatch(/^reconcile-sha256-[0-9a-f]{16}\.BLOB$/);
+    const other = (prefix: string, daysOld: number) => {
+      for (const ext of ['BLOB', 'MAP']) {
+        const f = join(dir, `${prefix}.${ext}`);
+        writeFileSync(f, ext === 'MAP' ? '{}' : 'x');
+        const t = new Date(Date.now() - daysOld * 24 * 3600 * 1000);
+        utimesSync(f, t, t);
+      }
+    };
+    other('reconcile-sha256', 0); // what every copy shared before: it only grew
+    other('reconcile-sha256-00000000000000aa', 40);
+    other('reconcile-sha256-00000000000000bb', 2);
+    // The cache is written (and others pruned) when this copy's own file lacks an entry.
+    rmSync(ownBlob);
+    validate({ XDG_CACHE_HOME: home });
+    expect([...cacheFiles(home).keys()].map(name).sort()).toEqual(
+      [name(ownBlob), name(ownBlob).replace('.BLOB', '.MAP'), 'reconcile-sha256-00000000000000bb.BLOB', 'reconcile-sha256-00000000000000bb.MAP'].sort(),
+    );
   });
 
   it('goes to ~/.cache without XDG_CACHE_HOME; without HOME, and when turned off, there is none', () => {

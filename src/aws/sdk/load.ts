@@ -6,6 +6,7 @@
 // (`from '../aws/sdk/ec2.js'`), never from '@aws-sdk/client-*' directly. Types only (`import type`)
 // may come from the package itself: they are erased.
 import { createHash } from 'node:crypto';
+import { readdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { Module, createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -37,9 +38,13 @@ interface BlobStore {
  * the working directory (a 6 MB file per folder the CLI is run in). It rewrites the whole file at
  * every exit, as V8 hands back code for every script it compiles, found in the cache or not. And V8
  * checks a cached entry's header, not its contents: a damaged file crashes every later run. Here
- * there is one cache, in $XDG_CACHE_HOME/reconcile (else ~/.cache/reconcile; or
- * V8_COMPILE_CACHE_CACHE_DIR), each entry stored with its SHA-256 and given to V8 only when that
- * matches, and the file is written only when an entry was missing, stale or damaged. Without HOME
+ * the cache is in $XDG_CACHE_HOME/reconcile (else ~/.cache/reconcile; or V8_COMPILE_CACHE_CACHE_DIR),
+ * one file per installed copy of the tool (its folder's hash in the name: entries are kept by
+ * module path, and the library never drops one, so one file shared by every copy -- each npx
+ * version, each git worktree -- only grew, and every run read all of it: 130 MB and 70 ms per
+ * run seen on a developer machine), each entry stored with its SHA-256 and given to V8 only when
+ * that matches, and the file is written only when an entry was missing, stale or damaged. The
+ * files of a copy not run for PRUNE_AFTER_DAYS are deleted when a cache is written. Without HOME
  * (a service) there is no cache: a folder of its own in the shared temp folder could be made first
  * by another user. DISABLE_V8_COMPILE_CACHE=1 turns it off. Never fails a run: where the cache
  * cannot be read or written, modules are compiled as they would be without it.
@@ -59,7 +64,9 @@ export function enableCompileCache(): void {
       delete env.DISABLE_V8_COMPILE_CACHE;
     }
     if (!lib.supportsCachedData()) return;
-    const store = new lib.FileSystemBlobStore(dir, 'reconcile-sha256');
+    const name = `${PREFIX}-${createHash('sha256').update(import.meta.url).digest('hex').slice(0, 16)}`;
+    const store = new lib.FileSystemBlobStore(dir, name);
+    keepFresh(join(dir, `${name}.BLOB`));
     const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
     const get = store.get.bind(store);
     const set = store.set.bind(store);
@@ -89,12 +96,50 @@ export function enableCompileCache(): void {
     process.once('exit', () => {
       cache.uninstall();
       try {
-        if (store.isDirty()) store.save();
+        if (store.isDirty() && store.save()) pruneOthers(dir, name);
       } catch {
         // not saved (read-only folder, disk full): the next run compiles again
       }
     });
   } catch {
     // no cache: compiled as usual
+  }
+}
+
+/** The cache files' names: `${PREFIX}-<hash of the copy's folder>.BLOB` and `.MAP`. */
+const PREFIX = 'reconcile-sha256';
+const PRUNE_AFTER_DAYS = 30;
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Marks this copy's cache as used (at most once a day, so that it is not pruned while in use). */
+function keepFresh(blob: string): void {
+  try {
+    if (Date.now() - statSync(blob).mtimeMs > DAY_MS) utimesSync(blob, new Date(), new Date());
+  } catch {
+    // no cache yet
+  }
+}
+
+/**
+ * Deletes the cache files of other copies not run for PRUNE_AFTER_DAYS, and the one file every copy
+ * shared before (`${PREFIX}.BLOB`, no hash in the name).
+ */
+function pruneOthers(dir: string, own: string): void {
+  const now = Date.now();
+  for (const f of readdirSync(dir)) {
+    const m = /^(.+)\.(BLOB|MAP)$/.exec(f);
+    if (!m || m[1] === own || !(m[1] === PREFIX || m[1].startsWith(`${PREFIX}-`))) continue;
+    try {
+      const blob = join(dir, `${m[1]}.BLOB`);
+      const stale = m[1] === PREFIX || now - statSync(blob).mtimeMs > PRUNE_AFTER_DAYS * DAY_MS;
+      if (stale) unlinkSync(join(dir, f));
+    } catch {
+      // its BLOB is gone (deleted first): the MAP goes too
+      try {
+        unlinkSync(join(dir, f));
+      } catch {
+        // gone already
+      }
+    }
   }
 }
