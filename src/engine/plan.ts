@@ -15,7 +15,7 @@ import { makeDesired } from './desired.js';
 import { hashLive, isVirtual, kindsToObserve, observeAll, unusedKindCheck } from './observe.js';
 import { KIND_ORDER } from './order.js';
 import { PlanError, ownershipProblems } from './ownership.js';
-import { prepareAll, preparedProblems } from './prepare.js';
+import { loadedByObserve, prepareAll, preparedProblems } from './prepare.js';
 import { partition, prune as pruneLeftovers, safetyRules, type Blocked, type Leftover } from './prune.js';
 import { createsFinished, createsInFlight } from './journal.js';
 import { forgetCreated, recentlyCreated } from './recent.js';
@@ -94,10 +94,12 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
   // 1. Observe.
   const kinds = kindsToObserve(resources, !!opts.destroy || prune);
   const needed = opts.destroy ? undefined : unusedKindCheck(registry, ctx, kinds, desiredByKind);
-  // Outside data (AMIs, files) is resolved meanwhile: none of it depends on what observe finds.
-  const preparing = opts.destroy ? Promise.resolve(new Map<string, Prepared>()) : prepareAll(registry, ctx, desiredByKind);
+  // Outside data (AMIs, files) is resolved meanwhile: none of it depends on what observe finds. A
+  // kind's prepare starts once observe has loaded its reconciler (every kind prepared is observed).
+  const loads = loadedByObserve(registry);
+  const preparing = opts.destroy ? Promise.resolve(new Map<string, Prepared>()) : prepareAll(loads.preparing, ctx, desiredByKind);
   preparing.catch(() => {}); // reported below, once observe is done
-  const observed = await observeAll(registry, ctx, kinds, desiredByKind, outputs, needed);
+  const observed = await observeAll(loads.observing, ctx, kinds, desiredByKind, outputs, needed);
   const prepared = await preparing;
   outputs.clear();
   observing = false;

@@ -8,7 +8,7 @@
 // cannot be fetched) fails the plan before any write.
 import type { KindName } from '../spec/schema.js';
 import type { PlanProblem } from './ownership.js';
-import type { Ctx, Desired, Prepared, Registry } from './types.js';
+import type { Ctx, Desired, Prepared, Reconciler, Registry } from './types.js';
 
 /** Prepared values by address: one prepare call per kind that has one. */
 export async function prepareAll(registry: Registry, ctx: Ctx, desiredByKind: ReadonlyMap<KindName, Desired[]>): Promise<Map<string, Prepared>> {
@@ -21,6 +21,37 @@ export async function prepareAll(registry: Registry, ctx: Ctx, desiredByKind: Re
     }),
   );
   return out;
+}
+
+/**
+ * Two views of `registry` for a plan that prepares while it observes: `observing` loads reconcilers
+ * (observeAll, which loads them service by service, the cheapest SDK first, each service's requests
+ * let out before the next SDK loads: src/engine/observe.ts), `preparing` waits for those loads
+ * (prepareAll). Loading a reconciler loads its SDK package synchronously; had prepare loaded its
+ * kinds itself, every SDK of the spec would load before the first request could leave.
+ */
+export function loadedByObserve(registry: Registry): { observing: Registry; preparing: Registry } {
+  const loads = new Map<KindName, { promise: Promise<Reconciler>; resolve(r: Promise<Reconciler>): void }>();
+  const slot = (k: KindName) => {
+    let s = loads.get(k);
+    if (!s) {
+      let resolve!: (r: Promise<Reconciler>) => void;
+      const promise = new Promise<Reconciler>((r) => (resolve = r));
+      loads.set(k, (s = { promise, resolve }));
+    }
+    return s;
+  };
+  return {
+    observing: {
+      ...registry,
+      reconcilerFor: (k) => {
+        const r = registry.reconcilerFor(k);
+        slot(k).resolve(r);
+        return r;
+      },
+    },
+    preparing: { ...registry, reconcilerFor: (k) => slot(k).promise },
+  };
 }
 
 /** The problems prepare found, as plan problems. */

@@ -9,7 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KIND_SERVICE, SERVICE_LOAD_COST, observeWaves } from '../../src/engine/order.js';
 import { lettingRequestsOut, observeAll } from '../helpers/engine.js';
-import type { Ctx } from '../../src/engine/types.js';
+import { makePlan } from '../../src/engine/plan.js';
+import { kindsToObserve } from '../../src/engine/observe.js';
+import type { Ctx, Reconciler, Registry } from '../../src/engine/types.js';
+import { loadSpecText } from '../../src/spec/load.js';
 import { KIND_NAMES, type KindName } from '../../src/spec/schema.js';
 
 describe('observeWaves', () => {
@@ -170,5 +173,27 @@ describe('observeAll', () => {
     // Rejected with the first failure; the other kind was started all the same (in groups, a failed
     // group would have stopped it).
     await expect.poll(() => asked).toContain('ec2');
+  });
+});
+
+describe('makePlan', () => {
+  it("loads the reconcilers (so the SDKs) in observe's order: a kind's prepare waits for observe to load it", async () => {
+    const text = ['apiVersion: reconcile/v1', 'stack: order', 'region: us-east-1', 'resources:', '  net: { kind: vpc, cidr: 10.0.0.0/16 }', '  site: { kind: s3-bucket, bucketName: order-site }', '  alerts: { kind: sns-topic }', ''].join('\n');
+    const r = loadSpecText(text, 'order.yaml');
+    if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+    const loads: KindName[] = [];
+    const prepared: KindName[] = [];
+    const registry: Registry = {
+      reconcilerFor: async (kind) => {
+        loads.push(kind);
+        await new Promise((resolve) => setTimeout(resolve, 1)); // a module load takes time
+        return { kind, observe: async () => [], prepare: async (_c, ds) => (prepared.push(kind), ds.map((d) => ({ name: d.name, resolved: [], problems: [] }))) } as unknown as Reconciler;
+      },
+    };
+    const ctx = { stack: 'order', region: 'us-east-1', aws: {}, emit: () => {} } as unknown as Ctx;
+    await makePlan(registry, r.loaded, ctx);
+    expect([...new Set(loads)]).toEqual(observeWaves(kindsToObserve(r.loaded.resources, false)).flat());
+    expect(loads[0]).toBe('sns-topic');
+    expect(prepared.sort()).toEqual(['s3-bucket', 'sns-topic', 'vpc']);
   });
 });
