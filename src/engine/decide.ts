@@ -13,6 +13,13 @@
 // something else owns (ignoreChanges). apply diffs again with the same function once references
 // are known.
 //
+// Late references (src/spec/graph.ts: security group rules naming groups) may name a resource decided
+// after the one that makes them (two groups that allow each other): until it is decided, its outputs
+// read UNKNOWN. Once every resource is decided, those that make late references are diffed again with
+// every output known (late references never force a replacement, so only the fields can change), and
+// a change whose late references name resources made by this apply says so (`waitsFor`): apply makes
+// it (a create: its second step) once they exist.
+//
 // Decisions also fill in `outputs`, the map the desired views resolve references through: observed
 // outputs for what stays, UNKNOWN for what is (re)created, and UNKNOWN for the volatile outputs of
 // what is updated (a launch template's latestVersion), so dependents' changes show in the same plan.
@@ -37,6 +44,12 @@ export interface Change {
   duplicate?: true;
   /** Values read from outside the spec for it (prepare): the AMI id and name a lookup found, ... */
   resolved?: Resolution[];
+  /**
+   * Late references to resources this apply creates or replaces (e.g. a security group rule naming a
+   * group created now): the field and the address it names. Apply makes them once those exist: a
+   * create in a second step, after the create itself; an update after them.
+   */
+  waitsFor?: { field: string; address: string }[];
 }
 
 /** How a change is named to people: its address, and "(duplicate)" for the second of two. */
@@ -97,6 +110,8 @@ export interface DecideInput {
    * problems is not diffed (the plan fails with those problems).
    */
   prepared?: ReadonlyMap<string, Prepared>;
+  /** The late references each resource makes, by spec name: the field (e.g. "ingress[0].securityGroup") and the name. */
+  late?: ReadonlyMap<string, readonly { field: string; name: string }[]>;
 }
 
 export interface Decisions {
@@ -109,6 +124,8 @@ export function decide(input: DecideInput): Decisions {
   const { outputs } = input;
   const changes: Change[] = [];
   const recent = new Map<string, Observed>();
+  const late = input.late ?? new Map<string, readonly { field: string; name: string }[]>();
+  for (const refs of late.values()) for (const u of refs) if (!outputs.has(u.name)) outputs.set(u.name, unknownOutputs());
   for (const d of input.order) {
     const base = { address: d.address, kind: d.kind, name: d.name };
     const o = input.live.get(d.address);
@@ -154,7 +171,34 @@ export function decide(input: DecideInput): Decisions {
     outputs.set(d.name, volatile.length ? { ...o.outputs, ...Object.fromEntries(volatile.map((k) => [k, UNKNOWN])) } : o.outputs);
     changes.push({ ...base, action: fields.length ? 'update' : 'noop', id: o.id, fields, reason: fields.length ? `${fields.length} field(s) differ` : 'up to date' });
   }
+  rediffLate(input, changes, late);
   return { changes, recent };
+}
+
+/** The second look at resources that make late references, once every output is known (see above). */
+function rediffLate(input: DecideInput, changes: Change[], late: NonNullable<DecideInput['late']>): void {
+  const byName = new Map(changes.map((c) => [c.name, c]));
+  for (const c of changes) {
+    const refs = late.get(c.name) ?? [];
+    if (!refs.length) continue;
+    const waitsFor = refs.flatMap((u) => {
+      const t = byName.get(u.name);
+      return t && (t.action === 'create' || t.action === 'replace') ? [{ field: u.field, address: t.address }] : [];
+    });
+    if (waitsFor.length) c.waitsFor = waitsFor;
+    if (c.action !== 'update' && c.action !== 'noop' && c.action !== 'adopt' && c.action !== 'replace') continue;
+    const d = input.order.find((x) => x.address === c.address)!;
+    const o = input.live.get(c.address);
+    const prepared = input.prepared?.get(c.address);
+    if (!o || o.management === 'lookup' || prepared?.problems.length) continue; // not diffed the first time either
+    const { fields, forcedBy } = diffResource(input.reconcilers.get(d.kind)!, d, o, prepared?.inputs);
+    if (forcedBy.join() !== (c.forcedBy ?? []).join()) throw new Error(`${c.address}: a late reference changed what forces its replacement (${forcedBy.join(', ')})`);
+    c.fields = fields;
+    if (c.action === 'update' || c.action === 'noop') {
+      c.action = fields.length ? 'update' : 'noop';
+      c.reason = fields.length ? `${fields.length} field(s) differ` : 'up to date';
+    }
+  }
 }
 
 /** The fields a create sets, for display: the spec body in its own words, references shown by name. */

@@ -8,6 +8,7 @@
 //   ownership.ts  refuses to create where a resource not ours holds the name, or adopt: names nothing
 //   prune.ts      pure: leftovers -> delete / keep; duplicates; protect and --max-deletes block
 import { levels } from '../spec/graph.js';
+import { formatPath } from '../spec/issues.js';
 import type { KindName, SpecOf } from '../spec/schema.js';
 import type { LoadedResource, LoadedSpec } from '../spec/types.js';
 import { decide, unknownOutputs, type Change } from './decide.js';
@@ -115,7 +116,8 @@ export async function makePlan(registry: Registry, loaded: LoadedSpec, ctx: Ctx,
     const order = levels(resources.map((r) => ({ name: r.name, deps: r.deps })))
       .flat()
       .map((name) => desired.get(`${kindOf.get(name)}.${name}`)!);
-    const decided = decide({ order, live, reconcilers, outputs, prepared, recent: (address) => recentlyCreated(spec.stack, address) });
+    const late = new Map(resources.map((r) => [r.name, r.refs.filter((u) => u.late && r.late.includes(u.name)).map((u) => ({ field: formatPath(u.path), name: u.name }))]));
+    const decided = decide({ order, live, reconcilers, outputs, prepared, late, recent: (address) => recentlyCreated(spec.stack, address) });
     for (const [address, o] of decided.recent) live.set(address, o);
     changes.push(...decided.changes);
 

@@ -31,6 +31,8 @@ export interface CheckResult {
   refs: Map<string, RefUse[]>;
   /** name -> names it depends on (refs + dependsOn), deduplicated, in order of appearance. */
   deps: Map<string, string[]>;
+  /** name -> names its late references need (RefUse.late), not among its deps and never itself. */
+  late: Map<string, string[]>;
 }
 
 const article = (w: string) => (/^[aeiou]/.test(w) ? `an ${w}` : `a ${w}`);
@@ -41,6 +43,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
   const findings: Finding[] = [];
   const refs = new Map<string, RefUse[]>();
   const deps = new Map<string, string[]>();
+  const late = new Map<string, string[]>();
   const byName = new Map(resources.map((r) => [r.name, r]));
   // The path of the first reference a -> b, to point at when a cycle goes through it.
   const edgePath = new Map<string, SpecPath>();
@@ -51,6 +54,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
     if (!def) continue;
     const uses: RefUse[] = [];
     const d: string[] = [];
+    const l: string[] = [];
     const addDep = (name: string, path: SpecPath) => {
       if (!d.includes(name)) d.push(name);
       if (!edgePath.has(`${r.name}\u0000${name}`)) edgePath.set(`${r.name}\u0000${name}`, path);
@@ -87,7 +91,8 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
         continue;
       }
       uses.push(use);
-      addDep(use.name, path);
+      if (!use.late) addDep(use.name, path);
+      else if (use.name !== r.name && !l.includes(use.name)) l.push(use.name);
     }
     (r.body.dependsOn ?? []).forEach((name, i) => {
       const path: SpecPath = ['resources', r.name, 'dependsOn', i];
@@ -104,10 +109,12 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
     });
     refs.set(r.name, uses);
     deps.set(r.name, d);
+    late.set(r.name, l.filter((x) => !d.includes(x)));
   }
 
   // Every cycle, one error each: report one, cut the edge it was reported at, look again.
-  const nodes: GraphNode[] = resources.map((r) => ({ name: r.name, deps: [...(deps.get(r.name) ?? [])] }));
+  // Late references count as the graph says (src/spec/graph.ts): groups that allow each other are no cycle.
+  const nodes: GraphNode[] = resources.map((r) => ({ name: r.name, deps: [...(deps.get(r.name) ?? [])], late: late.get(r.name) ?? [] }));
   for (let i = 0; i < 100; i++) {
     const cycle = findCycle(nodes);
     if (!cycle) break;
@@ -121,7 +128,7 @@ export function checkReferences(resources: CheckInput[]): CheckResult {
     const n = nodes.find((x) => x.name === from)!;
     n.deps = n.deps.filter((x) => x !== to);
   }
-  return { findings, refs, deps };
+  return { findings, refs, deps, late };
 }
 
 // ---------------------------------------------------------------------------------------------

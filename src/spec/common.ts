@@ -11,6 +11,13 @@ export interface RefUse {
   kinds: readonly string[];
   /** A name that is not in the spec names an existing AWS resource (e.g. an instance profile by name). */
   outside?: boolean;
+  /**
+   * Needed only once this resource exists (a security group's rule naming a group): not an edge of the
+   * creation order. The resource is created without what the reference sets, and the engine sets that
+   * in a second step, once the resource referred to exists too; so two resources may refer to each
+   * other this way, and a resource to itself (src/spec/graph.ts).
+   */
+  late?: boolean;
 }
 
 /**

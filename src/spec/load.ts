@@ -157,6 +157,7 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
     body: body!,
     refs: refs.refs.get(name) ?? [],
     deps: refs.deps.get(name) ?? [],
+    late: refs.late.get(name) ?? [],
     pos: locate(doc, lc, ['resources', name], 'key').pos,
   }));
   return {

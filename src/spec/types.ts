@@ -27,8 +27,13 @@ export interface LoadedResource {
   body: AnyResourceSpec;
   /** References to other resources of the spec (external ids/ARNs are not listed). */
   refs: RefUse[];
-  /** Names of the resources this one depends on (refs + dependsOn), deduplicated. */
+  /** Names of the resources this one depends on (refs + dependsOn), deduplicated: the creation order. */
   deps: string[];
+  /**
+   * Names its late references need to exist (RefUse.late): not in `deps` and never itself. Apply
+   * finishes this resource (its second step) once they exist.
+   */
+  late: string[];
   pos: Position;
 }
 

@@ -349,6 +349,25 @@ describe('references and cycles', () => {
     expect(errors(r).map((d) => `${at(d)} ${d.message}`)).toEqual(['7:17 reference cycle: a -> b -> c -> a', '16:17 reference cycle: x -> y -> x']);
   });
 
+  const sg = (name: string, ingress: string, extra = '') => `  ${name}:\n    kind: security-group\n    vpc: main\n    ingress:\n${ingress}${extra}`;
+  it('security groups that allow each other, or themselves: rule references are late, no cycle', () => {
+    const l = loaded(
+      load(`${VPC}${sg('app', '      - { port: 80, cidr: 10.0.0.0/8 }\n      - { port: 8080, securityGroup: db }\n')}${sg('db', '      - { port: 5432, securityGroup: app }\n      - { port: 5432, securityGroup: db }\n')}`),
+    );
+    expect(l.resources.map((r) => [r.name, r.deps, r.late])).toEqual([
+      ['main', [], []],
+      ['app', ['main'], ['db']],
+      ['db', ['main'], ['app']],
+    ]);
+  });
+
+  it('a real cycle through a late reference is still one, positioned at the first reference', () => {
+    // app dependsOn ip, ip dependsOn db, db's rule names app: db's rules wait for app, app for db's rules.
+    const vm = '  ip:\n    kind: elastic-ip\n    dependsOn: [db]\n';
+    const r = load(`${VPC}${sg('app', '      - { port: 80, cidr: 10.0.0.0/8 }\n', '    dependsOn: [ip]\n')}${vm}${sg('db', '      - { port: 5432, securityGroup: app }\n')}`);
+    expect(errors(r).map((d) => `${at(d)} ${d.message}`)).toEqual(['13:17 reference cycle: app -> ip -> db -> app']);
+  });
+
   it('references of valid resources are checked even when another resource is broken', () => {
     const r = load(`${VPC}  s:\n    kind: subnet\n    vpc: nope\n    cidr: 10.0.1.0/24\n  t:\n    kind: subnet\n    vpc: main\n    cidr: bad\n`);
     expect(errors(r).map((d) => `${at(d)} ${d.message}`)).toEqual([

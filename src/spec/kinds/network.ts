@@ -254,7 +254,8 @@ export const securityGroup = defineKind(
     const out: RefUse[] = refsOf([['vpc', s.vpc, ['vpc']]]);
     for (const dir of ['ingress', 'egress'] as const)
       (s[dir] ?? []).forEach((r, i) => {
-        if (r.securityGroup) out.push({ path: [dir, i, 'securityGroup'], name: r.securityGroup, kinds: ['security-group'] });
+        // A rule is authorized once both groups exist: groups may allow each other (or themselves).
+        if (r.securityGroup) out.push({ path: [dir, i, 'securityGroup'], name: r.securityGroup, kinds: ['security-group'], late: true });
       });
     return out;
   },
