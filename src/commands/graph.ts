@@ -35,6 +35,11 @@ export interface GraphEdge {
   to: string;
   /** The fields that hold the reference, e.g. ["vpc"], ["routes.natGateway"], ["dependsOn"]. */
   fields: string[];
+  /**
+   * Only late references (a security group rule naming a group): made in a second step once both
+   * exist, so no order of the apply steps (src/spec/graph.ts). Drawn dashed.
+   */
+  late?: true;
 }
 
 export interface SpecGraph {
@@ -75,7 +80,7 @@ export function specGraph(loaded: LoadedSpec): SpecGraph {
     const key = `${r.address}\u0000${target.address}`;
     let e = edgeOf.get(key);
     if (!e) {
-      e = { from: r.address, to: target.address, fields: [] };
+      e = { from: r.address, to: target.address, fields: [], ...(r.late.includes(to) ? { late: true as const } : {}) };
       edgeOf.set(key, e);
       edges.push(e);
     }
@@ -103,6 +108,7 @@ export function renderMermaid(g: SpecGraph): string {
     'flowchart BT',
     `  %% reconcile graph of stack ${g.stack}: an arrow goes from a resource to what it refers to.`,
     '  %% apply creates step 1 first; the resources of one step are worked on in parallel.',
+    '  %% A dashed arrow is set in a second step, once both exist (security group rules naming groups).',
   ];
   g.steps.forEach((step, i) => {
     lines.push(`  subgraph step${i + 1}["apply step ${i + 1}"]`);
@@ -115,7 +121,7 @@ export function renderMermaid(g: SpecGraph): string {
     for (const n of watched) lines.push(`    ${id.get(n.address)}${shape(n)}`);
     lines.push('  end');
   }
-  for (const e of g.edges) lines.push(`  ${id.get(e.from)} -->|"${mermaidText(e.fields.join(', '))}"| ${id.get(e.to)}`);
+  for (const e of g.edges) lines.push(`  ${id.get(e.from)} ${e.late ? '-.->' : '-->'}|"${mermaidText(e.fields.join(', '))}"| ${id.get(e.to)}`);
   const byRole = (role: NodeRole) => g.nodes.filter((n) => n.role === role).map((n) => id.get(n.address));
   lines.push('  classDef lookup stroke-dasharray: 5 5');
   lines.push('  classDef adopt stroke-width: 3px');
@@ -137,6 +143,7 @@ export function renderDot(g: SpecGraph): string {
   const lines = [
     `digraph ${dotString(g.stack)} {`,
     '  // An arrow goes from a resource to what it refers to; apply creates step 1 first.',
+    '  // A dashed arrow is set in a second step, once both exist (security group rules naming groups).',
     '  rankdir=BT;',
     '  graph [fontname="Helvetica"];',
     '  node [shape=box, fontname="Helvetica"];',
@@ -153,7 +160,7 @@ export function renderDot(g: SpecGraph): string {
     for (const n of watched) lines.push(`    ${dotString(n.address)}${attrs(n)};`);
     lines.push('  }');
   }
-  for (const e of g.edges) lines.push(`  ${dotString(e.from)} -> ${dotString(e.to)} [label=${dotString(e.fields.join(', '))}];`);
+  for (const e of g.edges) lines.push(`  ${dotString(e.from)} -> ${dotString(e.to)} [label=${dotString(e.fields.join(', '))}${e.late ? ', style=dashed' : ''}];`);
   lines.push('}');
   return lines.join('\n');
 }

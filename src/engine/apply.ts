@@ -9,7 +9,7 @@ import { slots } from './slots.js';
 import { createStarted, createsFinished } from './journal.js';
 import { missingAdoption } from './ownership.js';
 import { forgetCreated, rememberCreated } from './recent.js';
-import { assertApplicable, changeLabel, diffResource, type Change } from './decide.js';
+import { assertApplicable, changeLabel, diffResource, refersToUnknown, type Change } from './decide.js';
 import type { Plan, PlanState } from './plan.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler, Registry } from './types.js';
 
@@ -107,8 +107,28 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
   };
   await Promise.all(items.map(destroy));
 
-  // 2. Creates and updates along the graph.
+  // 2. Creates and updates along the graph. A resource with late references (src/spec/graph.ts: a
+  // security group whose rules name groups created now) is created without what they set, and finished
+  // in a second step once those exist; what waits for it waits for that. A late reference waits only
+  // for its target to exist, so two groups that allow each other are created side by side.
   const byName = new Map(plan.changes.filter((c) => c.action !== 'delete' && c.action !== 'keep').map((c) => [c.name, c]));
+  const createdNow = (name: string) => ['create', 'replace'].includes(byName.get(name)?.action ?? '');
+  const exists = new Map<string, { promise: Promise<boolean>; resolve: (ok: boolean) => void }>();
+  const existence = (name: string) => {
+    let e = exists.get(name);
+    if (!e) {
+      let resolve!: (ok: boolean) => void;
+      const promise = new Promise<boolean>((r) => (resolve = r));
+      exists.set(name, (e = { promise, resolve }));
+    }
+    return e;
+  };
+  /** True once `name` exists (at once unless this apply creates it); false when its create failed or did not run. */
+  const existsOf = (name: string): Promise<boolean> => (createdNow(name) ? existence(name).promise : Promise.resolve(true));
+  const skip = (c: Change, because: string) => {
+    skipped.push(c.address);
+    ctx.emit({ type: 'warning', code: 'change.skipped', address: c.address, message: `skipped: ${because}`, data: { because } });
+  };
   const running = new Map<string, Promise<boolean>>();
   const run = (name: string): Promise<boolean> => {
     let p = running.get(name);
@@ -117,25 +137,46 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
       const res = state.resources.find((r) => r.name === name);
       const c = byName.get(name);
       if (!res || !c) return true;
-      const depsOk = await Promise.all(res.deps.map(run));
-      const failedDep = res.deps.find((_, i) => !depsOk[i]);
-      if (stopped()) {
-        notStarted.push(c.address);
-        return false;
-      }
-      if (failedDep || replaceFailed.has(name)) {
-        skipped.push(c.address);
-        const because = failedDep ? `${failedDep} failed` : 'its delete failed';
-        ctx.emit({ type: 'warning', code: 'change.skipped', address: c.address, message: `skipped: ${because}`, data: { because } });
-        return false;
-      }
-      return limit(() => step(c));
+      const ok = await first(res, c);
+      existence(name).resolve(ok);
+      return ok && second(res, c);
     })();
     running.set(name, p);
     return p;
   };
+  /** The create, update, adopt or read itself; all but a create wait for the late references too. */
+  const first = async (res: PlanState['resources'][number], c: Change): Promise<boolean> => {
+    const late = createdNow(c.name) ? [] : res.late;
+    const [depsOk, lateOk] = await Promise.all([Promise.all(res.deps.map(run)), Promise.all(late.map(existsOf))]);
+    const failedDep = res.deps.find((_, i) => !depsOk[i]) ?? late.find((_, i) => !lateOk[i]);
+    if (stopped()) {
+      notStarted.push(c.address);
+      return false;
+    }
+    if (failedDep || replaceFailed.has(c.name)) {
+      skip(c, failedDep ? `${failedDep} failed` : 'its delete failed');
+      return false;
+    }
+    return limit(() => step(c));
+  };
+  /** A create's second step: what its late references set, once the resources they name exist. */
+  const second = async (res: PlanState['resources'][number], c: Change): Promise<boolean> => {
+    const late = createdNow(c.name) ? res.late.filter(createdNow) : [];
+    if (!late.length) return true;
+    const lateOk = await Promise.all(late.map(existsOf));
+    const failedLate = late.find((_, i) => !lateOk[i]);
+    if (stopped()) {
+      notStarted.push(c.address);
+      return false;
+    }
+    if (failedLate) {
+      skip(c, `${failedLate} failed, so its second step (what refers to it) was not made`);
+      return false;
+    }
+    return limit(() => step(c, true));
+  };
 
-  const step = async (c: Change): Promise<boolean> => {
+  const step = async (c: Change, secondStep = false): Promise<boolean> => {
     if (stopped()) {
       notStarted.push(c.address);
       return false;
@@ -149,7 +190,7 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
         state.outputs.set(c.name, live!.outputs);
         return true;
       }
-      if (c.action === 'create' || c.action === 'replace') {
+      if (!secondStep && (c.action === 'create' || c.action === 'replace')) {
         let created: Observed | undefined;
         await timed(c, c.action === 'replace' ? 'creating (replace)' : 'creating', async () => {
           created = await createOnce(ctx, r, d, inputs);
@@ -160,16 +201,23 @@ export async function applyPlan(registry: Registry, plan: Plan, state: PlanState
         rememberCreated(ctx.stack, c.address, created!);
         return true;
       }
-      // update / adopt / noop: diff again now that every reference is known (a noop whose dependency
-      // changed an output, e.g. a new launch template version, is updated here).
+      // update / adopt / noop / a create's second step: diff again now that every reference is known (a
+      // noop whose dependency changed an output, e.g. a new launch template version, is updated here).
       if (!live) throw new Error('no live resource to update');
       if (c.action !== 'adopt' && !ownedBy(live.tags, ctx.stack)) throw new Error(`${live.id} does not carry this stack's tags: refusing to change it`);
       const { forcedBy, inPlace } = diffResource(r, d, live, inputs);
       if (forcedBy.length && c.action !== 'adopt') throw new Error(`${forcedBy.join(', ')} now need(s) a replacement the plan did not show: plan again`);
       assertApplicable(d.address, inPlace);
       let updated = live;
+      const verb = secondStep
+        ? 'completing (what refers to resources created now)'
+        : c.action === 'adopt'
+          ? `adopting ${live.id}`
+          : c.action === 'noop'
+            ? 'updating (a dependency changed)'
+            : 'updating';
       if (inPlace.length)
-        await timed(c, c.action === 'adopt' ? `adopting ${live.id}` : c.action === 'noop' ? 'updating (a dependency changed)' : 'updating', async () => {
+        await timed(c, verb, async () => {
           updated = await r.update(ctx, d, live, inPlace, inputs);
           return updated.id;
         });
@@ -233,8 +281,10 @@ export async function createOnce(ctx: Ctx, r: Reconciler, d: Desired, inputs?: u
     ctx.emit({ type: 'info', code: 'create.found', address: d.address, message: `found ${found.id}, made by the failed call: using it`, data: { id: found.id } });
     const { forcedBy, inPlace } = diffResource(r, d, found, inputs);
     if (forcedBy.length) throw new Error(`found ${found.id}, made by the failed create, but its ${forcedBy.join(', ')} differ(s) from the spec: plan again`);
-    assertApplicable(d.address, inPlace);
-    return inPlace.length ? r.update(ctx, d, found, inPlace, inputs) : found;
+    // What still refers to a resource not created yet is a late reference: apply's second step sets it.
+    const now = inPlace.filter((f) => !refersToUnknown(f));
+    assertApplicable(d.address, now);
+    return now.length ? r.update(ctx, d, found, now, inputs) : found;
   };
   // A kind whose AWS name the spec chooses: a rerun on this machine must know the create was ours,
   // should this run die before the resource carries its tags (journal.ts).

@@ -84,6 +84,9 @@ export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observe
   return { fields, forcedBy: fields.filter((f) => f.forcesReplace).map((f) => f.path), inPlace: fields.filter((f) => !f.forcesReplace) };
 }
 
+/** Whether a change sets a value of a resource not created yet (a late reference, before its second step). */
+export const refersToUnknown = (c: FieldChange): boolean => JSON.stringify(c.after ?? null).includes(UNKNOWN);
+
 /**
  * Changes applied in place must be free of replacements and of UNKNOWN (a reference to a resource
  * not created yet): the engine checks this once, before every update it asks a reconciler for.
@@ -91,7 +94,7 @@ export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observe
 export function assertApplicable(address: string, changes: FieldChange[]): void {
   for (const c of changes) {
     if (c.forcesReplace) throw new Error(`${address}: ${c.path} cannot be changed in place (it forces a replacement)`);
-    if (JSON.stringify(c.after ?? null).includes(UNKNOWN)) throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
+    if (refersToUnknown(c)) throw new Error(`${address}: ${c.path} refers to a resource not created yet; plan again once it exists`);
   }
 }
 

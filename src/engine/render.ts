@@ -48,6 +48,18 @@ function fieldLine(f: FieldChange, action: Change['action'], c: Colors): string 
 /** A value prepare resolved, e.g. "ami = ami-0abc (al2023-ami-2023.6.x, the newest of amazon/al2023-ami-2023.*-x86_64)". */
 const resolvedLine = (r: Resolution): string => `${r.field} = ${r.value}${r.detail ? ` (${r.detail})` : ''}`;
 
+/**
+ * What a change's late references wait for, one line per resource created now: "then, once
+ * security-group.db exists: ingress[0].securityGroup (a second step)" under a create.
+ */
+export function waitsForLines(ch: Change): string[] {
+  const by = new Map<string, string[]>();
+  for (const w of ch.waitsFor ?? []) by.set(w.address, [...(by.get(w.address) ?? []), w.field]);
+  return [...by].map(([address, fields]) =>
+    ch.action === 'create' ? `then, once ${address} exists: ${fields.join(', ')} (a second step)` : `made once ${address} exists (${fields.join(', ')} names it)`,
+  );
+}
+
 export function summaryLine(p: Plan): string {
   const s = p.summary;
   const parts = [`${s.create} to add`, `${s.update + s.adopt} to change`, `${s.replace} to replace`, `${s.delete} to destroy`];
@@ -68,6 +80,7 @@ export function renderText(p: Plan, opts: { color: boolean; verbose?: boolean })
     if (ch.action === 'replace' && ch.forcedBy?.length) lines.push(c.dim(`      # ${ch.reason}`));
     else if (ch.action !== 'create') lines.push(c.dim(`      # ${ch.reason}`));
     for (const r of ch.resolved ?? []) lines.push(c.dim(`      # ${resolvedLine(r)}`));
+    for (const w of waitsForLines(ch)) lines.push(c.dim(`      # ${w}`));
     for (const f of ch.fields) lines.push(fieldLine(f, ch.action, c));
   }
   const noops = p.changes.filter((ch) => ch.action === 'noop').length;
@@ -171,7 +184,7 @@ export function renderMarkdown(p: Plan, options: number | MarkdownOptions = {}):
   budget = cap - reserve;
   const details = [...changed].sort((a, b) => DETAIL_ORDER.indexOf(a.action) - DETAIL_ORDER.indexOf(b.action));
   for (const [k, ch] of details.entries()) {
-    const body = [`# ${ch.reason}`, ...(ch.id ? [`# id: ${ch.id}`] : []), ...(ch.resolved ?? []).map((r) => `# ${resolvedLine(r)}`), ...ch.fields.map((f) => fieldLine(f, ch.action, colors(false)).trimStart())];
+    const body = [`# ${ch.reason}`, ...(ch.id ? [`# id: ${ch.id}`] : []), ...(ch.resolved ?? []).map((r) => `# ${resolvedLine(r)}`), ...waitsForLines(ch).map((w) => `# ${w}`), ...ch.fields.map((f) => fieldLine(f, ch.action, colors(false)).trimStart())];
     // A fence longer than any run of backticks inside (user data may hold some).
     const longest = Math.max(2, ...body.map((l) => Math.max(0, ...(l.match(/`+/g) ?? []).map((r) => r.length))));
     const fence = '`'.repeat(longest + 1);

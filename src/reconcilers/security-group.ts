@@ -10,6 +10,13 @@
 // update authorizes, re-describes and revokes exactly those rules and never recreates the group.
 // A source group that is still to be created appears under its spec name until it has an id.
 //
+// Groups may name each other (app allows db, db allows app) or themselves: a rule's securityGroup is a
+// late reference (src/spec/graph.ts). create authorizes the rules whose groups exist and leaves those
+// naming a group not created yet (UNKNOWN) to the engine's second step, an update once that group
+// exists. delete first revokes the rules of the stack's other groups that name the group (AWS refuses
+// DeleteSecurityGroup while one does), so groups that allow each other are deleted side by side, and a
+// group pruned from the spec goes although a kept group named it until now.
+//
 // egress omitted in the spec means the AWS default, allow all outbound: desired egress is then the one
 // rule "all 0.0.0.0/0", and an "all ::/0" rule (which AWS adds in IPv6 VPCs) is left alone.
 // The group name defaults to <stack>-<name>.
@@ -27,9 +34,10 @@ import {
   type IpPermission,
   type SecurityGroup,
 } from '../aws/sdk/ec2.js';
-import { diffTags, tagsFromList } from '../aws/tags.js';
+import { diffTags, TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { holdersByName } from '../engine/ownership.js';
+import { refersToUnknown } from '../engine/decide.js';
 import { field } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import type { SgRule } from '../spec/kinds/network.js';
@@ -217,19 +225,19 @@ async function applyRules(ctx: Ctx, groupId: string, dir: Direction, action: 'au
       return dir === 'ingress' ? ec2.send(new AuthorizeSecurityGroupIngressCommand(input)) : ec2.send(new AuthorizeSecurityGroupEgressCommand(input));
     return dir === 'ingress' ? ec2.send(new RevokeSecurityGroupIngressCommand(input)) : ec2.send(new RevokeSecurityGroupEgressCommand(input));
   };
-  const harmless = action === 'authorize' ? 'InvalidPermission.Duplicate' : 'InvalidPermission.NotFound';
+  // A rule naming a group that is gone is gone too (InvalidGroup.NotFound): revoked with that group's delete.
+  const harmless = action === 'authorize' ? ['InvalidPermission.Duplicate'] : ['InvalidPermission.NotFound', 'InvalidGroup.NotFound'];
+  const isHarmless = (e: unknown) => harmless.includes(errorCode(e) ?? '');
   try {
     await send(rules.map(toPermission));
   } catch (e) {
-    if (errorCode(e) !== harmless || rules.length === 1) {
-      if (errorCode(e) === harmless) return;
-      throw e;
-    }
+    if (!isHarmless(e)) throw e;
+    if (rules.length === 1) return;
     for (const r of rules) {
       try {
         await send([toPermission(r)]);
       } catch (e2) {
-        if (errorCode(e2) !== harmless) throw e2;
+        if (!isHarmless(e2)) throw e2;
       }
     }
   }
@@ -264,6 +272,24 @@ function rulesAfter(live: RuleValue[], dir: Direction, changes: FieldChange[]): 
   const cs = changesUnder(changes, dir);
   const replaced = new Set(cs.filter((c) => c.before !== undefined).map((c) => ruleKey(c.before as RuleValue)));
   return [...live.filter((r) => !replaced.has(ruleKey(r))), ...cs.filter((c) => c.after !== undefined).map((c) => c.after as RuleValue)];
+}
+
+/**
+ * Revokes the rules of the stack's other groups that name `groupId` (one describe of the stack's groups).
+ * Groups that are not the stack's are never changed: a rule of theirs keeps the delete failing, in AWS's words.
+ */
+async function revokeRulesNaming(ctx: Ctx, groupId: string): Promise<void> {
+  const groups = await describeGroups(ctx, [{ Name: `tag:${TAG_STACK}`, Values: [ctx.stack] }]);
+  for (const g of groups) {
+    if (g.GroupId === groupId) continue;
+    for (const dir of ['ingress', 'egress'] as const) {
+      const naming = rulesFromPermissions(dir === 'ingress' ? g.IpPermissions : g.IpPermissionsEgress).filter((r) => r.securityGroup === groupId);
+      if (!naming.length) continue;
+      await applyRules(ctx, g.GroupId!, dir, 'revoke', naming);
+      const who = tagsFromList(g.Tags)[TAG_ID] ?? g.GroupId;
+      ctx.emit({ type: 'info', address: `security-group.${who}`, message: `revoked ${naming.length} ${dir} rule(s) naming ${groupId}, which is being deleted` });
+    }
+  }
 }
 
 const reconciler: Reconciler<'security-group', SecurityGroupLive> = {
@@ -333,20 +359,15 @@ const reconciler: Reconciler<'security-group', SecurityGroupLive> = {
       }),
     );
     const id = r.GroupId!;
-    // A new group has no ingress and the allow-all egress rule.
-    const changes = [
-      ...diffRules('ingress', desiredRules(desired, 'ingress', id), []),
-      ...diffRules('egress', desiredRules(desired, 'egress', id), [ALLOW_ALL_EGRESS], s.egress === undefined),
-    ];
+    // A new group has no ingress and the allow-all egress rule. Rules naming a group not created yet
+    // wait for the engine's second step.
+    // (Read once: a group named by a rule may get its id meanwhile, and live must say what was authorized.)
+    const [ingress, egress] = [desiredRules(desired, 'ingress', id), desiredRules(desired, 'egress', id)];
+    const changes = [...diffRules('ingress', ingress, []), ...diffRules('egress', egress, [ALLOW_ALL_EGRESS], s.egress === undefined)].filter((c) => !refersToUnknown(c));
     assertApplicable(desired.address, changes);
     if (changes.length) await afterCreate(ctx, desired.address, `authorize rules of ${id}`, () => applyRuleChanges(ctx, id, changes));
-    const live: SecurityGroupLive = {
-      vpc,
-      groupName,
-      description: s.description,
-      ingress: [...desiredRules(desired, 'ingress', id).values()],
-      egress: [...desiredRules(desired, 'egress', id).values()],
-    };
+    const authorized = (rules: Map<string, RuleValue>) => [...rules.values()].filter((r) => r.securityGroup !== UNKNOWN);
+    const live: SecurityGroupLive = { vpc, groupName, description: s.description, ingress: authorized(ingress), egress: authorized(egress) };
     return { id, name: desired.name, management: 'owned', live, tags: { ...desired.tags }, outputs: outputsOf(id, live) };
   },
 
@@ -359,6 +380,7 @@ const reconciler: Reconciler<'security-group', SecurityGroupLive> = {
   },
 
   async delete(ctx, observed) {
+    await revokeRulesNaming(ctx, observed.id);
     const ec2 = await ctx.aws.ec2();
     // DependencyViolation while network interfaces (instances terminating, load balancers) still
     // use the group, or another group's rule refers to it.
@@ -380,7 +402,7 @@ const reconciler: Reconciler<'security-group', SecurityGroupLive> = {
       'ec2:CreateTags',
       'ec2:DeleteTags',
     ],
-    delete: ['ec2:DeleteSecurityGroup'],
+    delete: ['ec2:DescribeSecurityGroups', 'ec2:RevokeSecurityGroupIngress', 'ec2:RevokeSecurityGroupEgress', 'ec2:DeleteSecurityGroup'],
   },
 };
 

@@ -57,8 +57,14 @@ export interface Injection {
   times?: number;
   /** Answer with this AWS error (not forwarded)... */
   error?: AwsErrorSpec;
-  /** ...or forward it, let moto execute it, and cut the connection before the answer. */
+  /** ...or forward it, let moto execute it, and cut the connection before the answer... */
   cut?: true;
+  /**
+   * ...or ask this, with the request's body, for an AWS error to answer instead of forwarding
+   * (undefined: the request goes on as usual and does not count toward `times`). How a test makes
+   * moto keep a rule of AWS that it lacks (e.g. no DeleteSecurityGroup while another group's rule names it).
+   */
+  refuse?: (body: string) => Promise<AwsErrorSpec | undefined>;
 }
 
 export interface LogEntry extends RequestInfo {
@@ -296,7 +302,9 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
     const info: LogEntry = { at: Date.now(), service, operation: operationOf(service, req.method ?? 'GET', path, req.headers, body.toString('utf8')), method: req.method ?? 'GET', path };
     log.push(info);
     try {
-      const inj = injections.find((i) => i.left > 0 && i.match(info));
+      let inj = injections.find((i) => i.left > 0 && i.match(info));
+      const refusal = inj?.refuse ? await inj.refuse(body.toString('utf8')) : undefined;
+      if (inj?.refuse && !refusal) inj = undefined;
       if (inj) {
         inj.left--;
         info.fault = 'injected';
@@ -305,7 +313,7 @@ export async function startFaultProxy(target: string, initial?: FaultPlan): Prom
           req.socket.destroy();
           return;
         }
-        const r = awsErrorResponse(service, inj.error ?? { code: 'InternalError', message: 'injected', status: 500 });
+        const r = awsErrorResponse(service, refusal ?? inj.error ?? { code: 'InternalError', message: 'injected', status: 500 });
         info.status = r.status;
         return send(res, r.status, r.headers, r.body);
       }

@@ -137,6 +137,41 @@ describe('decide: one change per spec resource', () => {
     expect(changes).toEqual([{ address: 'vpc.a', kind: 'vpc', name: 'a', action: 'noop', id: 'id-new', fields: [], reason: 'created 2s ago; AWS does not list it yet' }]);
   });
 
+  // Late references (a security group rule naming a group): `parent` of a and b names the other one.
+  describe('late references', () => {
+    const late = new Map([
+      ['a', [{ field: 'parent', name: 'b' }]],
+      ['b', [{ field: 'parent', name: 'a' }]],
+    ]);
+    const lateRow = (live: Observed[]) => {
+      const outputs = new Map<string, Outputs>();
+      const order = desiredOf({ a: { parent: 'b' }, b: { parent: 'a' } }, outputs);
+      return decide({ order, live: new Map(live.map((o) => [`vpc.${o.name}`, o])), reconcilers: new Map([['vpc', fake()]]), outputs, late }).changes;
+    };
+    it('two resources naming each other, both up to date: both noop (the one decided first is diffed again)', () => {
+      expect(summary(lateRow([obs('a', { parent: 'id-b' }), obs('b', { parent: 'id-a' })]))).toEqual([
+        ['a', 'noop'],
+        ['b', 'noop'],
+      ]);
+    });
+    it('a drifted late reference is an update with the real id, whichever is decided first', () => {
+      const [a, b] = lateRow([obs('a', { parent: 'id-x' }), obs('b', { parent: 'id-a' })]);
+      expect([a.action, a.fields, b.action]).toEqual(['update', [{ path: 'parent', before: 'id-x', after: 'id-b', forcesReplace: false }], 'noop']);
+      expect(a.waitsFor).toBeUndefined();
+    });
+    it('both created now: each create says its late reference is made once the other exists', () => {
+      expect(lateRow([]).map((c) => [c.name, c.action, c.waitsFor])).toEqual([
+        ['a', 'create', [{ field: 'parent', address: 'vpc.b' }]],
+        ['b', 'create', [{ field: 'parent', address: 'vpc.a' }]],
+      ]);
+    });
+    it('one created now: the other is updated once it exists, its new value unknown until then', () => {
+      const [a, b] = lateRow([obs('a', { parent: 'id-old' })]);
+      expect([a.action, a.fields, a.waitsFor]).toEqual(['update', [{ path: 'parent', before: 'id-old', after: UNKNOWN, forcesReplace: false }], [{ field: 'parent', address: 'vpc.b' }]]);
+      expect(b.action).toBe('create');
+    });
+  });
+
   it('diffResource splits what forces a replacement from what changes in place, without ignored fields', () => {
     const [d] = desiredOf({ a: { size: 2, color: 'red', shape: 'round', ignoreChanges: ['shape'] } }, new Map());
     const r = diffResource(fake(['size']), d, obs('a', { size: 1, color: 'blue', shape: 'square' }));
