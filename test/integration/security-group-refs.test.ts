@@ -169,6 +169,16 @@ describe('security groups that name each other', () => {
     expect(changed((await plan(BOTH)).plan)).toEqual({});
   });
 
+  it('a group replaced: the rules naming it are revoked with the old one and authorized to the new one', async () => {
+    const replaced = BOTH.replace('  db:\n    kind: security-group\n', '  db:\n    kind: security-group\n    description: the database tier\n');
+    const { plan: p } = await apply(replaced);
+    expect(changed(p)).toEqual({ 'security-group.app': 'update', 'security-group.db': 'replace' });
+    const all = await groups();
+    expect(groupRules(all.get('app'), all, 'egress')).toEqual(['tcp 5432 db']);
+    expect(groupRules(all.get('db'), all, 'ingress').sort()).toEqual(['tcp 5432 app', 'tcp 5432 db']);
+    expect(changed((await plan(replaced)).plan)).toEqual({});
+  });
+
   it('destroy revokes the rules naming each group before deleting it, and leaves nothing', async () => {
     const { plan: p } = await apply(BOTH, { destroy: true });
     expect(changed(p)).toEqual({ 'vpc.main': 'delete', 'security-group.app': 'delete', 'security-group.db': 'delete' });
