@@ -339,8 +339,11 @@ function byOperation(results, stepName) {
  * one attribute).
  */
 const PER_RESOURCE_OK = /^(s3:(Get(?!BucketTagging)|Head)|sns:(GetTopicAttributes|ListSubscriptionsByTopic)$|elbv2:DescribeListeners$|ec2:DescribeVpcAttribute$)/;
-/** Bulk reads with a page limit (they grow by one call per page): listener tags (20 ARNs a call), the tag index (100 resources a page). */
-const PAGED_BULK = /^(elbv2:DescribeTags|tagging:GetResources)$/;
+/**
+ * Bulk reads with a page limit (they grow by one call per page): listener tags (20 ARNs a call), the
+ * tag index (100 resources a page), the account's SNS subscriptions (100 a page; read from 2 topics on).
+ */
+const PAGED_BULK = /^(elbv2:DescribeTags|tagging:GetResources|sns:ListSubscriptions)$/;
 
 function targets(results, watch, examples) {
   const out = [];
@@ -364,7 +367,7 @@ function targets(results, watch, examples) {
     verdict(
       'Converged plan: reads do not grow with EC2 network resources and instances; per-resource reads only where AWS has no bulk read, run concurrently',
       bad.length === 0,
-      `EC2 describes: ${ec2(a)} at N=${small.n}, ${ec2(b)} at N=${big.n} (one per kind). Growing from N=${small.n} to N=${big.n} -- per resource where AWS has no bulk read, as the issue allows (S3 bucket settings and objects, SNS topic attributes and subscriptions, listeners; and VPC DNS attributes, 2 per VPC: DescribeVpcs does not return them and DescribeVpcAttribute reads one attribute of one VPC): ${show(allowed)}; bulk reads that page (listener DescribeTags: 20 ARNs a call; the tag index GetResources: 100 resources a page): ${show(paged)}; per resource beyond that: ${show(bad)}. Tags of alarms, topics, buckets, load balancers and target groups: one tag index for all (no per-resource tag read). All concurrent: up to ${Math.max(...conv(big).runs.map((x) => x.calls.peakInFlight))} calls in flight at N=${big.n}.`,
+      `EC2 describes: ${ec2(a)} at N=${small.n}, ${ec2(b)} at N=${big.n} (one per kind). Growing from N=${small.n} to N=${big.n} -- per resource where AWS has no bulk read, as the issue allows (S3 bucket settings and objects, SNS topic attributes and subscriptions, listeners; and VPC DNS attributes, 2 per VPC: DescribeVpcs does not return them and DescribeVpcAttribute reads one attribute of one VPC): ${show(allowed)}; bulk reads that page (listener DescribeTags: 20 ARNs a call; the tag index GetResources: 100 resources a page; the account's SNS subscriptions, ListSubscriptions, 100 a page, instead of one ListSubscriptionsByTopic per topic from 2 topics on): ${show(paged)}; per resource beyond that: ${show(bad)}. Tags of alarms, topics, buckets, load balancers and target groups: one tag index for all (no per-resource tag read). All concurrent: up to ${Math.max(...conv(big).runs.map((x) => x.calls.peakInFlight))} calls in flight at N=${big.n}.`,
     );
   }
   // 2. clock-app-ha converged plan: <= 30 calls, <= 0.8 s median of 5.

@@ -3,9 +3,19 @@
 // observe: the stack's topics come from the tag index (tag-index.ts: one GetResources for every
 // indexed kind of the plan, tags included). Only when a topic the spec names (topicName, the default
 // <stack>-<name>, or `adopt:`) is not among them: ListTopics (ARNs only, 100 a page) to find it, and
-// ListTagsForResource for it. Owned and adopted topics then take GetTopicAttributes +
-// ListSubscriptionsByTopic (100 a page): SNS has no bulk read of either. A converged stack of N
-// topics: 2N reads, whatever else the account holds.
+// ListTagsForResource for it. Owned and adopted topics then take GetTopicAttributes each (SNS has no
+// bulk read of it) and their subscriptions come from one of two reads (accountSubscriptions):
+// - ListSubscriptionsByTopic per topic (100 a page): one call per topic;
+// - ListSubscriptions, the account's subscriptions of every topic, 100 a page, read page after page.
+//   Used when the plan reads 2 or more topics, and only while it takes at most ceil(topics / 10)
+//   pages -- as many as the per-topic reads take rounds at 10 at a time: an account with more
+//   subscriptions than that stops after those pages and reads by topic (the waste is bounded by a
+//   tenth of the topics and one round trip). AWS lists only the requester's own subscriptions there,
+//   not those another account made on our topic (ListSubscriptionsByTopic shows them): a topic whose
+//   attributes count more subscriptions (SubscriptionsConfirmed + SubscriptionsPending) than the
+//   listing holds for it is read by topic too, so such a subscription is still seen and removed.
+// A converged stack of N >= 2 topics in an account of up to 100 N / 10 subscriptions: N + ceil(N / 10)
+// reads at most (N + 1 up to 10 topics); otherwise 2N, as before.
 // In place: displayName (SetTopicAttributes), subscriptions (Subscribe / Unsubscribe, one by one),
 // tags. Replace: topicName.
 // A subscription waiting for its confirmation (email: until the recipient clicks the link) is shown
@@ -16,6 +26,7 @@ import {
   DeleteTopicCommand,
   GetTopicAttributesCommand,
   ListSubscriptionsByTopicCommand,
+  ListSubscriptionsCommand,
   ListTagsForResourceCommand,
   ListTopicsCommand,
   SetTopicAttributesCommand,
@@ -24,6 +35,7 @@ import {
   UnsubscribeCommand,
   UntagResourceCommand,
 } from '../aws/sdk/sns.js';
+import { isAccessDenied } from '../aws/errors.js';
 import { indexedOf } from './tag-index.js';
 import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
@@ -39,6 +51,7 @@ import {
   mapLimit,
   readOrAbsent,
 } from './services-shared.js';
+import type { Subscription } from '../aws/sdk/sns.js';
 
 export type SubscriptionLive = {
   protocol: string;
@@ -64,16 +77,77 @@ export function topicName(d: Desired<'sns-topic'>, live?: Observed<TopicLive>): 
 
 const subKey = (s: { protocol: string; endpoint: string }) => `${s.protocol} ${s.endpoint}`;
 
-async function readTopic(ctx: Ctx, arn: string, tags: Record<string, string>, who: { name: string; management: Observed['management'] }): Promise<Observed<TopicLive> | undefined> {
+/** Subscriptions by topic ARN, from the account-wide listing (see the header). */
+export type SubscriptionListing = Map<string, Subscription[]>;
+
+/**
+ * ListSubscriptions, page after page, for at most `maxPages` pages: the account's subscriptions by
+ * topic ARN, or undefined when there are more than those pages hold (or the caller may not list them).
+ */
+export async function accountSubscriptions(ctx: Ctx, maxPages: number): Promise<SubscriptionListing | undefined> {
   const sns = await ctx.aws.sns();
+  const out: SubscriptionListing = new Map();
+  let NextToken: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    let r;
+    try {
+      r = await sns.send(new ListSubscriptionsCommand({ NextToken }));
+    } catch (e) {
+      // A policy made before this read existed lacks sns:ListSubscriptions: read by topic, as it allows.
+      if (isAccessDenied(e)) return undefined;
+      throw e;
+    }
+    for (const s of r.Subscriptions ?? []) if (s.TopicArn) out.set(s.TopicArn, [...(out.get(s.TopicArn) ?? []), s]);
+    NextToken = r.NextToken || undefined;
+    if (!NextToken) return out;
+  }
+  return undefined;
+}
+
+/** Pages of the account-wide listing a plan reading `topics` topics may spend: none below 2 topics, else one per 10 topics. */
+export const listingBudget = (topics: number): number => (topics >= 2 ? Math.ceil(topics / 10) : 0);
+
+/**
+ * A topic's subscriptions from the account-wide listing, or undefined when the listing cannot be
+ * trusted for it: it holds fewer of the topic's subscriptions than the topic's own counts say exist
+ * (another account's subscription to this topic, which ListSubscriptions leaves out). Deleted
+ * subscriptions on their way out count in neither.
+ */
+export function listedSubscriptions(listing: SubscriptionListing | undefined, arn: string, attributes: Record<string, string> | undefined): Subscription[] | undefined {
+  if (!listing) return undefined;
+  const listed = (listing.get(arn) ?? []).filter((s) => s.SubscriptionArn !== 'Deleted');
+  const counted = Number(attributes?.SubscriptionsConfirmed ?? 0) + Number(attributes?.SubscriptionsPending ?? 0);
+  return counted > listed.length ? undefined : listed;
+}
+
+async function subscriptionsByTopic(ctx: Ctx, arn: string): Promise<Subscription[] | undefined> {
+  const sns = await ctx.aws.sns();
+  return readOrAbsent(() =>
+    allPages(async (NextToken) => {
+      const r = await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: arn, NextToken }));
+      return { items: r.Subscriptions, next: r.NextToken };
+    }),
+  );
+}
+
+/**
+ * A topic: GetTopicAttributes, and its subscriptions from `listing` (the account-wide listing, in
+ * flight) where it can be trusted for this topic, else ListSubscriptionsByTopic.
+ */
+async function readTopic(
+  ctx: Ctx,
+  arn: string,
+  tags: Record<string, string>,
+  who: { name: string; management: Observed['management'] },
+  listing?: Promise<SubscriptionListing | undefined>,
+): Promise<Observed<TopicLive> | undefined> {
+  const sns = await ctx.aws.sns();
+  const attributes = readOrAbsent(() => sns.send(new GetTopicAttributesCommand({ TopicArn: arn })));
   const [attrs, subs] = await Promise.all([
-    readOrAbsent(() => sns.send(new GetTopicAttributesCommand({ TopicArn: arn }))),
-    readOrAbsent(() =>
-      allPages(async (NextToken) => {
-        const r = await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: arn, NextToken }));
-        return { items: r.Subscriptions, next: r.NextToken };
-      }),
-    ),
+    attributes,
+    listing
+      ? Promise.all([attributes, listing]).then(([a, l]) => (a ? listedSubscriptions(l, arn, a.Attributes) ?? subscriptionsByTopic(ctx, arn) : undefined))
+      : subscriptionsByTopic(ctx, arn),
   ]);
   if (!attrs || !subs) return undefined;
   const subscriptions: SubscriptionLive[] = [];
@@ -131,16 +205,24 @@ const reconciler: Reconciler<'sns-topic', TopicLive> = {
           })
       : [];
     const byName = new Map(desired.map((d) => [d.name, d]));
-    const found = await mapLimit([...index.keys(), ...listed], async (arn) => {
-      let tags = index.get(arn);
-      if (!tags) {
-        const r = await readOrAbsent(() => sns.send(new ListTagsForResourceCommand({ ResourceArn: arn })));
-        if (!r) return undefined;
-        tags = tagsFromList(r.Tags);
-      }
-      const who = identify(tags, ctx.stack, adopted, [arn, topicNameOfArn(arn)]);
-      if (!who) return undefined;
-      const o = await readTopic(ctx, arn, tags, who);
+    const owned = (
+      await mapLimit([...index.keys(), ...listed], async (arn) => {
+        let tags = index.get(arn);
+        if (!tags) {
+          const r = await readOrAbsent(() => sns.send(new ListTagsForResourceCommand({ ResourceArn: arn })));
+          if (!r) return undefined;
+          tags = tagsFromList(r.Tags);
+        }
+        const who = identify(tags, ctx.stack, adopted, [arn, topicNameOfArn(arn)]);
+        return who && { arn, tags, who };
+      })
+    ).filter((t) => t !== undefined);
+    // The account-wide listing runs alongside the topics' attribute reads (see the header).
+    const budget = listingBudget(owned.length);
+    const listing = budget ? accountSubscriptions(ctx, budget) : undefined;
+    listing?.catch(() => {}); // its failure is reported where a topic awaits it
+    const found = await mapLimit(owned, async ({ arn, tags, who }) => {
+      const o = await readTopic(ctx, arn, tags, who, listing);
       const d = byName.get(who.name);
       if (o && d) showPending(ctx, d.address, o.live);
       return o;
@@ -240,7 +322,7 @@ const reconciler: Reconciler<'sns-topic', TopicLive> = {
   },
 
   permissions: {
-    observe: ['tag:GetResources', 'sns:ListTopics', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic'],
+    observe: ['tag:GetResources', 'sns:ListTopics', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptions', 'sns:ListSubscriptionsByTopic'],
     create: ['sns:CreateTopic', 'sns:TagResource', 'sns:ListTagsForResource', 'sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'sns:Subscribe'],
     update: [
       'sns:SetTopicAttributes',

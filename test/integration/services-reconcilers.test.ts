@@ -32,7 +32,7 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
-import { CreateTopicCommand, ListSubscriptionsByTopicCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateTopicCommand, DeleteTopicCommand, ListSubscriptionsByTopicCommand, SubscribeCommand, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import { DescribeAlarmsCommand, GetDashboardCommand, PutDashboardCommand, PutMetricAlarmCommand, UntagResourceCommand } from '@aws-sdk/client-cloudwatch';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { desired, testCtx } from '../helpers/aws.js';
@@ -467,6 +467,47 @@ describe('sns-topic', () => {
     expect(both.map((o) => o.name)).toEqual(['custom']);
     expect(callsSince(mark).sort()).toEqual(['sns:GetTopicAttributes', 'sns:ListSubscriptionsByTopic', 'sns:ListTagsForResource', 'sns:ListTopics', 'tagging:GetResources']);
     await topicR.delete(ctx, mine);
+  });
+
+  it('reads the subscriptions of 2 or more topics from one account-wide listing, and still sees one removed or added by hand', async () => {
+    const sns = await ctx.aws.sns();
+    const mail = (endpoint: string) => ({ protocol: 'email', endpoint });
+    const ds = [
+      desired('sns-topic', 'bulk-a', { subscriptions: [mail('a@example.com'), mail('a2@example.com')] }),
+      desired('sns-topic', 'bulk-b', { subscriptions: [mail('b@example.com')] }),
+      desired('sns-topic', 'bulk-c', { subscriptions: [] }),
+    ];
+    const made = [];
+    for (const d of ds) made.push(await topicR.create(ctx, d));
+    const diffAll = async () => {
+      const seen = await topicR.observe(ctx, ds);
+      return ds.flatMap((d) => paths(topicR.diff(d, seen.find((o) => o.name === d.name)!)).map((p) => `${d.name}: ${p}`));
+    };
+    let mark = ctx.aws.calls.length;
+    expect(await diffAll()).toEqual([]);
+    // 3 topics: their attributes, and one ListSubscriptions for all of them (no read by topic).
+    expect(callsSince(mark).sort()).toEqual(['sns:GetTopicAttributes', 'sns:GetTopicAttributes', 'sns:GetTopicAttributes', 'sns:ListSubscriptions', 'tagging:GetResources']);
+
+    // Drift by hand: a subscription removed from one topic, one added to a topic that should have none.
+    const subs = (await sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: made[0].id }))).Subscriptions!;
+    await sns.send(new UnsubscribeCommand({ SubscriptionArn: subs.find((s) => s.Endpoint === 'a2@example.com')!.SubscriptionArn }));
+    await sns.send(new SubscribeCommand({ TopicArn: made[2].id, Protocol: 'email', Endpoint: 'intruder@example.com' }));
+    mark = ctx.aws.calls.length;
+    expect(await diffAll()).toEqual(['bulk-a: subscriptions[email a2@example.com]', 'bulk-c: subscriptions[email intruder@example.com]']);
+    expect(count(mark, 'sns:ListSubscriptions')).toBe(1);
+    expect(count(mark, 'sns:ListSubscriptionsByTopic')).toBe(0);
+
+    // An account with more subscriptions than ceil(3 / 10) = 1 page holds: the listing stops after
+    // that page and every topic is read by topic -- the same drift is found.
+    const other = (await sns.send(new CreateTopicCommand({ Name: 'busy-unrelated' }))).TopicArn!;
+    for (let i = 0; i < 100; i++) await sns.send(new SubscribeCommand({ TopicArn: other, Protocol: 'email', Endpoint: `u${i}@example.com` }));
+    mark = ctx.aws.calls.length;
+    expect(await diffAll()).toEqual(['bulk-a: subscriptions[email a2@example.com]', 'bulk-c: subscriptions[email intruder@example.com]']);
+    expect(count(mark, 'sns:ListSubscriptions')).toBe(1);
+    expect(count(mark, 'sns:ListSubscriptionsByTopic')).toBe(3);
+
+    await sns.send(new DeleteTopicCommand({ TopicArn: other }));
+    for (const o of made) await topicR.delete(ctx, o);
   });
 });
 

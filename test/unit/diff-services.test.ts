@@ -13,7 +13,7 @@ import lb from '../../src/reconcilers/load-balancer.js';
 import tg from '../../src/reconcilers/target-group.js';
 import listener from '../../src/reconcilers/listener.js';
 import bucket, { inventoryFrom, inventoryTags, lifecycleLive, normalizePolicy } from '../../src/reconcilers/s3-bucket.js';
-import topic from '../../src/reconcilers/sns-topic.js';
+import topic, { listedSubscriptions, listingBudget } from '../../src/reconcilers/sns-topic.js';
 import alarm from '../../src/reconcilers/cloudwatch-alarm.js';
 import { defaultAwsName, lbDimension } from '../../src/reconcilers/services-shared.js';
 import { contentTypeOf, hashBytes } from '../../src/inputs/content.js';
@@ -447,6 +447,33 @@ const alarmLive = (over: Record<string, unknown> = {}) =>
     },
     { id: 'test-idle', outputs: { arn: ALARM_ARN, name: 'test-idle' } },
   );
+
+describe('sns-topic: subscriptions from the account-wide listing', () => {
+  const ARN = 'arn:aws:sns:us-east-1:123456789012:test-alerts';
+  const sub = (endpoint: string, arn = `${ARN}:${endpoint}`) => ({ TopicArn: ARN, Protocol: 'email', Endpoint: endpoint, SubscriptionArn: arn });
+  const listing = new Map([[ARN, [sub('a@example.com'), sub('b@example.com', 'PendingConfirmation'), sub('gone@example.com', 'Deleted')]]]);
+  const counts = (confirmed: number, pending: number) => ({ SubscriptionsConfirmed: String(confirmed), SubscriptionsPending: String(pending) });
+  it.each([
+    ['the topic counts what the listing holds', counts(1, 1), 2],
+    ['the counts lag behind (or the endpoint keeps none, as moto)', counts(0, 0), 2],
+    ['the counts lag behind a removal: read by topic', counts(3, 0), undefined],
+    ["another account's subscription, which ListSubscriptions leaves out: read by topic", counts(2, 1), undefined],
+  ])('%s', (_, attrs, expected) => {
+    expect(listedSubscriptions(listing, ARN, attrs)?.length).toBe(expected);
+  });
+  it('a topic the listing does not name has none; no listing: read by topic', () => {
+    expect(listedSubscriptions(listing, `${ARN}-other`, counts(0, 0))).toEqual([]);
+    expect(listedSubscriptions(undefined, ARN, counts(0, 0))).toBeUndefined();
+  });
+  it.each([
+    [1, 0],
+    [2, 1],
+    [10, 1],
+    [11, 2],
+    [20, 2],
+    [250, 25],
+  ])('%i topics: at most %i pages of the listing', (topics, pages) => expect(listingBudget(topics)).toBe(pages));
+});
 
 describe('cloudwatch-alarm diff', () => {
   it.each<Row>([

@@ -9,6 +9,7 @@ export const {
   DeleteTopicCommand,
   GetTopicAttributesCommand,
   ListSubscriptionsByTopicCommand,
+  ListSubscriptionsCommand,
   ListTagsForResourceCommand,
   ListTopicsCommand,
   PublishCommand,
