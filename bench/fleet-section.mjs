@@ -1,10 +1,12 @@
-// bench/RESULTS.md's fleet section (bench/fleet.mjs) lives between two markers, so that each
-// benchmark rewrites only its own part: fleet.mjs replaces the section, run.mjs keeps it.
-const BEGIN = '<!-- fleet: written by bench/fleet.mjs -->';
-const END = '<!-- fleet: end -->';
+// bench/RESULTS.md's sections written by other benchmarks than run.mjs live between markers, so that
+// each benchmark rewrites only its own part: bench/fleet.mjs writes the fleet section,
+// bench/terraform.mjs the Terraform one; run.mjs keeps both when it rewrites the file.
+const markers = (name, by) => [`<!-- ${name}: written by ${by} -->`, `<!-- ${name}: end -->`];
+const SECTIONS = { fleet: 'bench/fleet.mjs', terraform: 'bench/terraform.mjs' };
 
-/** `text` with the fleet section set to `section` (appended when there is none yet). */
-export function replaceFleetSection(text, section) {
+/** `text` with section `name` set to `section` (in place, or appended when there is none yet). */
+export function replaceSection(text, name, section) {
+  const [BEGIN, END] = markers(name, SECTIONS[name]);
   const block = `${BEGIN}\n${section.trimEnd()}\n${END}`;
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
@@ -12,15 +14,22 @@ export function replaceFleetSection(text, section) {
   return `${text.trimEnd()}\n\n${block}\n`;
 }
 
-/** The fleet section of `text` (the file as it was), or '' when it has none. */
-export function fleetSectionOf(text) {
+/** Section `name` of `text` (the file as it was), or '' when it has none. */
+export function sectionOf(text, name) {
+  const [BEGIN, END] = markers(name, SECTIONS[name]);
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   return a >= 0 && b > a ? text.slice(a + BEGIN.length, b).trim() : '';
 }
 
-/** A report run.mjs is about to write, with the fleet section of the file it replaces kept. */
+export const replaceFleetSection = (text, section) => replaceSection(text, 'fleet', section);
+
+/** A report run.mjs is about to write, with the other benchmarks' sections of the file it replaces kept. */
 export function keepFleetSection(oldText, report) {
-  const section = fleetSectionOf(oldText);
-  return section ? replaceFleetSection(report, section) : report;
+  let out = report;
+  for (const name of Object.keys(SECTIONS)) {
+    const section = sectionOf(oldText, name);
+    if (section) out = replaceSection(out, name, section);
+  }
+  return out;
 }

@@ -24,7 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 import { clockAppHaCopies, EXAMPLE } from './gen-spec.mjs';
-import { keepFleetSection } from './fleet-section.mjs';
+import { keepFleetSection, replaceSection } from './fleet-section.mjs';
 import { startLatencyProxy } from './latency-proxy.mjs';
 import { startMoto } from './moto.mjs';
 import { watchBench } from './watch.mjs';
@@ -631,14 +631,7 @@ ${targets16(results, watch)}
 
 ${notes(results, watch, examples)}
 
-## Against Terraform
-
-This benchmark does not run Terraform and makes no comparison with it: every number above is
-reconcile's own, measured by this run. ${m.terraform ? 'A terraform binary was on the PATH, but bench/run.mjs has no Terraform configuration of the stack to run with it.' : 'Terraform is not installed on the machine that ran it (no terraform on the PATH).'}
-Two facts bear on a comparison made elsewhere: both tools meet the same AWS token buckets (the
-limiter's floor for a step, in the notes above, holds for any tool that AWS does not throttle), and
-moto has no rate limits, so on moto a tool that does not pace itself looks faster than it can be
-against AWS.
+${replaceSection('', 'terraform', `## Against Terraform\n\nNot measured by this run: \`npm run bench:terraform\` (bench/terraform.mjs) runs Terraform ${m.terraform ? '(a terraform binary was on the PATH)' : '(no terraform on the PATH of the machine that ran this)'} on the same stack against moto and writes this section.`).trim()}
 `;
 }
 
