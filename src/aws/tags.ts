@@ -1,4 +1,5 @@
-// Ownership tags and the tag helpers every reconciler shares.
+// Ownership tags and the tag helpers every reconciler shares. Tag diffs are the engine's
+// (diffTags in src/engine/diffutil.ts); applying them is the reconcilers' (tagUpdates, syncEc2Tags).
 
 export const TAG_STACK = 'reconcile:stack';
 export const TAG_ID = 'reconcile:id';
@@ -12,25 +13,12 @@ export const tagsFromList = (list: TagList): Record<string, string> =>
 export const tagsToList = (tags: Record<string, string>): { Key: string; Value: string }[] =>
   Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 
-/** Tags managed by AWS itself (aws:*) are never ours to diff. */
-const managedKey = (k: string) => !k.startsWith('aws:');
-
 /** A change of one tag, shaped as the engine's field changes ("tags.Env"; a tag changes in place). */
 export interface TagChange {
   path: string;
   before: unknown;
   after: unknown;
   forcesReplace: boolean;
-}
-
-/** Field changes for tags, one per key ("tags.Env"). Always in place. */
-export function diffTags(desired: Record<string, string>, live: Record<string, string>): TagChange[] {
-  const out: TagChange[] = [];
-  const keys = new Set([...Object.keys(desired), ...Object.keys(live)].filter(managedKey));
-  for (const k of [...keys].sort()) {
-    if (desired[k] !== live[k]) out.push({ path: `tags.${k}`, before: live[k], after: desired[k], forcesReplace: false });
-  }
-  return out;
 }
 
 /** Splits tag changes into what to set and what to remove. */

@@ -9,9 +9,9 @@
 // - adopted (`adopt:` names it, not the stack's yet): adopt, with the fields that differ;
 // - the stack's: replace when a field that cannot change in place differs, update when others do,
 //   noop otherwise.
-// The fields are always those of diffResource(): the reconciler's diff without what the spec says
-// something else owns (ignoreChanges). apply diffs again with the same function once references
-// are known.
+// The fields are always those of diffResource(): the reconciler's diff, then the tags' (the engine
+// diffs tags for every kind), without what the spec says something else owns (ignoreChanges). apply
+// diffs again with the same function once references are known.
 //
 // Late references (src/spec/graph.ts: security group rules naming groups) may name a resource decided
 // after the one that makes them (two groups that allow each other): until it is decided, its outputs
@@ -24,6 +24,7 @@
 // outputs for what stays, UNKNOWN for what is (re)created, and UNKNOWN for the volatile outputs of
 // what is updated (a launch template's latestVersion), so dependents' changes show in the same plan.
 import type { KindName } from '../spec/schema.js';
+import { diffTags } from './diffutil.js';
 import { UNKNOWN, type Desired, type FieldChange, type Observed, type Outputs, type Prepared, type Reconciler, type Resolution } from './types.js';
 
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'noop' | 'read' | 'adopt' | 'keep';
@@ -76,11 +77,21 @@ export interface ResourceDiff {
 }
 
 /**
- * The one diff of a resource: the reconciler's, given what prepare resolved for it (`inputs`),
- * without ignoreChanges, split by what forces a replacement.
+ * Every field of a resource that differs: the kind's own (its reconciler's diff, given what prepare
+ * resolved for it: `inputs`), then its tags, which the engine compares for every kind (desired.tags
+ * against observed.tags, or what the kind's tagsForDiff says; a looked-up resource's tags are not
+ * the stack's to set).
  */
-export function diffResource(r: Pick<Reconciler, 'diff'>, d: Desired, o: Observed, inputs?: unknown): ResourceDiff {
-  const fields = withoutIgnored(r.diff(d, o, inputs), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+export function diffFields(r: Pick<Reconciler, 'diff' | 'tagsForDiff'>, d: Desired, o: Observed, inputs?: unknown): FieldChange[] {
+  const fields = r.diff(d, o, inputs);
+  if (o.management === 'lookup') return fields;
+  const tags = r.tagsForDiff ? r.tagsForDiff(d, o) : { desired: d.tags, observed: o.tags };
+  return tags ? [...fields, ...diffTags(tags.desired, tags.observed)] : fields;
+}
+
+/** The one diff of a resource: diffFields without ignoreChanges, split by what forces a replacement. */
+export function diffResource(r: Pick<Reconciler, 'diff' | 'tagsForDiff'>, d: Desired, o: Observed, inputs?: unknown): ResourceDiff {
+  const fields = withoutIgnored(diffFields(r, d, o, inputs), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
   return { fields, forcedBy: fields.filter((f) => f.forcesReplace).map((f) => f.path), inPlace: fields.filter((f) => !f.forcesReplace) };
 }
 
@@ -103,7 +114,7 @@ export interface DecideInput {
   order: Desired[];
   /** What observe found for them, by address. */
   live: ReadonlyMap<string, Observed>;
-  reconcilers: ReadonlyMap<KindName, Pick<Reconciler, 'diff' | 'volatileOutputs'>>;
+  reconcilers: ReadonlyMap<KindName, Pick<Reconciler, 'diff' | 'tagsForDiff' | 'volatileOutputs'>>;
   /** The outputs the desired views resolve references through, by spec name: filled in here. */
   outputs: Map<string, Outputs>;
   /** A resource this process created moments ago (AWS may not list it yet), with how long ago. */

@@ -30,3 +30,16 @@ export function setField(path: string, before: readonly string[] | undefined, af
 }
 
 export const isUnknown = (v: unknown): boolean => v === UNKNOWN || (Array.isArray(v) && v.includes(UNKNOWN));
+
+/** Tags managed by AWS itself (aws:*) are never ours to diff. */
+const managedKey = (k: string) => !k.startsWith('aws:');
+
+/** Field changes for tags, one per key ("tags.Env"), in key order. Always in place. */
+export function diffTags(desired: Record<string, string>, live: Record<string, string>): FieldChange[] {
+  const out: FieldChange[] = [];
+  const keys = new Set([...Object.keys(desired), ...Object.keys(live)].filter(managedKey));
+  for (const k of [...keys].sort()) {
+    if (desired[k] !== live[k]) out.push({ path: `tags.${k}`, before: live[k], after: desired[k], forcesReplace: false });
+  }
+  return out;
+}

@@ -23,7 +23,7 @@ import { forgetCreated, recentlyCreated } from './recent.js';
 import type { Ctx, Desired, Observed, Outputs, Prepared, Reconciler, Registry } from './types.js';
 
 export type { Action, Change } from './decide.js';
-export { changeLabel, diffResource, unknownOutputs, withoutIgnored } from './decide.js';
+export { changeLabel, diffFields, diffResource, unknownOutputs, withoutIgnored } from './decide.js';
 export type { Blocked } from './prune.js';
 export { kindsToObserve, lettingRequestsOut, observeAll, unusedKindCheck } from './observe.js';
 

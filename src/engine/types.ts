@@ -95,6 +95,12 @@ export interface Desired<K extends KindName = KindName> {
   stack: string;
 }
 
+/** The two sets of tags the engine compares for a resource (Reconciler.tagsForDiff). */
+export interface TagsToDiff {
+  desired: Record<string, string>;
+  observed: Record<string, string>;
+}
+
 export interface FieldChange {
   /** Dotted path in spec vocabulary, e.g. "cidr", "ingress[tcp 22 0.0.0.0/0]", "tags.Env". */
   path: string;
@@ -204,6 +210,14 @@ export interface Reconciler<K extends KindName = KindName, L = unknown, P = unkn
    * engine hands them to diff, create and update of every kind that has a prepare).
    */
   diff(desired: Desired<K>, live: Observed<L>, inputs?: P): FieldChange[];
+  /**
+   * Tags are not diff's business: the engine diffs every resource's tags itself ("tags.<key>"
+   * changes, after diff's), desired.tags against observed.tags, AWS's own aws:* keys aside, never
+   * for a resource that is only looked up. A kind whose tags follow another rule declares it here:
+   * which tags to compare (an instance leaves out its internal markers, an adopted main route table
+   * compares only the stack's), or none at all (undefined: a dashboard takes no tags).
+   */
+  tagsForDiff?(desired: Desired<K>, live: Observed<L>): TagsToDiff | undefined;
   /** Create with every tag in the create call itself where the API allows. Idempotent where AWS lets it be. */
   create(ctx: Ctx, desired: Desired<K>, inputs?: P): Promise<Observed<L>>;
   /** Apply in-place changes (only fields with forcesReplace false). Also used to adopt (tags). */

@@ -43,7 +43,7 @@ import {
 import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import type { Aws } from '../aws/clients.js';
 import { isRetryable } from '../aws/errors.js';
-import { TAG_ID, TAG_PROTECT, TAG_STACK, diffTags, tagUpdates, tagsFromList } from '../aws/tags.js';
+import { TAG_ID, TAG_PROTECT, TAG_STACK, tagUpdates, tagsFromList } from '../aws/tags.js';
 import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
@@ -443,7 +443,7 @@ const reconciler: Reconciler<'auto-scaling-group', AutoScalingGroupLive> = {
       ...setField('targetGroups', live.targetGroups, w.targetGroups),
     );
     if (live.notifications !== undefined) out.push(...field('notifications', live.notifications, w.notifications));
-    out.push(...field('targetCpu', live.targetCpu, w.targetCpu), ...diffTags(desired.tags, observed.tags));
+    out.push(...field('targetCpu', live.targetCpu, w.targetCpu));
     return out;
   },
 

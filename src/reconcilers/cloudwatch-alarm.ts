@@ -20,7 +20,7 @@ import {
   type PutMetricAlarmCommandInput,
   type Statistic,
 } from '../aws/sdk/cloudwatch.js';
-import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
@@ -253,7 +253,6 @@ const reconciler: Reconciler<'cloudwatch-alarm', AlarmLive> = {
       ...field('actionsEnabled', live.actionsEnabled, true),
       ...setField('actions', live.actions, want.AlarmActions),
       ...setField('okActions', live.okActions, want.OKActions),
-      ...diffTags(d.tags, o.tags),
     );
     return out;
   },

@@ -144,6 +144,9 @@ const reconciler: Reconciler<'cloudwatch-dashboard', DashboardLive> = {
     return out;
   },
 
+  // No tags to compare: its "tags" are the marker in its body, which the body's diff covers.
+  tagsForDiff: () => undefined,
+
   async create(ctx, d) {
     const name = dashboardNameOf(d);
     const body = dashboardBody(d, ctx.region);

@@ -2,7 +2,6 @@
 // tags can change. Delete releases it; while a NAT gateway being deleted still holds it, the release
 // is retried (bounded).
 import { AllocateAddressCommand, DescribeAddressesCommand, ReleaseAddressCommand, type Address, type Filter } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
 import { deleteIdempotent, errorCode, observeTagged, tagSpec, updatedObserved } from './ec2-shared.js';
@@ -37,9 +36,8 @@ const reconciler: Reconciler<'elastic-ip', ElasticIpLive> = {
     }));
   },
 
-  diff(desired, observed) {
-    return diffTags(desired.tags, observed.tags);
-  },
+  // An address has nothing to change in place but its tags, which the engine diffs.
+  diff: () => [],
 
   async create(ctx, desired) {
     const s = desired.spec;

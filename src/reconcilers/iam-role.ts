@@ -21,7 +21,7 @@ import {
   UpdateAssumeRolePolicyCommand,
   type RoleDetail,
 } from '../aws/sdk/iam.js';
-import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
@@ -104,7 +104,7 @@ const reconciler: Reconciler<'iam-role'> = {
     ];
     for (const name of [...new Set([...Object.keys(live.inlinePolicies), ...Object.keys(s.inlinePolicies)])].sort())
       out.push(...field(`inlinePolicies.${name}`, live.inlinePolicies[name], s.inlinePolicies[name]));
-    return [...out, ...diffTags(d.tags, o.tags)];
+    return out;
   },
 
   async create(ctx, d) {

@@ -17,7 +17,7 @@ import {
   UntagInstanceProfileCommand,
   type InstanceProfile,
 } from '../aws/sdk/iam.js';
-import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
@@ -131,7 +131,7 @@ const reconciler: Reconciler<'instance-profile'> = {
       ...field('path', live.path, d.spec.path, true),
       ...field('role', live.role, wantedRole(d)),
     ];
-    return [...out, ...diffTags(d.tags, o.tags)];
+    return out;
   },
 
   async create(ctx, d) {

@@ -27,7 +27,7 @@ import {
 import { indexedOf } from './tag-index.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { isNotImplemented } from '../aws/errors.js';
-import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import type { FieldChange, Observed, Reconciler } from '../engine/types.js';
 import { adoptIds, applyTagChanges, identify, isNotFound, missingAdoptIds, stackFilter } from './ec2-shared.js';
@@ -106,9 +106,11 @@ const reconciler: Reconciler<'instance', InstanceLive, LaunchInputs> = {
     // Omitted publicIp: the subnet's setting. A stopped instance has no public IP to compare.
     if (w.publicIp !== undefined && live.publicIp !== undefined) out.push(...field('publicIp', live.publicIp, w.publicIp, true));
     out.push(...field('iamInstanceProfile', comparableProfile(live.iamInstanceProfile, w.iamInstanceProfile), w.iamInstanceProfile, true));
-    out.push(...diffTags(desired.tags, withoutInternal(observed.tags)));
     return out;
   },
+
+  // The marker tags the tool keeps on an instance (its user data's hash) are not the spec's.
+  tagsForDiff: (desired, observed) => ({ desired: desired.tags, observed: withoutInternal(observed.tags) }),
 
   async create(ctx, desired, prepared) {
     const inputs = await launchInputs(ctx, desired, prepared);

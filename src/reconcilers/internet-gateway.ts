@@ -9,7 +9,6 @@ import {
   type Filter,
   type InternetGateway,
 } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
@@ -81,7 +80,7 @@ const reconciler: Reconciler<'internet-gateway', InternetGatewayLive> = {
 
   diff(desired, observed) {
     const live = observed.live;
-    return [...field('vpc', live.vpc, refId(desired, desired.spec.vpc)), ...diffTags(desired.tags, observed.tags)];
+    return field('vpc', live.vpc, refId(desired, desired.spec.vpc));
   },
 
   async create(ctx, desired) {

@@ -18,7 +18,7 @@ import {
 } from '../aws/sdk/ec2.js';
 import { isRetryable } from '../aws/errors.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
-import { TAG_ID, TAG_STACK, diffTags, tagsFromList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
@@ -195,7 +195,6 @@ const reconciler: Reconciler<'key-pair', KeyPairLive> = {
     if (s.existing) out.push(...field('existing', false, true, true));
     out.push(...field('keyName', live.keyName, keyNameOf(desired), true));
     if (s.publicKey) out.push(...field('publicKey', live.publicKey, normalizePublicKey(s.publicKey), true));
-    out.push(...diffTags(desired.tags, observed.tags));
     return out;
   },
 

@@ -29,7 +29,7 @@ import {
   type LaunchTemplate,
 } from '../aws/sdk/ec2.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
-import { TAG_ID, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import type { Observed, Reconciler } from '../engine/types.js';
@@ -121,7 +121,6 @@ const reconciler: Reconciler<'launch-template', LaunchTemplateLive, LaunchInputs
       ...field('volumeTags', live.volumeTags, w.volumeTags),
       // Someone made an older version the default: the latest (ours) goes back.
       ...field('defaultVersion', live.defaultVersion, live.latestVersion),
-      ...diffTags(desired.tags, observed.tags),
     ];
   },
 

@@ -15,7 +15,7 @@ import {
   type Action,
   type Listener,
 } from '../aws/sdk/elbv2.js';
-import { diffTags, tagsToList } from '../aws/tags.js';
+import { tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';
 import { elbPageSize, elbTags, stackLoadBalancers, syncElbTags } from './elbv2-shared.js';
@@ -141,7 +141,6 @@ const reconciler: Reconciler<'listener', ListenerLive> = {
       ...field('certificateArn', live.certificateArn, d.spec.protocol === 'HTTPS' ? d.spec.certificateArn : undefined),
       ...field('forward', live.forward, d.spec.forward ? tgArn(d, d.spec.forward) : undefined),
       ...field('redirect', live.redirect, d.spec.redirect ? { ...d.spec.redirect } : undefined),
-      ...diffTags(d.tags, o.tags),
     ];
   },
 

@@ -16,7 +16,7 @@ import {
   type LoadBalancer,
 } from '../aws/sdk/elbv2.js';
 import { DescribeNetworkInterfacesCommand } from '../aws/sdk/ec2.js';
-import { diffTags, tagsToList } from '../aws/tags.js';
+import { tagsToList } from '../aws/tags.js';
 import { field, setField } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';
 import { elbNameHolders, elbTags, loadBalancers, syncElbTags } from './elbv2-shared.js';
@@ -131,7 +131,6 @@ const reconciler: Reconciler<'load-balancer', LoadBalancerLive> = {
       ...field('scheme', live.scheme, d.spec.scheme, true),
       ...setField('subnets', live.subnets, subnetIds(d)),
       ...(d.spec.securityGroups.length ? setField('securityGroups', live.securityGroups, groupIds(d)) : []),
-      ...diffTags(d.tags, o.tags),
     ];
   },
 

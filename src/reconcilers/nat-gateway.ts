@@ -13,7 +13,6 @@ import {
   type Filter,
   type NatGateway,
 } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
@@ -101,7 +100,6 @@ const reconciler: Reconciler<'nat-gateway', NatGatewayLive> = {
     return [
       ...field('subnet', live.subnet, refId(desired, s.subnet), true),
       ...field('elasticIp', live.elasticIp, refId(desired, s.elasticIp), true),
-      ...diffTags(desired.tags, observed.tags),
     ];
   },
 

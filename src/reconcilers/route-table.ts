@@ -39,8 +39,8 @@ import {
   type Route,
   type RouteTable,
 } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
+import { diffFields } from '../engine/decide.js';
 import { field } from '../engine/diffutil.js';
 import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import {
@@ -310,24 +310,22 @@ const reconciler: Reconciler<'route-table', RouteTableLive> = {
     const s = desired.spec;
     const main = !!s.main;
     const want = desiredRoutes(desired);
-    let tagChanges: FieldChange[];
-    let routeChanges: FieldChange[];
-    if (main) {
-      const wantTags = wantedTags(desired);
-      const ours = Object.fromEntries(Object.entries(observed.tags).filter(([k]) => k in wantTags || k.startsWith('reconcile:')));
-      tagChanges = diffTags(wantTags, ours);
-      routeChanges = diffRoutes(want, live.routes, new Set([...want.keys(), ...declaredRoutes(observed.tags)]));
-    } else {
-      tagChanges = diffTags(desired.tags, observed.tags);
-      routeChanges = diffRoutes(want, live.routes);
-    }
+    // A main table: only the routes the stack declares, or declared before (its reconcile:routes tags).
+    const routeChanges = main ? diffRoutes(want, live.routes, new Set([...want.keys(), ...declaredRoutes(observed.tags)])) : diffRoutes(want, live.routes);
     return [
       ...field('vpc', live.vpc, refId(desired, s.vpc), true),
       ...field('main', live.main, main, true),
       ...routeChanges,
       ...diffSubnets(desired, live.subnets, main),
-      ...tagChanges,
     ];
+  },
+
+  // A main table (the VPC's, taken over) keeps the tags others gave it: only the stack's are compared,
+  // with the reconcile:routes tags recording the routes it declares.
+  tagsForDiff(desired, observed) {
+    if (!desired.spec.main) return { desired: desired.tags, observed: observed.tags };
+    const want = wantedTags(desired);
+    return { desired: want, observed: Object.fromEntries(Object.entries(observed.tags).filter(([k]) => k in want || k.startsWith('reconcile:'))) };
   },
 
   async create(ctx, desired) {
@@ -354,7 +352,7 @@ const reconciler: Reconciler<'route-table', RouteTableLive> = {
       liveTags = { ...desired.tags };
     }
     const observed: Observed<RouteTableLive> = { id, name: desired.name, management: 'owned', live: before, tags: liveTags, outputs: outputsOf(id, vpc) };
-    const changes = reconciler.diff(desired, observed).filter((c) => !c.forcesReplace);
+    const changes = diffFields(reconciler, desired, observed).filter((c) => !c.forcesReplace);
     assertApplicable(desired.address, changes);
     const live = await afterCreate(ctx, desired.address, `routes and associations of ${id}`, () => applyChanges(ctx, id, before, changes));
     await syncEc2Tags(ctx, id, changes); // a main table gets this stack's tags here

@@ -29,7 +29,8 @@ import {
   type S3Client,
 } from '../aws/sdk/s3.js';
 import { indexedOf } from './tag-index.js';
-import { TAG_ID, TAG_STACK, diffTags, tagsFromList, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagsFromList, tagsToList } from '../aws/tags.js';
+import { diffFields } from '../engine/decide.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, Observed, Outputs, Reconciler } from '../engine/types.js';
 import { adoptions, allPages, changesUnder, identify, isError, mapLimit, retryWhile } from './services-shared.js';
@@ -199,7 +200,6 @@ const reconciler: Reconciler<'s3-bucket', BucketLive, BucketInputs> = {
       ...diffSettings(s, live),
       ...field('forceDestroy', live.forceDestroy, s.forceDestroy),
       ...diffObjects(d, live.objects, inputs),
-      ...diffTags(d.tags, o.tags),
     ];
   },
 
@@ -248,7 +248,7 @@ const reconciler: Reconciler<'s3-bucket', BucketLive, BucketInputs> = {
       30_000,
     );
     // Settings, objects and tags: the same path as an update, from what the new bucket has.
-    return reconciler.update(ctx, d, live, reconciler.diff(d, live, inputs), inputs);
+    return reconciler.update(ctx, d, live, diffFields(reconciler, d, live, inputs), inputs);
   },
 
   async update(ctx, d, o, changes, prepared) {

@@ -34,7 +34,7 @@ import {
   type IpPermission,
   type SecurityGroup,
 } from '../aws/sdk/ec2.js';
-import { diffTags, TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagsFromList } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { holdersByName } from '../engine/ownership.js';
 import { refersToUnknown } from '../engine/decide.js';
@@ -340,7 +340,6 @@ const reconciler: Reconciler<'security-group', SecurityGroupLive> = {
       ...field('description', live.description, s.description, true),
       ...diffRules('ingress', desiredRules(desired, 'ingress', observed.id), live.ingress),
       ...diffRules('egress', desiredRules(desired, 'egress', observed.id), live.egress, s.egress === undefined),
-      ...diffTags(desired.tags, observed.tags),
     ];
   },
 

@@ -37,7 +37,7 @@ import {
 } from '../aws/sdk/sns.js';
 import { isAccessDenied } from '../aws/errors.js';
 import { indexedOf } from './tag-index.js';
-import { TAG_ID, TAG_STACK, diffTags, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
+import { TAG_ID, TAG_STACK, tagUpdates, tagsFromList, tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
@@ -261,7 +261,7 @@ const reconciler: Reconciler<'sns-topic', TopicLive> = {
     for (const [k, s] of want) if (!have.has(k)) out.push({ path: `subscriptions[${k}]`, before: undefined, after: { protocol: s.protocol, endpoint: s.endpoint }, forcesReplace: false });
     for (const [k, s] of have)
       if (!want.has(k) && !s.pending) out.push({ path: `subscriptions[${k}]`, before: { protocol: s.protocol, endpoint: s.endpoint }, after: undefined, forcesReplace: false });
-    return [...out, ...diffTags(d.tags, o.tags)];
+    return out;
   },
 
   async create(ctx, d) {

@@ -8,7 +8,6 @@ import {
   type Filter,
   type Subnet,
 } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
@@ -69,7 +68,6 @@ const reconciler: Reconciler<'subnet', SubnetLive> = {
       ...field('cidr', live.cidr, s.cidr, true),
       ...(s.availabilityZone ? field('availabilityZone', live.availabilityZone, s.availabilityZone, true) : []),
       ...field('mapPublicIpOnLaunch', live.mapPublicIpOnLaunch, s.mapPublicIpOnLaunch),
-      ...diffTags(desired.tags, observed.tags),
     ];
   },
 

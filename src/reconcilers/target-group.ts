@@ -12,7 +12,7 @@ import {
   ModifyTargetGroupCommand,
   type TargetGroup,
 } from '../aws/sdk/elbv2.js';
-import { diffTags, tagsToList } from '../aws/tags.js';
+import { tagsToList } from '../aws/tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Desired, FieldChange, Observed, Outputs, Reconciler } from '../engine/types.js';
 import { elbNameHolders, elbTags, syncElbTags, targetGroups } from './elbv2-shared.js';
@@ -146,7 +146,7 @@ const reconciler: Reconciler<'target-group', TargetGroupLive> = {
     ];
     out.push(...field('healthCheck.protocol', live.healthCheck.protocol, healthProtocol(d)));
     for (const k of HEALTH_FIELDS) out.push(...field(`healthCheck.${k}`, live.healthCheck[k], hc[k]));
-    return [...out, ...diffTags(d.tags, o.tags)];
+    return out;
   },
 
   async create(ctx, d) {

@@ -10,7 +10,6 @@ import {
   type Filter,
   type VpcPeeringConnection,
 } from '../aws/sdk/ec2.js';
-import { diffTags } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, Observed, Reconciler } from '../engine/types.js';
@@ -90,7 +89,6 @@ const reconciler: Reconciler<'vpc-peering', VpcPeeringLive> = {
       ...field('vpc', live.vpc, refId(desired, s.vpc), true),
       ...field('peerVpc', live.peerVpc, refId(desired, s.peerVpc), true),
       ...(s.autoAccept && live.status === 'pending-acceptance' ? field('status', live.status, 'active') : []),
-      ...diffTags(desired.tags, observed.tags),
     ];
   },
 

@@ -13,7 +13,7 @@ import {
   type Filter,
   type Vpc,
 } from '../aws/sdk/ec2.js';
-import { diffTags, tagsFromList } from '../aws/tags.js';
+import { tagsFromList } from '../aws/tags.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
 import { field } from '../engine/diffutil.js';
 import type { Ctx, FieldChange, Observed, Reconciler } from '../engine/types.js';
@@ -120,9 +120,11 @@ const reconciler: Reconciler<'vpc', VpcLive> = {
       ...field('cidr', live.cidr, s.cidr, true),
       ...field('enableDnsSupport', live.enableDnsSupport, s.enableDnsSupport),
       ...field('enableDnsHostnames', live.enableDnsHostnames, s.enableDnsHostnames),
-      ...diffTags(desired.tags, observed.tags),
     ];
   },
+
+  // A VPC of the stack's that the spec now says to look up is replaced by the lookup: no tags to set.
+  tagsForDiff: (desired, observed) => (desired.spec.lookup === 'default' ? undefined : { desired: desired.tags, observed: observed.tags }),
 
   async create(ctx, desired) {
     const s = desired.spec;

@@ -35,7 +35,7 @@ import { CreateTargetGroupCommand, ElasticLoadBalancingV2Client } from '@aws-sdk
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { lookupAmi, AmiNotFoundError } from '../../src/aws/ami.js';
 import { sha256Hex } from '../../src/inputs/user-data.js';
-import { withoutIgnored } from '../../src/engine/plan.js';
+import { diffFields, withoutIgnored } from '../../src/engine/plan.js';
 import type { Ctx, Desired, EngineEvent, FieldChange, Observed, Outputs, Reconciler } from '../../src/engine/types.js';
 import asgReconciler from '../../src/reconcilers/auto-scaling-group.js';
 import instanceReconciler, { TAG_OWNER, TAG_USER_DATA } from '../../src/reconcilers/instance.js';
@@ -107,7 +107,7 @@ async function observeOne<K extends KindName>(r: Reconciler<K>, d: Desired<K>, o
 async function planOf<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const o = await observeOne(r, d);
   if (!o) throw new Error(`${d.address} not observed`);
-  return withoutIgnored(r.diff(d, o, await prepared(r, ctx, d)), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+  return withoutIgnored(diffFields(r, d, o, await prepared(r, ctx, d)), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
 }
 
 const paths = (changes: FieldChange[]) => changes.map((c) => `${c.path}${c.forcesReplace ? '!' : ''}`).sort();
@@ -116,7 +116,7 @@ const paths = (changes: FieldChange[]) => changes.map((c) => `${c.path}${c.force
 async function updateInPlace<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const o = (await observeOne(r, d))!;
   const inputs = await prepared(r, ctx, d);
-  const changes = withoutIgnored(r.diff(d, o, inputs), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
+  const changes = withoutIgnored(diffFields(r, d, o, inputs), (d.spec as { ignoreChanges?: string[] }).ignoreChanges);
   expect(changes.filter((c) => c.forcesReplace)).toEqual([]);
   await r.update(ctx, d, o, changes, inputs);
   return planOf(r, d);
@@ -237,7 +237,7 @@ describe('key-pair', () => {
     const d = desired('key-pair', 'reuse', { existing: true, keyName: 'other-stack-shared' });
     const o = await observeOne(keyPairReconciler, d);
     expect(o).toMatchObject({ management: 'lookup', outputs: { id: 'other-stack-shared', keyName: 'other-stack-shared', keyPairId: made.live.keyPairId } });
-    expect(keyPairReconciler.diff(d, o!)).toEqual([]);
+    expect(diffFields(keyPairReconciler, d, o!)).toEqual([]);
     await keyPairReconciler.delete(ctx, o!);
     expect(await observeOne(keyPairReconciler, d)).toMatchObject({ management: 'lookup' });
     const missing = desired('key-pair', 'nope', { existing: true, keyName: 'does-not-exist' });
@@ -336,12 +336,12 @@ describe('instance', () => {
     const seen = await observeOne(instanceReconciler, adopt);
     expect(seen).toMatchObject({ id: hand, management: 'adopted', live: { userData: `sha256:${sha256Hex('echo hi')}` } });
     const inputs = await prepared(instanceReconciler, ctx, adopt);
-    const changes = instanceReconciler.diff(adopt, seen!, inputs);
+    const changes = diffFields(instanceReconciler, adopt, seen!, inputs);
     expect(changes.every((c) => c.path.startsWith('tags.'))).toBe(true);
     await instanceReconciler.update(ctx, adopt, seen!, changes, inputs);
     const owned = await observeOne(instanceReconciler, adopt);
     expect(owned).toMatchObject({ id: hand, management: 'owned', tags: { [TAG_USER_DATA]: sha256Hex('echo hi') } });
-    expect(instanceReconciler.diff(adopt, owned!, inputs)).toEqual([]);
+    expect(diffFields(instanceReconciler, adopt, owned!, inputs)).toEqual([]);
 
     for (const x of [d, adopt]) await instanceReconciler.delete(ctx, (await observeOne(instanceReconciler, x))!);
     await keyPairReconciler.delete(ctx, key);
@@ -429,7 +429,7 @@ describe('launch-template', () => {
     for (const d of many) await ltReconciler.create(ctx, d);
     const seen = await ltReconciler.observe(ctx, many);
     expect(seen.map((o) => o.name).sort()).toEqual(many.map((d) => d.name).sort());
-    for (const d of many) expect(ltReconciler.diff(d, seen.find((o) => o.name === d.name)!, await prepared(ltReconciler, ctx, d))).toEqual([]);
+    for (const d of many) expect(diffFields(ltReconciler, d, seen.find((o) => o.name === d.name)!, await prepared(ltReconciler, ctx, d))).toEqual([]);
     for (const o of seen) await ltReconciler.delete(ctx, o);
     expect(await ltReconciler.observe(ctx, many)).toEqual([]);
   });

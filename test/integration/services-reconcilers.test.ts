@@ -51,6 +51,7 @@ import roleR from '../../src/reconcilers/iam-role.js';
 import dashR from '../../src/reconcilers/cloudwatch-dashboard.js';
 import profileR from '../../src/reconcilers/instance-profile.js';
 import { CreatePolicyCommand, DetachRolePolicyCommand, PutRolePolicyCommand, RemoveRoleFromInstanceProfileCommand } from '@aws-sdk/client-iam';
+import { diffFields } from '../../src/engine/plan.js';
 
 let moto: Moto;
 let ctx: Ctx & { events: EngineEvent[] };
@@ -74,7 +75,7 @@ async function converge<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Pr
   const live = await observeOne(r, d);
   if (!live) throw new Error(`${d.address} not observed`);
   const inputs = await prepared(r, ctx, d);
-  const fields = r.diff(d, live, inputs);
+  const fields = diffFields(r, d, live, inputs);
   if (fields.some((f) => f.forcesReplace)) throw new Error(`${d.address}: a replacement: ${JSON.stringify(fields)}`);
   if (fields.length) await r.update(ctx, d, live, fields, inputs);
   return fields;
@@ -83,7 +84,7 @@ async function converge<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Pr
 async function diffNow<K extends KindName>(r: Reconciler<K>, d: Desired<K>): Promise<FieldChange[]> {
   const live = await observeOne(r, d);
   if (!live) throw new Error(`${d.address} not observed`);
-  return r.diff(d, live, await prepared(r, ctx, d));
+  return diffFields(r, d, live, await prepared(r, ctx, d));
 }
 
 const paths = (fields: FieldChange[]) => fields.map((f) => `${f.path}${f.forcesReplace ? ' (replace)' : ''}`);
@@ -197,7 +198,7 @@ describe('load balancing', () => {
     expect(await diffNow(listenerR, redirect)).toEqual([]);
 
     const onOther = desired('listener', 'http', { loadBalancer: 'web', port: 8080, redirect: { statusCode: 'HTTP_302' } }, { ...refs, web: { id: `${lb.id}x`, arn: `${lb.id}x` } });
-    expect(paths(listenerR.diff(onOther, (await observeOne(listenerR, redirect))!))).toEqual(['loadBalancer (replace)']);
+    expect(paths(diffFields(listenerR, onOther, (await observeOne(listenerR, redirect))!))).toEqual(['loadBalancer (replace)']);
 
     // Observing load balancers and listeners at once reads the load balancers once.
     const mark = ctx.aws.calls.length;
@@ -207,7 +208,7 @@ describe('load balancing', () => {
 
     // A target group in use by a listener: the delete retries, bounded, and says why it gave up.
     const listenerNow = (await observeOne(listenerR, redirect))!;
-    await listenerR.update(ctx, ls8080, listenerNow, listenerR.diff(ls8080, listenerNow));
+    await listenerR.update(ctx, ls8080, listenerNow, diffFields(listenerR, ls8080, listenerNow));
     const saved = ctx.timing;
     ctx.timing = { ...saved, maxRetryMs: 300 };
     ctx.events.length = 0;
@@ -255,8 +256,8 @@ describe('load balancing', () => {
     const d = desired('load-balancer', 'legacy', { subnets: ['a', 'b'], adopt: hand.LoadBalancerArn }, refs);
     const adopted = await observeOne(lbR, d);
     expect(adopted?.management).toBe('adopted');
-    expect(paths(lbR.diff(d, adopted!))).toEqual(['tags.Name', 'tags.reconcile:id', 'tags.reconcile:stack']);
-    await lbR.update(ctx, d, adopted!, lbR.diff(d, adopted!));
+    expect(paths(diffFields(lbR, d, adopted!))).toEqual(['tags.Name', 'tags.reconcile:id', 'tags.reconcile:stack']);
+    await lbR.update(ctx, d, adopted!, diffFields(lbR, d, adopted!));
     expect((await observeOne(lbR, desired('load-balancer', 'legacy', { subnets: ['a', 'b'] }, refs)))?.management).toBe('owned');
     for (const o of await lbR.observe(ctx, [])) await lbR.delete(ctx, o);
     expect(await lbR.observe(ctx, [])).toEqual([]);
@@ -607,8 +608,8 @@ describe('cloudwatch-alarm', () => {
     const adopt = desired('cloudwatch-alarm', 'custom', { adopt: 'custom-owned-elsewhere', threshold: 60, comparison: '>' });
     const live = (await observeOne(alarmR, adopt))!;
     expect(live.management).toBe('adopted');
-    expect(paths(alarmR.diff(adopt, live))).toEqual(['threshold', 'tags.Name', 'tags.reconcile:id', 'tags.reconcile:stack']);
-    const after = await alarmR.update(ctx, adopt, live, alarmR.diff(adopt, live));
+    expect(paths(diffFields(alarmR, adopt, live))).toEqual(['threshold', 'tags.Name', 'tags.reconcile:id', 'tags.reconcile:stack']);
+    const after = await alarmR.update(ctx, adopt, live, diffFields(alarmR, adopt, live));
     expect(after.management).toBe('owned');
     expect(await diffNow(alarmR, adopt)).toEqual([]);
   });

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decide, diffResource, type Change } from '../../src/engine/decide.js';
+import { decide, diffFields, diffResource, type Action, type Change } from '../../src/engine/decide.js';
 import { makeDesired } from '../../src/engine/desired.js';
 import { createStarted, createsFinished, createsInFlight } from '../../src/engine/journal.js';
 import { makePlan } from '../../src/engine/plan.js';
@@ -16,7 +16,8 @@ import { loadSpecText } from '../../src/spec/load.js';
 import type { KindName } from '../../src/spec/schema.js';
 
 const STACK = 'shop';
-const own = (name: string, extra: Record<string, string> = {}) => ({ 'reconcile:stack': STACK, 'reconcile:id': name, ...extra });
+/** The tags a resource of the stack carries (as desiredTags makes them): the engine diffs them too. */
+const own = (name: string, extra: Record<string, string> = {}) => ({ Name: `${STACK}-${name}`, 'reconcile:stack': STACK, 'reconcile:id': name, ...extra });
 
 /** A fake observation: a live resource of `name` with these fields. */
 const obs = (name: string, live: Record<string, unknown>, o: { id?: string; management?: Management; tags?: Record<string, string>; outputs?: Outputs } = {}): Observed => ({
@@ -178,6 +179,65 @@ describe('decide: one change per spec resource', () => {
     expect(r.forcedBy).toEqual(['size']);
     expect(r.inPlace.map((f) => f.path)).toEqual(['color']);
     expect(r.fields.map((f) => f.path)).toEqual(['size', 'color']);
+  });
+});
+
+describe('decide: tags are diffed by the engine, for every kind', () => {
+  const fields = (c: Change) => c.fields.map((f) => [f.path, f.before, f.after]);
+  const internal = (tags: Record<string, string>) => Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith('internal:')));
+  it.each<[string, Body, Observed, Partial<Reconciler>, Action, unknown[][]]>([
+    ['tags as the stack sets them: nothing to do', { size: 1 }, obs('a', { size: 1 }), {}, 'noop', []],
+    ['a tag added by hand is removed', { size: 1 }, obs('a', { size: 1 }, { tags: own('a', { Owner: 'bob' }) }), {}, 'update', [['tags.Owner', 'bob', undefined]]],
+    ['a tag of the spec, changed by hand, is set back', { size: 1, tags: { Env: 'prod' } }, obs('a', { size: 1 }, { tags: own('a', { Env: 'dev' }) }), {}, 'update', [['tags.Env', 'dev', 'prod']]],
+    ["AWS's own aws: tags are not the stack's", { size: 1 }, obs('a', { size: 1 }, { tags: own('a', { 'aws:cloudformation:stack-name': 'x' }) }), {}, 'noop', []],
+    [
+      "the kind's fields first, then the tags, by key",
+      { size: 1, color: 'red', tags: { Env: 'prod' } },
+      obs('a', { size: 1, color: 'blue' }, { tags: own('a', { Zone: 'z' }) }),
+      {},
+      'update',
+      [
+        ['color', 'blue', 'red'],
+        ['tags.Env', undefined, 'prod'],
+        ['tags.Zone', 'z', undefined],
+      ],
+    ],
+    [
+      'adopted: it gets the stack tags',
+      { size: 1, adopt: 'id-a' },
+      obs('a', { size: 1 }, { management: 'adopted', tags: { Team: 'x' } }),
+      {},
+      'adopt',
+      [
+        ['tags.Name', undefined, 'shop-a'],
+        ['tags.Team', 'x', undefined],
+        ['tags.reconcile:id', undefined, 'a'],
+        ['tags.reconcile:stack', undefined, 'shop'],
+      ],
+    ],
+    ['looked up: its tags are not ours', { size: 1 }, obs('a', { size: 1 }, { management: 'lookup', tags: { Team: 'x' } }), {}, 'read', []],
+    ['ignoreChanges: tags', { size: 1, ignoreChanges: ['tags'] }, obs('a', { size: 1 }, { tags: own('a', { Owner: 'bob' }) }), {}, 'noop', []],
+    ['ignoreChanges: one tag', { size: 1, ignoreChanges: ['tags.Owner'] }, obs('a', { size: 1 }, { tags: own('a', { Owner: 'bob', Team: 'x' }) }), {}, 'update', [['tags.Team', 'x', undefined]]],
+    [
+      "a kind's tagsForDiff leaves out tags that are not the spec's",
+      { size: 1 },
+      obs('a', { size: 1 }, { tags: own('a', { 'internal:hash': '1' }) }),
+      { tagsForDiff: (d, o) => ({ desired: d.tags, observed: internal(o.tags) }) },
+      'noop',
+      [],
+    ],
+    ['a kind that takes no tags (tagsForDiff undefined): none compared', { size: 1 }, obs('a', { size: 1 }, { tags: {} }), { tagsForDiff: () => undefined }, 'noop', []],
+  ])('%s', (_, body, o, kind, action, expected) => {
+    const [c] = decideRow({ a: body }, [o], fake(['size'], kind));
+    expect([c.action, fields(c)]).toEqual([action, expected]);
+  });
+
+  it("a reconciler's diff says nothing of tags: the engine adds them (diffFields), and diffResource applies ignoreChanges after", () => {
+    const [d] = desiredOf({ a: { size: 1, tags: { Env: 'prod' } } }, new Map());
+    const o = obs('a', { size: 1 }, { tags: own('a') });
+    expect(fake().diff(d, o)).toEqual([]);
+    expect(diffFields(fake(), d, o)).toEqual([{ path: 'tags.Env', before: undefined, after: 'prod', forcesReplace: false }]);
+    expect(diffResource(fake(), d, o).inPlace.map((f) => f.path)).toEqual(['tags.Env']);
   });
 });
 

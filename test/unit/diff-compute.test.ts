@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Image } from '@aws-sdk/client-ec2';
 import { newestImage } from '../../src/aws/ami.js';
 import { USER_DATA_MAX_BYTES, resolveUserData, sha256Hex, type UserDataSpec } from '../../src/inputs/user-data.js';
-import { withoutIgnored } from '../../src/engine/plan.js';
+import { diffFields, withoutIgnored } from '../../src/engine/plan.js';
 import { UNKNOWN, type Ctx, type FieldChange, type Observed, type Outputs } from '../../src/engine/types.js';
 import asg, { notificationsOf, type AutoScalingGroupLive } from '../../src/reconcilers/auto-scaling-group.js';
 import instance, { TAG_USER_DATA, isNotImplemented, type InstanceLive } from '../../src/reconcilers/instance.js';
@@ -39,12 +39,12 @@ describe('key-pair diff', () => {
     ['a reused key pair is never diffed', { existing: true, keyName: 'test-k' }, live(), 'lookup', []],
     ['an owned key pair the spec now reuses: replace', { existing: true, keyName: 'test-k' }, live(), 'owned', ['existing!']],
   ])('%s', (_, body, l, management, expected) => {
-    expect(paths(keyPair.diff(desired('key-pair', 'k', body), observed('k', l, {}, management)))).toEqual(expected);
+    expect(paths(diffFields(keyPair, desired('key-pair', 'k', body), observed('k', l, {}, management)))).toEqual(expected);
   });
 
   it('reports tags per key, in place', () => {
     const o = observed('k', live(), { Env: 'dev' });
-    expect(keyPair.diff(desired('key-pair', 'k', { tags: { Env: 'prod' } }), o)).toEqual([{ path: 'tags.Env', before: 'dev', after: 'prod', forcesReplace: false }]);
+    expect(diffFields(keyPair, desired('key-pair', 'k', { tags: { Env: 'prod' } }), o)).toEqual([{ path: 'tags.Env', before: 'dev', after: 'prod', forcesReplace: false }]);
   });
 
   it('writes a private key with mode 0600, replacing an older file whole', async () => {
@@ -83,7 +83,7 @@ describe('instance diff', () => {
     ...over,
   });
   const diff = (body: Record<string, unknown>, l: InstanceLive, extraTags: Record<string, string> = {}) =>
-    instance.diff(desired('instance', 'web', body, refs), observed('web', l, { [TAG_USER_DATA]: 'ignored', ...extraTags }), inputsFor(body));
+    diffFields(instance, desired('instance', 'web', body, refs), observed('web', l, { [TAG_USER_DATA]: 'ignored', ...extraTags }), inputsFor(body));
 
   it.each<[string, Record<string, unknown>, InstanceLive, string[]]>([
     ['up to date (group order does not matter, user data tag is internal)', { ...base, securityGroups: ['ssh', 'web'] }, live(), []],
@@ -121,17 +121,17 @@ describe('instance diff', () => {
     const d = { ...desired('instance', 'web', { ...base, userData: { file: 'boot.sh' } }, refs), specDir: dir };
     const [p] = await prepareLaunchInputs({ region: 'eu-west-1' } as Ctx, [d]);
     expect(p.resolved).toEqual([{ field: 'userData', value: `sha256:${sha256Hex('echo hi').slice(0, 12)}`, detail: join(dir, 'boot.sh') }]);
-    expect(instance.diff(d, observed('web', live()), p.inputs)).toEqual([]);
+    expect(diffFields(instance, d, observed('web', live()), p.inputs)).toEqual([]);
   });
 
   it('compares with the AMI prepare resolved, and refuses to diff without it', () => {
     const d = desired('instance', 'web', { ...base, ami: { owner: 'amazon', name: 'al2023-ami-2023.*-x86_64' } }, refs);
-    expect(() => instance.diff(d, observed('web', live()))).toThrow(/instance\.web: its AMI, key pair and user data have not been resolved/);
-    expect(instance.diff(d, observed('web', live()), inputsFor(base, AMI))).toEqual([]);
-    expect(instance.diff(d, observed('web', live()), inputsFor(base, 'ami-0newer0000000000'))).toEqual([{ path: 'ami', before: AMI, after: 'ami-0newer0000000000', forcesReplace: true }]);
+    expect(() => diffFields(instance, d, observed('web', live()))).toThrow(/instance\.web: its AMI, key pair and user data have not been resolved/);
+    expect(diffFields(instance, d, observed('web', live()), inputsFor(base, AMI))).toEqual([]);
+    expect(diffFields(instance, d, observed('web', live()), inputsFor(base, 'ami-0newer0000000000'))).toEqual([{ path: 'ami', before: AMI, after: 'ami-0newer0000000000', forcesReplace: true }]);
     // A newer build of the same image family does not replace a running instance whose image still matches.
     const newer = { ...inputsFor(base, 'ami-0newer0000000000'), amiMatching: ['ami-0newer0000000000', AMI] };
-    expect(instance.diff(d, observed('web', live()), newer)).toEqual([]);
+    expect(diffFields(instance, d, observed('web', live()), newer)).toEqual([]);
   });
 
   it('shows a tag change in place, never the internal user data tag', () => {
@@ -214,12 +214,12 @@ describe('launch-template diff', () => {
     ['launched instances lost the owner tag (drift)', base, live({ instanceTags: { Name: 'test-lt', 'reconcile:stack': 'test' } }), ['instanceTags']],
     ['instance profile by name', { ...base, iamInstanceProfile: 'app' }, live({ iamInstanceProfile: { name: 'app' } }), []],
   ])('%s', (_, body, l, expected) => {
-    expect(paths(launchTemplate.diff(desired('launch-template', 'lt', body, refs), observed('lt', l), inputsFor(body)))).toEqual(expected);
+    expect(paths(diffFields(launchTemplate, desired('launch-template', 'lt', body, refs), observed('lt', l), inputsFor(body)))).toEqual(expected);
   });
 
   it('marks sensitive user data', () => {
     const body = { ...base, userData: { inline: 'x', sensitive: true } };
-    const c = launchTemplate.diff(desired('launch-template', 'lt', body, refs), observed('lt', live()), inputsFor(body));
+    const c = diffFields(launchTemplate, desired('launch-template', 'lt', body, refs), observed('lt', live()), inputsFor(body));
     expect(c).toEqual([expect.objectContaining({ path: 'userData', forcesReplace: false, sensitive: true })]);
   });
 
@@ -287,7 +287,7 @@ describe('auto-scaling-group diff', () => {
   });
   const diff = (body: Record<string, unknown>, l: AutoScalingGroupLive, r = refs()) => {
     const d = desired('auto-scaling-group', 'g', body, r);
-    return paths(withoutIgnored(asg.diff(d, observed('g', l)), d.spec.ignoreChanges));
+    return paths(withoutIgnored(diffFields(asg, d, observed('g', l)), d.spec.ignoreChanges));
   };
 
   it.each<[string, Record<string, unknown>, AutoScalingGroupLive, string[]]>([
@@ -314,7 +314,7 @@ describe('auto-scaling-group diff', () => {
   it('follows $Latest for a template outside the stack, and shows a template being created as known after apply', () => {
     expect(diff(base, live({ launchTemplate: 'lt-0aaaaaaaaaaaaaaaa', launchTemplateVersion: '$Latest' }), refs({ id: 'lt-0aaaaaaaaaaaaaaaa' }))).toEqual([]);
     const d = desired('auto-scaling-group', 'g', base, refs({ id: UNKNOWN, latestVersion: UNKNOWN }));
-    expect(asg.diff(d, observed('g', live()))).toEqual([
+    expect(diffFields(asg, d, observed('g', live()))).toEqual([
       { path: 'launchTemplate', before: 'lt-0123456789abcdef0', after: UNKNOWN, forcesReplace: false },
       { path: 'launchTemplateVersion', before: '4', after: UNKNOWN, forcesReplace: false },
     ]);

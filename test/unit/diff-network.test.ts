@@ -14,6 +14,7 @@ import nat, { natClientToken } from '../../src/reconcilers/nat-gateway.js';
 import peering from '../../src/reconcilers/vpc-peering.js';
 import routeTable, { declaredRoutes, liveFromAws, routesTags } from '../../src/reconcilers/route-table.js';
 import sg, { rulesFromPermissions, toPermission } from '../../src/reconcilers/security-group.js';
+import { diffFields } from '../../src/engine/plan.js';
 
 const STACK = 'test';
 const obs = (name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; management?: Management; id?: string } = {}): Observed =>
@@ -44,7 +45,7 @@ describe('vpc diff', () => {
     ['a lookup never diffs', { lookup: 'default' }, obs('main', { cidr: '172.31.0.0/16', isDefault: true }, { tags: {}, management: 'lookup' }), []],
     ['an owned vpc turned into a lookup is replaced', { lookup: 'default' }, obs('main', live), [ch('lookup', undefined, 'default', true)]],
   ])('%s', (_, body, o, expected) => {
-    expect(vpc.diff(d('vpc', 'main', body), o)).toEqual(expected);
+    expect(diffFields(vpc, d('vpc', 'main', body), o)).toEqual(expected);
   });
 });
 
@@ -59,7 +60,7 @@ describe('subnet diff', () => {
     ['an external vpc id', { vpc: VPC.id, cidr: '10.0.1.0/24' }, {}, []],
     ['public IPs in place', { vpc: 'main', cidr: '10.0.1.0/24', mapPublicIpOnLaunch: true }, { main: VPC }, [ch('mapPublicIpOnLaunch', false, true)]],
   ])('%s', (_, body, refs, expected) => {
-    expect(subnet.diff(d('subnet', 'a', body, refs), obs('a', live))).toEqual(expected);
+    expect(diffFields(subnet, d('subnet', 'a', body, refs), obs('a', live))).toEqual(expected);
   });
 });
 
@@ -69,7 +70,7 @@ describe('internet-gateway, elastic-ip, nat-gateway diff', () => {
     ['detached by hand: attach in place', { vpc: 'main' }, { main: VPC }, {}, [ch('vpc', undefined, VPC.id)]],
     ['moved to another vpc in place', { vpc: 'main' }, { main: VPC2 }, { vpc: VPC.id }, [ch('vpc', VPC.id, VPC2.id)]],
   ])('igw: %s', (_, body, refs, live, expected) => {
-    expect(igw.diff(d('internet-gateway', 'gw', body, refs), obs('gw', live))).toEqual(expected);
+    expect(diffFields(igw, d('internet-gateway', 'gw', body, refs), obs('gw', live))).toEqual(expected);
   });
 
   it.each<[string, Record<string, unknown>, Record<string, string>, FieldChange[]]>([
@@ -77,7 +78,7 @@ describe('internet-gateway, elastic-ip, nat-gateway diff', () => {
     ['tag to add', { tags: { Team: 'net' } }, ownTags('ip'), [ch('tags.Team', undefined, 'net')]],
     ['stack tags missing (adopted)', {}, {}, [ch('tags.Name', undefined, 'test-ip'), ch('tags.reconcile:id', undefined, 'ip'), ch('tags.reconcile:stack', undefined, 'test')]],
   ])('eip: %s', (_, body, tags, expected) => {
-    expect(eip.diff(d('elastic-ip', 'ip', body), obs('ip', { publicIp: '1.2.3.4' }, { tags }))).toEqual(expected);
+    expect(diffFields(eip, d('elastic-ip', 'ip', body), obs('ip', { publicIp: '1.2.3.4' }, { tags }))).toEqual(expected);
   });
 
   const natLive = { subnet: SUB_A.id, elasticIp: EIP1.id, state: 'available' };
@@ -87,7 +88,7 @@ describe('internet-gateway, elastic-ip, nat-gateway diff', () => {
     ['other subnet', { pub: SUB_B, ip: EIP1 }, [ch('subnet', SUB_A.id, SUB_B.id, true)]],
     ['address being replaced', { pub: SUB_A, ip: NOT_YET }, [ch('elasticIp', EIP1.id, UNKNOWN, true)]],
   ])('nat: %s', (_, refs, expected) => {
-    expect(nat.diff(d('nat-gateway', 'nat', { subnet: 'pub', elasticIp: 'ip' }, refs), obs('nat', natLive))).toEqual(expected);
+    expect(diffFields(nat, d('nat-gateway', 'nat', { subnet: 'pub', elasticIp: 'ip' }, refs), obs('nat', natLive))).toEqual(expected);
   });
 
   it('nat client token: deterministic, at most 64 characters, changes with subnet or address', () => {
@@ -108,7 +109,7 @@ describe('vpc-peering diff', () => {
     ['still provisioning', { vpc: 'a', peerVpc: 'b' }, refs, 'provisioning', []],
     ['other peer', { vpc: 'a', peerVpc: 'b' }, { a: VPC, b: { id: 'vpc-0ccccccccccccccc3' } }, 'active', [ch('peerVpc', VPC2.id, 'vpc-0ccccccccccccccc3', true)]],
   ])('%s', (_, body, r, status, expected) => {
-    expect(peering.diff(d('vpc-peering', 'p', body, r), obs('p', { vpc: VPC.id, peerVpc: VPC2.id, status }))).toEqual(expected);
+    expect(diffFields(peering, d('vpc-peering', 'p', body, r), obs('p', { vpc: VPC.id, peerVpc: VPC2.id, status }))).toEqual(expected);
   });
 });
 
@@ -176,7 +177,7 @@ describe('route-table', () => {
     ],
     ['vpc forces replacement', { vpc: 'main', routes: [{ destination: '0.0.0.0/0', internetGateway: 'gw' }], subnets: ['a'] }, { ...refs, main: VPC2 }, [ch('vpc', VPC.id, VPC2.id, true)]],
   ])('%s', (_, body, r, expected) => {
-    expect(routeTable.diff(d('route-table', 'rt', body, r), obs('rt', plain))).toEqual(expected);
+    expect(diffFields(routeTable, d('route-table', 'rt', body, r), obs('rt', plain))).toEqual(expected);
   });
 
   const mainLive = liveFromAws(recordedTable);
@@ -218,7 +219,7 @@ describe('route-table', () => {
       [ch('main', true, false, true), ch('routes[192.168.0.0/16]', { destination: '192.168.0.0/16', other: 'tgw-0aaaaaaaaaaaaaaa1' }, { destination: '192.168.0.0/16', internetGateway: IGW.id })],
     ],
   ])('%s', (_, body, tags, expected) => {
-    expect(routeTable.diff(d('route-table', 'rt', body, mainRefs), obs('rt', mainLive, { tags }))).toEqual(expected);
+    expect(diffFields(routeTable, d('route-table', 'rt', body, mainRefs), obs('rt', mainLive, { tags }))).toEqual(expected);
   });
 
   it('records managed destinations in tags of at most 256 characters and reads them back', () => {
@@ -328,7 +329,7 @@ describe('security-group', () => {
       [ch('vpc', VPC.id, VPC2.id, true), ch('groupName', 'test-web', 'web', true), ch('description', 'Managed by reconcile', 'Web servers', true)],
     ],
   ])('%s', (_, body, r, expected) => {
-    expect(sg.diff(d('security-group', 'web', body, r), obs('web', live, { id: recordedGroup.GroupId }))).toEqual(expected);
+    expect(diffFields(sg, d('security-group', 'web', body, r), obs('web', live, { id: recordedGroup.GroupId }))).toEqual(expected);
   });
 
   it('builds one permission per rule, in the API\'s words', () => {

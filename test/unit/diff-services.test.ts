@@ -18,6 +18,7 @@ import alarm from '../../src/reconcilers/cloudwatch-alarm.js';
 import { defaultAwsName, lbDimension } from '../../src/reconcilers/services-shared.js';
 import { contentTypeOf, hashBytes } from '../../src/inputs/content.js';
 import { prepareObjects } from '../../src/reconcilers/s3-objects.js';
+import { diffFields } from '../../src/engine/plan.js';
 
 const obs = (name: string, live: Record<string, unknown>, opts: { tags?: Record<string, string>; outputs?: Partial<Outputs>; id?: string } = {}): Observed => observed(name, live, opts);
 
@@ -35,36 +36,36 @@ const lbLive = (over: Record<string, unknown> = {}) =>
 
 describe('load-balancer diff', () => {
   it.each<Row>([
-    ['up to date (subnet order does not matter)', () => lb.diff(desired('load-balancer', 'web', lbBody, subnetRefs), lbLive()), []],
-    ['a subnet added: in place', () => lb.diff(desired('load-balancer', 'web', { ...lbBody, subnets: ['a', 'b', 'c'] }, subnetRefs), lbLive()), [['subnets', false]]],
-    ['security groups changed: in place', () => lb.diff(desired('load-balancer', 'web', { ...lbBody, securityGroups: ['alb2'] }, subnetRefs), lbLive()), [['securityGroups', false]]],
+    ['up to date (subnet order does not matter)', () => diffFields(lb, desired('load-balancer', 'web', lbBody, subnetRefs), lbLive()), []],
+    ['a subnet added: in place', () => diffFields(lb, desired('load-balancer', 'web', { ...lbBody, subnets: ['a', 'b', 'c'] }, subnetRefs), lbLive()), [['subnets', false]]],
+    ['security groups changed: in place', () => diffFields(lb, desired('load-balancer', 'web', { ...lbBody, securityGroups: ['alb2'] }, subnetRefs), lbLive()), [['securityGroups', false]]],
     [
       'no security groups in the spec: AWS picks the default, not compared',
-      () => lb.diff(desired('load-balancer', 'web', { subnets: ['a', 'b'] }, subnetRefs), lbLive({ securityGroups: ['sg-default1'] })),
+      () => diffFields(lb, desired('load-balancer', 'web', { subnets: ['a', 'b'] }, subnetRefs), lbLive({ securityGroups: ['sg-default1'] })),
       [],
     ],
-    ['scheme: replace', () => lb.diff(desired('load-balancer', 'web', { ...lbBody, scheme: 'internal' }, subnetRefs), lbLive()), [['scheme', true]]],
-    ['name: replace', () => lb.diff(desired('load-balancer', 'web', { ...lbBody, loadBalancerName: 'other' }, subnetRefs), lbLive()), [['loadBalancerName', true]]],
-    ['a network load balancer: replace', () => lb.diff(desired('load-balancer', 'web', lbBody, subnetRefs), lbLive({ type: 'network' })), [['type', true]]],
+    ['scheme: replace', () => diffFields(lb, desired('load-balancer', 'web', { ...lbBody, scheme: 'internal' }, subnetRefs), lbLive()), [['scheme', true]]],
+    ['name: replace', () => diffFields(lb, desired('load-balancer', 'web', { ...lbBody, loadBalancerName: 'other' }, subnetRefs), lbLive()), [['loadBalancerName', true]]],
+    ['a network load balancer: replace', () => diffFields(lb, desired('load-balancer', 'web', lbBody, subnetRefs), lbLive({ type: 'network' })), [['type', true]]],
     [
       'adopted without a name: keeps its own name',
-      () => lb.diff(desired('load-balancer', 'web', { ...lbBody, adopt: LB_ARN }, subnetRefs), lbLive({ loadBalancerName: 'legacy-alb' })),
+      () => diffFields(lb, desired('load-balancer', 'web', { ...lbBody, adopt: LB_ARN }, subnetRefs), lbLive({ loadBalancerName: 'legacy-alb' })),
       [],
     ],
     [
       'a subnet still to be created',
-      () => lb.diff(desired('load-balancer', 'web', { ...lbBody, subnets: ['a', 'new'] }, { ...subnetRefs, new: { id: UNKNOWN } }), lbLive()),
+      () => diffFields(lb, desired('load-balancer', 'web', { ...lbBody, subnets: ['a', 'new'] }, { ...subnetRefs, new: { id: UNKNOWN } }), lbLive()),
       [['subnets', false]],
     ],
     [
       'a tag changed by hand',
-      () => lb.diff(desired('load-balancer', 'web', lbBody, subnetRefs), { ...lbLive(), tags: ownTags('web', { Env: 'prod' }) }),
+      () => diffFields(lb, desired('load-balancer', 'web', lbBody, subnetRefs), { ...lbLive(), tags: ownTags('web', { Env: 'prod' }) }),
       [['tags.Env', false]],
     ],
   ])('%s', (_, run, expected) => expect(shape(run())).toEqual(expected));
 
   it('shows the unknown subnet as known after apply', () => {
-    const [f] = lb.diff(desired('load-balancer', 'web', { ...lbBody, subnets: ['a', 'new'] }, { ...subnetRefs, new: { id: UNKNOWN } }), lbLive());
+    const [f] = diffFields(lb, desired('load-balancer', 'web', { ...lbBody, subnets: ['a', 'new'] }, { ...subnetRefs, new: { id: UNKNOWN } }), lbLive());
     expect(f.after).toEqual([UNKNOWN, 'subnet-aaaa1111'].sort());
   });
 
@@ -92,16 +93,16 @@ const vpcRef = { main: { id: 'vpc-0123abcd' } };
 
 describe('target-group diff', () => {
   it.each<Row>([
-    ['up to date', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80 }, vpcRef), tgLive()), []],
-    ['port: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 8080 }, vpcRef), tgLive()), [['port', true]]],
-    ['protocol: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, protocol: 'HTTPS' }, vpcRef), tgLive()), [['protocol', true], ['healthCheck.protocol', false]]],
-    ['health check protocol apart from the group\'s: in place', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { protocol: 'HTTPS' } }, vpcRef), tgLive()), [['healthCheck.protocol', false]]],
-    ['target type: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, targetType: 'ip' }, vpcRef), tgLive()), [['targetType', true]]],
-    ['name: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, targetGroupName: 'x' }, vpcRef), tgLive()), [['targetGroupName', true]]],
-    ['a vpc being replaced: replace', () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80 }, { main: { id: UNKNOWN } }), tgLive()), [['vpc', true]]],
+    ['up to date', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80 }, vpcRef), tgLive()), []],
+    ['port: replace', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 8080 }, vpcRef), tgLive()), [['port', true]]],
+    ['protocol: replace', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80, protocol: 'HTTPS' }, vpcRef), tgLive()), [['protocol', true], ['healthCheck.protocol', false]]],
+    ['health check protocol apart from the group\'s: in place', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { protocol: 'HTTPS' } }, vpcRef), tgLive()), [['healthCheck.protocol', false]]],
+    ['target type: replace', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80, targetType: 'ip' }, vpcRef), tgLive()), [['targetType', true]]],
+    ['name: replace', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80, targetGroupName: 'x' }, vpcRef), tgLive()), [['targetGroupName', true]]],
+    ['a vpc being replaced: replace', () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80 }, { main: { id: UNKNOWN } }), tgLive()), [['vpc', true]]],
     [
       'health check path and matcher: in place',
-      () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { path: '/health', matcher: '200-299' } }, vpcRef), tgLive()),
+      () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { path: '/health', matcher: '200-299' } }, vpcRef), tgLive()),
       [
         ['healthCheck.path', false],
         ['healthCheck.matcher', false],
@@ -109,12 +110,12 @@ describe('target-group diff', () => {
     ],
     [
       'health check port as a number',
-      () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { port: 8081 } }, vpcRef), tgLive()),
+      () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80, healthCheck: { port: 8081 } }, vpcRef), tgLive()),
       [['healthCheck.port', false]],
     ],
     [
       'health check thresholds drifted',
-      () => tg.diff(desired('target-group', 'app', { vpc: 'main', port: 80 }, vpcRef), tgLive({ healthCheck: { ...hc, interval: 10, unhealthyThreshold: 5 } })),
+      () => diffFields(tg, desired('target-group', 'app', { vpc: 'main', port: 80 }, vpcRef), tgLive({ healthCheck: { ...hc, interval: 10, unhealthyThreshold: 5 } })),
       [
         ['healthCheck.interval', false],
         ['healthCheck.unhealthyThreshold', false],
@@ -130,21 +131,21 @@ const CERT = 'arn:aws:acm:us-east-1:123456789012:certificate/abc';
 
 describe('listener diff', () => {
   it.each<Row>([
-    ['up to date', () => listener.diff(desired('listener', 'http', { loadBalancer: 'web', port: 80, forward: 'app' }, LISTENER_REFS), lsLive()), []],
-    ['port: in place', () => listener.diff(desired('listener', 'http', { loadBalancer: 'web', port: 8080, forward: 'app' }, LISTENER_REFS), lsLive()), [['port', false]]],
+    ['up to date', () => diffFields(listener, desired('listener', 'http', { loadBalancer: 'web', port: 80, forward: 'app' }, LISTENER_REFS), lsLive()), []],
+    ['port: in place', () => diffFields(listener, desired('listener', 'http', { loadBalancer: 'web', port: 8080, forward: 'app' }, LISTENER_REFS), lsLive()), [['port', false]]],
     [
       'another target group: in place',
-      () => listener.diff(desired('listener', 'http', { loadBalancer: 'web', port: 80, forward: 'app2' }, LISTENER_REFS), lsLive()),
+      () => diffFields(listener, desired('listener', 'http', { loadBalancer: 'web', port: 80, forward: 'app2' }, LISTENER_REFS), lsLive()),
       [['forward', false]],
     ],
     [
       'a load balancer being replaced: replace',
-      () => listener.diff(desired('listener', 'http', { loadBalancer: 'web', port: 80, forward: 'app' }, { ...LISTENER_REFS, web: { id: UNKNOWN } }), lsLive()),
+      () => diffFields(listener, desired('listener', 'http', { loadBalancer: 'web', port: 80, forward: 'app' }, { ...LISTENER_REFS, web: { id: UNKNOWN } }), lsLive()),
       [['loadBalancer', true]],
     ],
     [
       'forward becomes a redirect: in place',
-      () => listener.diff(desired('listener', 'http', { loadBalancer: 'web', port: 80, redirect: {} }, LISTENER_REFS), lsLive()),
+      () => diffFields(listener, desired('listener', 'http', { loadBalancer: 'web', port: 80, redirect: {} }, LISTENER_REFS), lsLive()),
       [
         ['forward', false],
         ['redirect', false],
@@ -153,7 +154,8 @@ describe('listener diff', () => {
     [
       'redirect up to date (defaults HTTPS 443 301)',
       () =>
-        listener.diff(
+        diffFields(
+          listener,
           desired('listener', 'http', { loadBalancer: 'web', port: 80, redirect: {} }, LISTENER_REFS),
           lsLive({ forward: undefined, redirect: { protocol: 'HTTPS', port: 443, statusCode: 'HTTP_301' } }),
         ),
@@ -161,7 +163,7 @@ describe('listener diff', () => {
     ],
     [
       'HTTP becomes HTTPS with a certificate',
-      () => listener.diff(desired('listener', 'http', { loadBalancer: 'web', port: 80, protocol: 'HTTPS', certificateArn: CERT, forward: 'app' }, LISTENER_REFS), lsLive()),
+      () => diffFields(listener, desired('listener', 'http', { loadBalancer: 'web', port: 80, protocol: 'HTTPS', certificateArn: CERT, forward: 'app' }, LISTENER_REFS), lsLive()),
       [
         ['protocol', false],
         ['certificateArn', false],
@@ -198,7 +200,7 @@ const policy = {
 describe('s3-bucket diff', () => {
   /** The diff, handed the content of inline objects as prepare loads it. */
   const bdiff = (d: Desired<'s3-bucket'>, o: Observed) =>
-    bucket.diff(d, o, { objects: Object.fromEntries(d.spec.objects.map((x) => [x.key, hashBytes(Buffer.from(x.content ?? '', 'utf8'))])) });
+    diffFields(bucket, d, o, { objects: Object.fromEntries(d.spec.objects.map((x) => [x.key, hashBytes(Buffer.from(x.content ?? '', 'utf8'))])) });
   it.each<Row>([
     ['up to date', () => bdiff(desired('s3-bucket', 'assets', bucketBody()), bucketLive()), []],
     ['bucket name: replace', () => bdiff(desired('s3-bucket', 'assets', bucketBody({ bucketName: 'other-bucket' })), bucketLive()), [['bucketName', true]]],
@@ -320,9 +322,9 @@ describe('s3-bucket diff', () => {
     const d = { ...desired('s3-bucket', 'assets', bucketBody({ objects: [{ key: 'image.jpg', file: 'image.jpg' }] })), specDir: dir };
     const live = bucketLive({ objects: { 'image.jpg': { sha256: sha('jpeg-1'), md5: md5('jpeg-1'), contentType: 'image/jpeg', public: false } } });
     const prepare = async () => (await prepareObjects({} as Ctx, [d]))[0].inputs;
-    expect(bucket.diff(d, live, await prepare())).toEqual([]);
+    expect(diffFields(bucket, d, live, await prepare())).toEqual([]);
     writeFileSync(join(dir, 'image.jpg'), 'jpeg-two');
-    expect(shape(bucket.diff(d, live, await prepare()))).toEqual([['objects[image.jpg]', false]]);
+    expect(shape(diffFields(bucket, d, live, await prepare()))).toEqual([['objects[image.jpg]', false]]);
   });
 
   it('a URL that cannot be fetched is a problem of prepare (the plan fails before any write); diff never runs without the content', async () => {
@@ -330,7 +332,7 @@ describe('s3-bucket diff', () => {
     const [p] = await prepareObjects({} as Ctx, [d]);
     expect(p.inputs).toBeUndefined();
     expect(p.problems).toEqual([expect.stringMatching(/^object image\.jpg: cannot fetch http:\/\/127\.0\.0\.1:9\/never-fetched\.jpg/)]);
-    expect(() => bucket.diff(d, bucketLive({ objects: {} }))).toThrow(/s3-bucket\.assets: the content of objects\[image\.jpg\] has not been loaded/);
+    expect(() => diffFields(bucket, d, bucketLive({ objects: {} }))).toThrow(/s3-bucket\.assets: the content of objects\[image\.jpg\] has not been loaded/);
   });
 
   it.each([
@@ -390,24 +392,24 @@ const email = { protocol: 'email', endpoint: 'ops@example.com' };
 
 describe('sns-topic diff', () => {
   it.each<Row>([
-    ['up to date', () => topic.diff(desired('sns-topic', 'alerts', { subscriptions: [email] }), topicLive()), []],
-    ['topic name: replace', () => topic.diff(desired('sns-topic', 'alerts', { topicName: 'other', subscriptions: [email] }), topicLive()), [['topicName', true]]],
-    ['display name', () => topic.diff(desired('sns-topic', 'alerts', { displayName: 'Alerts', subscriptions: [email] }), topicLive()), [['displayName', false]]],
+    ['up to date', () => diffFields(topic, desired('sns-topic', 'alerts', { subscriptions: [email] }), topicLive()), []],
+    ['topic name: replace', () => diffFields(topic, desired('sns-topic', 'alerts', { topicName: 'other', subscriptions: [email] }), topicLive()), [['topicName', true]]],
+    ['display name', () => diffFields(topic, desired('sns-topic', 'alerts', { displayName: 'Alerts', subscriptions: [email] }), topicLive()), [['displayName', false]]],
     [
       'a subscription to add',
-      () => topic.diff(desired('sns-topic', 'alerts', { subscriptions: [email, { protocol: 'https', endpoint: 'https://hooks.example.com/x' }] }), topicLive()),
+      () => diffFields(topic, desired('sns-topic', 'alerts', { subscriptions: [email, { protocol: 'https', endpoint: 'https://hooks.example.com/x' }] }), topicLive()),
       [['subscriptions[https https://hooks.example.com/x]', false]],
     ],
-    ['a subscription unsubscribed by hand', () => topic.diff(desired('sns-topic', 'alerts', { subscriptions: [email] }), topicLive({ subscriptions: [] })), [['subscriptions[email ops@example.com]', false]]],
-    ['a subscription to remove', () => topic.diff(desired('sns-topic', 'alerts', {}), topicLive()), [['subscriptions[email ops@example.com]', false]]],
+    ['a subscription unsubscribed by hand', () => diffFields(topic, desired('sns-topic', 'alerts', { subscriptions: [email] }), topicLive({ subscriptions: [] })), [['subscriptions[email ops@example.com]', false]]],
+    ['a subscription to remove', () => diffFields(topic, desired('sns-topic', 'alerts', {}), topicLive()), [['subscriptions[email ops@example.com]', false]]],
     [
       'a pending subscription is neither added again nor removed',
-      () => topic.diff(desired('sns-topic', 'alerts', { subscriptions: [email] }), topicLive({ subscriptions: [{ ...email, pending: true }] })),
+      () => diffFields(topic, desired('sns-topic', 'alerts', { subscriptions: [email] }), topicLive({ subscriptions: [{ ...email, pending: true }] })),
       [],
     ],
     [
       'a pending subscription no longer wanted cannot be removed: not listed',
-      () => topic.diff(desired('sns-topic', 'alerts', {}), topicLive({ subscriptions: [{ ...email, pending: true }] })),
+      () => diffFields(topic, desired('sns-topic', 'alerts', {}), topicLive({ subscriptions: [{ ...email, pending: true }] })),
       [],
     ],
   ])('%s', (_, run, expected) => expect(shape(run())).toEqual(expected));
@@ -477,28 +479,28 @@ describe('sns-topic: subscriptions from the account-wide listing', () => {
 
 describe('cloudwatch-alarm diff', () => {
   it.each<Row>([
-    ['up to date (action order does not matter)', () => alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive()), []],
-    ['threshold changed by hand', () => alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ threshold: 5 })), [['threshold', false]]],
-    ['comparison', () => alarm.diff(desired('cloudwatch-alarm', 'idle', { ...alarmBody, comparison: '<=' }, alarmRefs), alarmLive()), [['comparison', false]]],
-    ['alarm name: replace', () => alarm.diff(desired('cloudwatch-alarm', 'idle', { ...alarmBody, alarmName: 'idle-web' }, alarmRefs), alarmLive()), [['alarmName', true]]],
+    ['up to date (action order does not matter)', () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive()), []],
+    ['threshold changed by hand', () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ threshold: 5 })), [['threshold', false]]],
+    ['comparison', () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', { ...alarmBody, comparison: '<=' }, alarmRefs), alarmLive()), [['comparison', false]]],
+    ['alarm name: replace', () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', { ...alarmBody, alarmName: 'idle-web' }, alarmRefs), alarmLive()), [['alarmName', true]]],
     [
       'a replaced instance: the dimension follows, in place',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, { ...alarmRefs, web: { id: UNKNOWN } }), alarmLive()),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, { ...alarmRefs, web: { id: UNKNOWN } }), alarmLive()),
       [['dimensions.InstanceId', false]],
     ],
     [
       'datapointsToAlarm left out equals evaluationPeriods',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', { ...alarmBody, evaluationPeriods: 3 }, alarmRefs), alarmLive({ evaluationPeriods: 3, datapointsToAlarm: 3 })),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', { ...alarmBody, evaluationPeriods: 3 }, alarmRefs), alarmLive({ evaluationPeriods: 3, datapointsToAlarm: 3 })),
       [],
     ],
     [
       'datapointsToAlarm set',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', { ...alarmBody, evaluationPeriods: 3, datapointsToAlarm: 2 }, alarmRefs), alarmLive({ evaluationPeriods: 3, datapointsToAlarm: 3 })),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', { ...alarmBody, evaluationPeriods: 3, datapointsToAlarm: 2 }, alarmRefs), alarmLive({ evaluationPeriods: 3, datapointsToAlarm: 3 })),
       [['datapointsToAlarm', false]],
     ],
     [
       'an action removed by hand and actions turned off',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ actions: [TOPIC_ARN], actionsEnabled: false })),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ actions: [TOPIC_ARN], actionsEnabled: false })),
       [
         ['actionsEnabled', false],
         ['actions', false],
@@ -506,7 +508,7 @@ describe('cloudwatch-alarm diff', () => {
     ],
     [
       'OK actions and a missing-data treatment',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', { ...alarmBody, okActions: [{ topic: 'other' }], missingData: 'breaching' }, alarmRefs), alarmLive()),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', { ...alarmBody, okActions: [{ topic: 'other' }], missingData: 'breaching' }, alarmRefs), alarmLive()),
       [
         ['missingData', false],
         ['okActions', false],
@@ -515,7 +517,8 @@ describe('cloudwatch-alarm diff', () => {
     [
       'group and load balancer dimensions, a scale-out action',
       () =>
-        alarm.diff(
+        diffFields(
+          alarm,
           desired('cloudwatch-alarm', 'idle', { autoScalingGroup: 'group', loadBalancer: 'alb', threshold: 70, comparison: '>', actions: [{ scaleOut: 'group' }] }, alarmRefs),
           alarmLive({
             dimensions: { AutoScalingGroupName: 'test-group', LoadBalancer: 'app/test-web/50dc6c495c0c9188' },
@@ -529,12 +532,12 @@ describe('cloudwatch-alarm diff', () => {
     ],
     [
       'a dimension added by hand',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ dimensions: { InstanceId: 'i-0123456789abcdef0', ImageId: 'ami-1' } })),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ dimensions: { InstanceId: 'i-0123456789abcdef0', ImageId: 'ami-1' } })),
       [['dimensions.ImageId', false]],
     ],
     [
       'an operator the spec has no word for',
-      () => alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ comparison: 'LessThanLowerThreshold' })),
+      () => diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), alarmLive({ comparison: 'LessThanLowerThreshold' })),
       [['comparison', false]],
     ],
   ])('%s', (_, run, expected) => expect(shape(run())).toEqual(expected));
@@ -542,11 +545,11 @@ describe('cloudwatch-alarm diff', () => {
   it('the EC2 action ARN uses the alarm region', () => {
     const live = alarmLive({ actions: [TOPIC_ARN, 'arn:aws:automate:eu-west-1:ec2:terminate'] });
     live.outputs.arn = ALARM_ARN.replace('us-east-1', 'eu-west-1');
-    expect(alarm.diff(desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), live)).toEqual([]);
+    expect(diffFields(alarm, desired('cloudwatch-alarm', 'idle', alarmBody, alarmRefs), live)).toEqual([]);
   });
 
   it('a scale-out on a group without a scaling policy is an error that says so', () => {
-    expect(() => alarm.diff(desired('cloudwatch-alarm', 'idle', { ...alarmBody, actions: [{ scaleOut: 'bare' }] }, alarmRefs), alarmLive())).toThrow(
+    expect(() => diffFields(alarm, desired('cloudwatch-alarm', 'idle', { ...alarmBody, actions: [{ scaleOut: 'bare' }] }, alarmRefs), alarmLive())).toThrow(
       /bare has no scaling policy/,
     );
   });
