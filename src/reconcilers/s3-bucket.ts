@@ -89,16 +89,20 @@ async function readBucket(
   d: Desired<'s3-bucket'> | undefined,
 ): Promise<Observed<BucketLive>> {
   const s3 = await ctx.aws.s3();
-  const { settings, ignoresPublicAcls } = await readSettings(s3, bucket);
+  const read = readSettings(s3, bucket);
+  read.catch(() => {}); // its failure is reported where it is awaited, below
   const keys = [...new Set([...(d?.spec.objects.map((o) => o.key) ?? []), ...inventoryFrom(rawTags)])];
   // Object ACLs are read only where they can matter: a bucket that ignores public ACLs now and is to
   // keep doing so (the spec's publicAccessBlock: true) never makes an object public through one, and
   // a bucket no longer in the spec is never diffed. One GetObjectAcl per object saved on private buckets.
-  const readAcl = !!d && !(d.spec.publicAccessBlock && ignoresPublicAcls);
+  // The objects' HeadObject go out with the settings' reads; only a GetObjectAcl waits for them.
+  const readAcl = read.then(({ ignoresPublicAcls }) => !!d && !(d.spec.publicAccessBlock && ignoresPublicAcls));
+  readAcl.catch(() => {}); // awaited only by objects that exist; a failure of `read` is reported below
+  const [{ settings }, objects] = await Promise.all([read, readObjects(s3, bucket, keys, readAcl)]);
   const live: BucketLive = {
     bucketName: bucket,
     ...settings,
-    objects: await readObjects(s3, bucket, keys, readAcl),
+    objects,
     forceDestroy: rawTags[TAG_FORCE_DESTROY] === 'true',
   };
   const tags = Object.fromEntries(Object.entries(rawTags).filter(([k]) => !isInternalTag(k)));

@@ -158,8 +158,9 @@ async function publicByAcl(s3: S3Client, bucket: string, key: string): Promise<b
 /**
  * An object's hashes, content type and public ACL: HeadObject, then (if it exists and `readAcl`)
  * GetObjectAcl. Without `readAcl` the ACL is taken as not public: the caller knows it cannot matter.
+ * `readAcl` may still be in flight (it depends on the bucket's settings): HeadObject does not wait for it.
  */
-async function readObject(s3: S3Client, bucket: string, key: string, readAcl: boolean): Promise<BucketObjectLive | undefined> {
+async function readObject(s3: S3Client, bucket: string, key: string, readAcl: boolean | Promise<boolean>): Promise<BucketObjectLive | undefined> {
   let head;
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
@@ -167,7 +168,7 @@ async function readObject(s3: S3Client, bucket: string, key: string, readAcl: bo
     if (isError(e, 'NotFound', 'NoSuchKey')) return undefined;
     throw e;
   }
-  const isPublic = readAcl && (await publicByAcl(s3, bucket, key));
+  const isPublic = (await readAcl) && (await publicByAcl(s3, bucket, key));
   const etag = (head.ETag ?? '').replace(/"/g, '');
   const kms = head.ServerSideEncryption?.startsWith('aws:kms') || !!head.SSECustomerAlgorithm;
   const out: BucketObjectLive = { public: isPublic };
@@ -178,7 +179,7 @@ async function readObject(s3: S3Client, bucket: string, key: string, readAcl: bo
 }
 
 /** The objects among `keys` that exist, by key. */
-export async function readObjects(s3: S3Client, bucket: string, keys: string[], readAcl: boolean): Promise<Record<string, BucketObjectLive>> {
+export async function readObjects(s3: S3Client, bucket: string, keys: string[], readAcl: boolean | Promise<boolean>): Promise<Record<string, BucketObjectLive>> {
   const objects: Record<string, BucketObjectLive> = {};
   const found = await mapLimit(keys, (k) => readObject(s3, bucket, k, readAcl));
   keys.forEach((k, i) => {
