@@ -3,7 +3,8 @@
 // state is kept as watch keeps it, so a check every 5 minutes from cron announces an ALARM once.
 import { colors } from '../engine/render.js';
 import { UserError } from '../engine/errors.js';
-import { AlertEvaluator, AlertStepError, type RuleReport, type TargetReport } from '../watch/evaluate.js';
+import { AlertEvaluator, type RuleReport, type TargetReport } from '../watch/evaluate.js';
+import { AlertStepError } from '../watch/step-error.js';
 import { breachSummary, type MissingData } from '../watch/alerts.js';
 import { formatNumber } from '../watch/notifier.js';
 import { loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';

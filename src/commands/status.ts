@@ -5,7 +5,8 @@
 import { registry } from '../reconcilers/index.js';
 import { makePlan, type Change } from '../engine/plan.js';
 import { colors } from '../engine/render.js';
-import { AlertEvaluator, AlertStepError, type RuleReport } from '../watch/evaluate.js';
+import { AlertEvaluator, type RuleReport } from '../watch/evaluate.js';
+import { AlertStepError } from '../watch/step-error.js';
 import type { MetricQuery } from '../watch/metrics-query.js';
 import { formatNumber } from '../watch/notifier.js';
 import { UserError } from '../engine/errors.js';

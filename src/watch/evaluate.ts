@@ -1,18 +1,19 @@
 // One evaluation of a spec's alert rules, shared by `watch` (every cycle, rules when due), `check`
 // (once) and `status` (once, nothing sent): resolve targets (one DescribeInstances), read every
 // metric (one GetMetricData per 500 queries), step the state machine (alerts.ts), publish what is
-// due, keep the state (state-store.ts), update metrics and log.
+// due (deliver.ts), keep the state (state-store.ts), update metrics and log.
 import type { Aws } from '../aws/clients.js';
 import { explainAwsError } from '../aws/errors.js';
 import { parseDuration } from '../spec/common.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
-import { acknowledge, gone, step, type AlertState, type Evaluation, type NotificationKind, type RuleParams, type TargetRecord } from './alerts.js';
+import { acknowledge, gone, step, type AlertState, type Evaluation, type RuleParams, type TargetRecord } from './alerts.js';
+import { deliver, type AccountCache, type NotificationReport, type Pending } from './deliver.js';
 import type { Logger } from './logger.js';
 import type { WatchMetrics } from './metrics.js';
 import { queryMetrics, slotsOf, type MetricQuery, type Series } from './metrics-query.js';
-import { callerAccount, formatAlert, PublishError, publish, topicArnOf } from './notifier.js';
 import { chooseStore, FileStateStore, S3StateStore, toStored, type StateStore } from './state-store.js';
+import { stepError } from './step-error.js';
 import { resolveTargets, selectorsOf, type Selector, type Target } from './targets.js';
 
 /** IAM actions alert evaluation calls (for `reconcile policy`): always, to notify, to keep state in S3. */
@@ -23,17 +24,6 @@ export const ALERT_PERMISSIONS = {
 } as const;
 
 export type AlertRuleBody = SpecOf<'alert-rule'>;
-
-export interface NotificationReport {
-  kind: NotificationKind;
-  /** Published to this topic. */
-  sent: boolean;
-  /** Not published on purpose: --no-notify, or the rule has no notify topic (logged only). */
-  suppressed?: 'no-notify' | 'no-topic';
-  topicArn?: string;
-  error?: string;
-  hint?: string;
-}
 
 export interface TargetReport {
   id: string;
@@ -84,27 +74,6 @@ export interface AlertRun {
   series: Map<string, Series>;
 }
 
-/** A step of the evaluation failed as a whole; the message names the AWS call. */
-export class AlertStepError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string | undefined,
-    readonly terminal: boolean,
-    readonly cause: unknown,
-  ) {
-    super(message);
-    this.name = 'AlertStepError';
-  }
-}
-
-function stepError(what: string, permission: string, e: unknown): AlertStepError {
-  const x = explainAwsError(e);
-  const denied = /refused/.test(x.message) || /AccessDenied|Unauthorized/.test((e as Error)?.name ?? '');
-  const message = denied ? `${what}: AWS refused ${permission} (${(e as Error)?.name})` : `${what}: ${x.message}`;
-  const hint = denied ? `grant ${permission} to the identity reconcile runs as` : x.hint;
-  return new AlertStepError(message, hint, x.terminal, e);
-}
-
 export function ruleParams(b: AlertRuleBody): RuleParams {
   return {
     threshold: b.threshold,
@@ -127,38 +96,12 @@ export function describeSelection(b: AlertRuleBody): string {
 
 const queryKey = (rule: string, target: string) => `${rule}\0${target}`;
 
-/** Runs at most `n` of the tasks at once. */
-async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]);
-      }
-    }),
-  );
-  return out;
-}
-
-interface Pending {
-  rule: string;
-  body: AlertRuleBody;
-  target: Target | { id: string; name?: string; state?: string };
-  kind: NotificationKind;
-  evaluation?: Evaluation;
-  /** End of the window queried for the target. */
-  windowEnd?: number;
-  since: number;
-  report: { notification?: NotificationReport };
-}
-
 /** Keeps alert state between evaluations (in memory, and in its store across restarts). */
 export class AlertEvaluator {
   private readonly records = new Map<string, Map<string, TargetRecord>>();
   private readonly lastRun = new Map<string, number>();
-  private account?: { id: string; partition: string };
+  /** The account of topic ARNs named without one, looked up once. */
+  private readonly account: AccountCache = {};
 
   constructor(
     private readonly opts: {
@@ -199,8 +142,6 @@ export class AlertEvaluator {
   async run(loaded: LoadedSpec, aws: Aws, o: EvaluateOptions): Promise<AlertRun> {
     const log = this.opts.logger;
     const metrics = this.opts.metrics;
-    const stack = loaded.spec.stack;
-    const region = aws.options.region;
     const all = loaded.resources.filter((r) => r.kind === 'alert-rule');
     const names = new Set(all.map((r) => r.name));
     // Rules gone from the spec: forget them.
@@ -329,63 +270,20 @@ export class AlertEvaluator {
     }
 
     // 5. Notifications that are due.
-    const needsAccount = o.notify && pending.some((p) => p.body.notify && !p.body.notify.topic.startsWith('arn:') && !o.knownTopics?.has(p.body.notify.topic));
-    let accountError: unknown;
-    if (needsAccount && !this.account) this.account = await callerAccount(aws).catch((e: unknown) => ((accountError = e), undefined));
-    await mapLimit(pending, 8, async (p) => {
-      const records = this.records.get(p.rule)!;
-      const rec = records.get(p.target.id)!;
-      const done = () => {
+    await deliver(pending, {
+      aws,
+      loaded,
+      now: o.now,
+      notify: o.notify,
+      knownTopics: o.knownTopics,
+      logger: log,
+      metrics,
+      account: this.account,
+      handled: (p) => {
+        const records = this.records.get(p.rule)!;
         if (p.kind === 'GONE') records.delete(p.target.id);
-        else records.set(p.target.id, acknowledge(rec, p.kind, o.now));
-      };
-      const text = formatAlert({
-        stack,
-        region,
-        rule: p.rule,
-        description: p.body.description,
-        kind: p.kind,
-        target: { id: p.target.id, name: p.target.name, state: p.target.state },
-        namespace: p.body.namespace,
-        metric: p.body.metric,
-        statistic: p.body.statistic,
-        periodSec: parseDuration(p.body.period) / 1000,
-        datapoints: p.body.datapoints,
-        evaluationPeriods: p.body.evaluationPeriods,
-        threshold: p.body.threshold,
-        comparison: p.body.comparison,
-        missingData: p.body.missingData,
-        windowEnd: p.windowEnd,
-        evaluation: p.evaluation,
-        since: p.since,
-        now: o.now,
-      });
-      const fields = { rule: p.rule, target: p.target.id, name: p.target.name, kind: p.kind, subject: text.subject };
-      if (!p.body.notify || !o.notify) {
-        p.report.notification = { kind: p.kind, sent: false, suppressed: !p.body.notify ? 'no-topic' : 'no-notify' };
-        log?.info(fields, `${text.subject} (${!p.body.notify ? 'the rule has no notify topic: logged only' : 'not sent: --no-notify'})`);
-        done();
-        return;
-      }
-      let arn: string | undefined;
-      try {
-        if (!this.account && !p.body.notify.topic.startsWith('arn:') && !o.knownTopics?.has(p.body.notify.topic))
-          throw stepError('cannot find the account id for the topic ARN', 'sts:GetCallerIdentity', accountError);
-        arn = topicArnOf(loaded, p.body.notify.topic, this.account ?? { id: '', partition: 'aws' }, region, o.knownTopics);
-        const id = await publish(aws, arn, text);
-        p.report.notification = { kind: p.kind, sent: true, topicArn: arn };
-        metrics?.notifications.inc({ rule: p.rule, kind: p.kind });
-        log?.info({ ...fields, topic: arn, messageId: id }, `notified ${arn}: ${text.subject}`);
-        done();
-      } catch (e) {
-        const pe = e instanceof PublishError || e instanceof AlertStepError ? e : undefined;
-        const message = pe?.message ?? explainAwsError(e).message;
-        const hint = pe?.hint ?? explainAwsError(e).hint;
-        const reason = e instanceof PublishError ? e.reason : ((e as Error)?.name ?? 'Error');
-        p.report.notification = { kind: p.kind, sent: false, topicArn: arn, error: message, hint };
-        metrics?.notificationFailures.inc({ rule: p.rule, reason });
-        log?.error({ ...fields, topic: arn, reason, hint }, `NOTIFICATION FAILED for ${p.rule} (${p.kind}): ${message}${hint ? ` -- ${hint}` : ''}; tried again at the next evaluation`);
-      }
+        else records.set(p.target.id, acknowledge(records.get(p.target.id)!, p.kind, o.now));
+      },
     });
 
     // 6. Keep the state where it survives a restart, when it changed.

@@ -1,6 +1,6 @@
 // The controller loop. Level-based (controller-runtime's idea): every cycle re-reads the spec and
 // live AWS instead of replaying events, through the same engine as `plan` and `apply`:
-//   1. load the spec (an invalid new spec is reported once and the last valid one is used);
+//   1. load the spec (spec-reload.ts: an invalid new spec is reported once and the last valid one is used);
 //   2. makePlan: observe and diff;
 //   3. apply mode: heal the drift with applyPlan, under the stack lock when one is configured;
 //      detect mode: report it (log, metric, and a message to the topics of rules with notify.drift);
@@ -8,7 +8,8 @@
 // A step that fails does not skip the next (alerts still run when healing failed); the cycle then
 // counts as failed. No error ends the loop: transient ones (throttling, 5xx, endpoint down) are
 // retried with exponential backoff up to a cap, the rest (permissions, credentials) at the normal
-// interval, since only a person can fix them. stop() lets the current step finish, then returns.
+// interval, since only a person can fix them (readiness.ts, which also answers /readyz). stop() lets
+// the current step finish, then returns.
 import { roleOptions } from '../aws/assume-role.js';
 import { registry } from '../reconcilers/index.js';
 import { Aws } from '../aws/clients.js';
@@ -23,24 +24,24 @@ import { acquireLocalLock } from '../lock/local.js';
 import { acquireStackLock } from '../lock/lock.js';
 import { resolveLock, type LockFlags } from '../lock/config.js';
 import { parseDuration } from '../spec/common.js';
-import { loadSpec } from '../spec/load.js';
-import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
-import { AlertEvaluator, AlertStepError, type RuleReport } from './evaluate.js';
+import { AlertEvaluator, type RuleReport } from './evaluate.js';
+import { AlertStepError } from './step-error.js';
 import type { Health } from './http.js';
 import type { Logger } from './logger.js';
 import { releaseMemory } from './memory.js';
+import { Readiness, type ReadinessOptions } from './readiness.js';
+import { SpecReloader } from './spec-reload.js';
 import type { WatchMetrics } from './metrics.js';
 import { DriftReporter, driftOf, knownTopicsFromOutputs, knownTopicsFromPlan } from './drift.js';
 
-export interface WatchOptions extends LockFlags {
+/** watch's options; those of readiness and scheduling (jitter, retries, staleness) are ReadinessOptions. */
+export interface WatchOptions extends LockFlags, ReadinessOptions {
   specFile: string;
   /** Values of the spec's parameters (--set, --values), given once at start. */
   params?: Record<string, string>;
   mode: 'apply' | 'detect';
   intervalMs: number;
-  /** Fraction of the interval added or removed at random (default 0.1). */
-  jitter?: number;
   /** Publish notifications (false: --no-notify; state is then not persisted either). */
   notify: boolean;
   region?: string;
@@ -51,12 +52,6 @@ export interface WatchOptions extends LockFlags {
   stateFile?: string;
   /** The clock of alert evaluation (tests drive it; default Date.now). */
   now?: () => number;
-  /** First retry delay after a transient failure (default min(5 s, interval)). */
-  retryBaseMs?: number;
-  /** Longest retry delay (default 5 min). */
-  retryCapMs?: number;
-  /** A successful cycle older than this makes /readyz fail (default 2 x interval + 60 s). */
-  readyStaleMs?: number;
   concurrency?: number;
   maxDeletes?: number;
   /** --timeout: a bound on each cycle, e.g. "15m"; a cycle that reaches it fails and the next one follows. */
@@ -88,24 +83,21 @@ export { driftFingerprint, driftMessage } from './drift.js';
 
 export class Watcher {
   readonly evaluator: AlertEvaluator;
-  private lastGood?: LoadedSpec;
-  private lastSpecProblem?: string;
-  private lastWarnings?: string;
+  private readonly spec: SpecReloader;
+  private readonly readiness: Readiness;
   private lockWarned = false;
-  private lastCycle?: { ok: boolean; at: number; errors: CycleResult['errors'] };
-  private lastSuccessAt?: number;
-  private failures = 0;
   private stopping = false;
   private wake?: () => void;
   /** The running cycle's stop signal (its --timeout, or stop() after the grace). */
   private cycleAbort?: AbortController;
-  private cycleStartedAt?: number;
 
   private readonly drift: DriftReporter;
 
   constructor(readonly opts: WatchOptions) {
     this.evaluator = new AlertEvaluator({ logger: opts.logger, metrics: opts.metrics, stateFile: opts.stateFile });
     this.drift = new DriftReporter({ logger: opts.logger, metrics: opts.metrics, notify: opts.notify, mode: opts.mode, now: () => this.now() });
+    this.spec = new SpecReloader(opts);
+    this.readiness = new Readiness(opts);
   }
 
   private now(): number {
@@ -114,29 +106,7 @@ export class Watcher {
 
   /** What /readyz says. */
   health(): Health {
-    const staleMs = this.opts.readyStaleMs ?? 2 * this.opts.intervalMs + 60_000;
-    const c = this.lastCycle;
-    let ready = false;
-    let reason: string;
-    // A cycle that hangs (an endpoint that never answers) is said, until its --timeout ends it.
-    const running = this.cycleStartedAt !== undefined ? `; the current cycle has been running for ${Math.round((Date.now() - this.cycleStartedAt) / 1000)}s${this.opts.timeout ? ` (--timeout ${this.opts.timeout})` : ''}` : '';
-    if (!c) reason = `starting: no cycle has finished yet${running}`;
-    else if (!c.ok) reason = `the last cycle failed: ${c.errors.map((e) => e.message).join('; ')}${running}`;
-    else if (Date.now() - (this.lastSuccessAt ?? 0) > staleMs) reason = `the last successful cycle ended ${Math.round((Date.now() - this.lastSuccessAt!) / 1000)}s ago${running}`;
-    else {
-      ready = true;
-      reason = 'ok';
-    }
-    this.opts.metrics.ready.set(ready ? 1 : 0);
-    return {
-      ready,
-      reason,
-      mode: this.opts.mode,
-      spec: this.opts.specFile,
-      lastCycleAt: c ? new Date(c.at).toISOString() : null,
-      lastSuccessAt: this.lastSuccessAt ? new Date(this.lastSuccessAt).toISOString() : null,
-      consecutiveFailures: this.failures,
-    };
+    return this.readiness.health();
   }
 
   /** Ask the loop to stop: the current step finishes, the next does not start. */
@@ -155,47 +125,7 @@ export class Watcher {
 
   /** The delay before the next cycle: the interval (with jitter), or a backoff after a transient failure. */
   nextDelay(r: Pick<CycleResult, 'ok' | 'errors'>): number {
-    const interval = this.opts.intervalMs;
-    const j = this.opts.jitter ?? 0.1;
-    const withJitter = (ms: number) => Math.max(0, Math.round(ms * (1 - j + Math.random() * 2 * j)));
-    if (r.ok || r.errors.every((e) => e.terminal)) return withJitter(interval);
-    const base = this.opts.retryBaseMs ?? Math.min(5_000, interval);
-    const cap = this.opts.retryCapMs ?? 300_000;
-    return withJitter(Math.min(cap, base * 2 ** Math.min(30, this.failures - 1)));
-  }
-
-  private loadSpec(): LoadedSpec | undefined {
-    const log = this.opts.logger;
-    const r = loadSpec(this.opts.specFile, { params: this.opts.params });
-    if (r.ok) {
-      this.opts.metrics.specValid.set(1);
-      if (this.lastGood?.hash !== r.loaded.hash)
-        log.info({ spec: this.opts.specFile, stack: r.loaded.spec.stack, resources: r.loaded.resources.length, hash: r.loaded.hash.slice(0, 12) }, this.lastGood ? 'the spec changed: using the new one' : 'spec loaded');
-      const warnings = r.loaded.warnings.map((w) => `${w.file}:${w.line}:${w.col} ${w.message}`).join('\n');
-      if (warnings && warnings !== this.lastWarnings) for (const w of r.loaded.warnings) log.warn({ file: w.file, line: w.line, col: w.col, hint: w.hint }, w.message);
-      this.lastWarnings = warnings;
-      if (this.lastGood?.hash !== r.loaded.hash)
-        for (const a of r.loaded.resources.filter((x) => x.kind === 'alert-rule')) {
-          const every = (a.body as SpecOf<'alert-rule'>).every;
-          if (parseDuration(every) < this.opts.intervalMs)
-            log.warn({ rule: a.name }, `alert rule ${a.name} asks to run every ${every}, but watch wakes every ${this.opts.intervalMs / 1000}s: lower --interval to evaluate it that often`);
-        }
-      this.lastSpecProblem = undefined;
-      this.lastGood = r.loaded;
-      return r.loaded;
-    }
-    this.opts.metrics.specValid.set(0);
-    this.opts.metrics.specErrors.inc();
-    const text = r.diagnostics.map((d) => `${d.file}:${d.line}:${d.col} ${d.severity} ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`).join('\n');
-    if (text !== this.lastSpecProblem) {
-      for (const d of r.diagnostics.filter((x) => x.severity === 'error')) log.error({ file: d.file, line: d.line, col: d.col, hint: d.hint }, `spec: ${d.message}`);
-      log.error(
-        { spec: this.opts.specFile },
-        this.lastGood ? 'the spec on disk is invalid: still using the last valid one (fix it; `reconcile validate` shows the same errors)' : 'the spec is invalid and there is no valid one to use yet',
-      );
-    }
-    this.lastSpecProblem = text;
-    return this.lastGood;
+    return this.readiness.nextDelay(r);
   }
 
   private makeCtx(loaded: LoadedSpec, signal: AbortSignal): Ctx {
@@ -224,7 +154,7 @@ export class Watcher {
     const timeout = this.opts.timeout;
     const timer = timeout ? setTimeout(() => abort.abort(timedOut('the cycle', timeout)), parseDuration(timeout)) : undefined;
     this.cycleAbort = abort;
-    this.cycleStartedAt = started;
+    this.readiness.started(started);
     const fail = (step: string, err: unknown) => {
       // Whatever error a step raised once the cycle was stopped, the stop is the cause (and passes).
       const e = abort.signal.aborted ? new AlertStepError((abort.signal.reason as Error).message, (abort.signal.reason as Stopped).hint, false, undefined) : err;
@@ -246,7 +176,7 @@ export class Watcher {
       log.error({ step, hint, terminal }, `${step}: ${message}`);
     };
 
-    const loaded = this.loadSpec();
+    const loaded = this.spec.load();
     if (!loaded) {
       clearTimeout(timer);
       result.ok = false;
@@ -302,19 +232,14 @@ export class Watcher {
   }
 
   private finish(result: CycleResult, started: number): CycleResult {
-    this.cycleStartedAt = undefined;
+    this.readiness.ended();
     const outcome = result.ok ? 'ok' : 'error';
     const end = Date.now();
     // What the cycle allocated is garbage now (its clients destroyed, its answers dropped).
     const gcMs = this.opts.releaseMemory && !this.stopping ? releaseMemory() : undefined;
     this.opts.metrics.cycles.inc({ outcome });
     this.opts.metrics.cycleDuration.observe({ outcome }, (end - started) / 1000);
-    this.lastCycle = { ok: result.ok, at: end, errors: result.errors };
-    if (result.ok) {
-      this.failures = 0;
-      this.lastSuccessAt = end;
-      this.opts.metrics.lastSuccess.set(end / 1000);
-    } else this.failures++;
+    this.readiness.finished(result, end);
     this.health();
     this.opts.logger[result.ok ? 'info' : 'warn'](
       {
@@ -405,7 +330,7 @@ export class Watcher {
       last = await this.cycle();
       if (opts.once || this.stopping) break;
       const delay = this.nextDelay(last);
-      if (!last.ok) this.opts.logger.info({ retryInMs: delay, consecutiveFailures: this.failures }, `next cycle in ${(delay / 1000).toFixed(1)}s`);
+      if (!last.ok) this.opts.logger.info({ retryInMs: delay, consecutiveFailures: this.readiness.failures }, `next cycle in ${(delay / 1000).toFixed(1)}s`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
         this.wake = () => {
