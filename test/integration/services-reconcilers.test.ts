@@ -482,7 +482,7 @@ describe('sns-topic', () => {
     for (const d of ds) made.push(await topicR.create(ctx, d));
     const diffAll = async () => {
       const seen = await topicR.observe(ctx, ds);
-      return ds.flatMap((d) => paths(topicR.diff(d, seen.find((o) => o.name === d.name)!)).map((p) => `${d.name}: ${p}`));
+      return ds.flatMap((d) => paths(diffFields(topicR, d, seen.find((o) => o.name === d.name)!)).map((p) => `${d.name}: ${p}`));
     };
     let mark = ctx.aws.calls.length;
     expect(await diffAll()).toEqual([]);
