@@ -150,6 +150,13 @@ export const isDependency = (e: unknown): boolean =>
   ['DependencyViolation', 'InvalidIPAddress.InUse', 'InvalidNetworkInterface.InUse'].includes(errorCode(e)) ||
   (errorCode(e) === 'AuthFailure' && /in use|associated/i.test((e as Error).message ?? ''));
 
+/** Auto Scaling's "not found" (a group, a policy): a ValidationError that says so. */
+export const isAsgNotFound = (e: unknown): boolean => errorCode(e) === 'ValidationError' && /not found/i.test((e as Error).message ?? '');
+
+/** Auto Scaling busy with a group (a scaling activity in progress, the group in use): it passes. */
+export const isAsgBusy = (e: unknown): boolean =>
+  ['ScalingActivityInProgress', 'ScalingActivityInProgressFault', 'ResourceInUse', 'ResourceInUseFault'].includes(errorCode(e));
+
 /** Runs a read; "not found" (or one of the `absent` codes) gives undefined. */
 export async function readOrAbsent<T>(fn: () => Promise<T>, ...absent: string[]): Promise<T | undefined> {
   try {

@@ -18,82 +18,39 @@
 //
 // Tags propagate to the instances (PropagateAtLaunch), except reconcile:id and reconcile:protect:
 // the group's instances are not spec instances.
+//
+// This file is the kind's entry point (what a group should be, the reconciler); its parts beside it:
+// reading groups (auto-scaling-group-read.ts), notification configurations (-notifications.ts), the
+// CPU policy (-policy.ts) and instance refresh (-refresh.ts).
 import {
   AttachLoadBalancerTargetGroupsCommand,
   CreateAutoScalingGroupCommand,
   CreateOrUpdateTagsCommand,
   DeleteAutoScalingGroupCommand,
-  DeleteNotificationConfigurationCommand,
-  DeletePolicyCommand,
   DeleteTagsCommand,
-  DescribeAutoScalingGroupsCommand,
-  DescribeNotificationConfigurationsCommand,
-  DescribePoliciesCommand,
   DetachLoadBalancerTargetGroupsCommand,
-  PutNotificationConfigurationCommand,
-  PutScalingPolicyCommand,
-  StartInstanceRefreshCommand,
   UpdateAutoScalingGroupCommand,
-  type AutoScalingGroup,
-  type Filter,
-  type NotificationConfiguration,
-  type ScalingPolicy,
   type UpdateAutoScalingGroupCommandInput,
 } from '../aws/sdk/autoscaling.js';
-import type { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
-import type { Aws } from '../aws/clients.js';
-import { isRetryable } from '../aws/errors.js';
+import { isAsgBusy, isAsgNotFound } from '../aws/errors.js';
 import { TAG_ID, TAG_PROTECT, TAG_STACK, tagUpdates, tagsFromList } from '../aws/tags.js';
 import { holdersByName } from '../engine/ownership.js';
 import { field, setField } from '../engine/diffutil.js';
-import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
-import { ASG_EVENTS } from '../spec/kinds/compute.js';
-import { applyTagChanges, allPages, errorCode, retryWhile, waitFor } from './ec2-shared.js';
-import { isNotImplemented } from './instance.js';
+import { UNKNOWN, type Desired, type FieldChange, type Reconciler } from '../engine/types.js';
+import { sortEvents, syncNotifications, type Notification } from './auto-scaling-group-notifications.js';
+import { syncCpuPolicy } from './auto-scaling-group-policy.js';
+import { TAG_TEMPLATE_VERSION, describeGroups, observeFound, readOne, type AutoScalingGroupLive, type Found } from './auto-scaling-group-read.js';
+import { startRefresh } from './auto-scaling-group-refresh.js';
+import { applyTagChanges, errorCode, retryWhile, waitFor } from './ec2-shared.js';
 
-type AsgEvent = (typeof ASG_EVENTS)[number];
-
-/** The spec's short event names and the notification types AWS knows them by. */
-export const NOTIFICATION_TYPES: Record<AsgEvent, string> = {
-  launch: 'autoscaling:EC2_INSTANCE_LAUNCH',
-  terminate: 'autoscaling:EC2_INSTANCE_TERMINATE',
-  'launch-error': 'autoscaling:EC2_INSTANCE_LAUNCH_ERROR',
-  'terminate-error': 'autoscaling:EC2_INSTANCE_TERMINATE_ERROR',
-};
-const SHORT_EVENT = new Map(Object.entries(NOTIFICATION_TYPES).map(([k, v]) => [v, k]));
+export { notificationsOf } from './auto-scaling-group-notifications.js';
+export type { AutoScalingGroupLive } from './auto-scaling-group-read.js';
 
 /** Bounds: deleting a group waits for its instances to terminate. */
 export const groupWaits = { deletedMs: 15 * 60_000 };
 
-export interface Notification {
-  topic: string;
-  /** Short names (launch, terminate, ...), sorted; a type the spec has no name for is kept whole. */
-  events: string[];
-}
-
-export type AutoScalingGroupLive = {
-  groupName: string;
-  launchTemplate?: string;
-  launchTemplateVersion?: string;
-  /** The version a group following $Latest / $Default was last refreshed to (its tag). */
-  templateVersion?: string;
-  minSize: number;
-  maxSize: number;
-  desiredCapacity: number;
-  subnets: string[];
-  healthCheckType: string;
-  healthCheckGracePeriod: number;
-  targetGroups: string[];
-  /** By topic, sorted. undefined: the endpoint cannot tell (not compared then). */
-  notifications?: Notification[];
-  targetCpu?: number;
-};
-
 /** The AWS name: groupName, or <stack>-<name>. */
 export const groupNameOf = (d: Desired<'auto-scaling-group'>): string => d.spec.groupName ?? `${d.stack}-${d.name}`;
-
-/** The target-tracking policy's name: per group (moto keys policies by name across groups). */
-export const policyNameOf = (groupName: string): string => `${groupName}-target-cpu`;
 
 const arnOf = (d: Desired, ref: string): string => {
   const o = d.ref(ref);
@@ -117,8 +74,6 @@ export interface WantedGroup {
   targetCpu?: number;
 }
 
-const sortEvents = (events: string[]) => [...new Set(events)].sort();
-
 export function wantedGroup(d: Desired<'auto-scaling-group'>): WantedGroup {
   const s = d.spec;
   const lt = d.ref(s.launchTemplate);
@@ -141,209 +96,9 @@ export function wantedGroup(d: Desired<'auto-scaling-group'>): WantedGroup {
   };
 }
 
-/** Notification configurations of one group in the spec's vocabulary. */
-export function notificationsOf(configs: NotificationConfiguration[]): Notification[] {
-  const byTopic = new Map<string, string[]>();
-  for (const c of configs) {
-    const list = byTopic.get(c.TopicARN!) ?? [];
-    list.push(SHORT_EVENT.get(c.NotificationType!) ?? c.NotificationType!);
-    byTopic.set(c.TopicARN!, list);
-  }
-  return [...byTopic.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([topic, events]) => ({ topic, events: sortEvents(events) }));
-}
-
-/** The policy's CPU target, when it is ours and tracks average CPU. */
-const cpuTargetOf = (p: ScalingPolicy | undefined): number | undefined =>
-  p?.TargetTrackingConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType === 'ASGAverageCPUUtilization'
-    ? p.TargetTrackingConfiguration.TargetValue
-    : undefined;
-
-/** The tag that records the template version a group following $Latest / $Default was refreshed to. */
-export const TAG_TEMPLATE_VERSION = 'reconcile:template-version';
-
-function liveOf(g: AutoScalingGroup, notifications: Notification[] | undefined, policy: ScalingPolicy | undefined): AutoScalingGroupLive {
-  const lt = g.LaunchTemplate ?? g.MixedInstancesPolicy?.LaunchTemplate?.LaunchTemplateSpecification;
-  return {
-    groupName: g.AutoScalingGroupName!,
-    launchTemplate: lt?.LaunchTemplateId,
-    launchTemplateVersion: lt?.Version,
-    templateVersion: tagsFromList(g.Tags)[TAG_TEMPLATE_VERSION],
-    minSize: g.MinSize!,
-    maxSize: g.MaxSize!,
-    desiredCapacity: g.DesiredCapacity!,
-    subnets: (g.VPCZoneIdentifier ?? '')
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean)
-      .sort(),
-    healthCheckType: g.HealthCheckType ?? 'EC2',
-    healthCheckGracePeriod: g.HealthCheckGracePeriod ?? 0,
-    targetGroups: [...(g.TargetGroupARNs ?? [])].sort(),
-    notifications,
-    targetCpu: cpuTargetOf(policy),
-  };
-}
-
-function observedOf(
-  g: AutoScalingGroup,
-  name: string,
-  management: Observed['management'],
-  notifications: Notification[] | undefined,
-  policy: ScalingPolicy | undefined,
-): Observed<AutoScalingGroupLive> {
-  return {
-    id: g.AutoScalingGroupName!,
-    name,
-    management,
-    live: liveOf(g, notifications, policy),
-    tags: withoutKey(tagsFromList(g.Tags), TAG_TEMPLATE_VERSION),
-    outputs: {
-      id: g.AutoScalingGroupName!,
-      name: g.AutoScalingGroupName!,
-      arn: g.AutoScalingGroupARN,
-      scalingPolicyArn: cpuTargetOf(policy) !== undefined ? policy!.PolicyARN : undefined,
-    },
-  };
-}
-
-async function describeGroups(ctx: Ctx, input: { Filters?: Filter[]; AutoScalingGroupNames?: string[] }): Promise<AutoScalingGroup[]> {
-  const as = await ctx.aws.autoscaling();
-  return allPages(async (NextToken) => {
-    const r = await as.send(new DescribeAutoScalingGroupsCommand({ ...input, NextToken, MaxRecords: 100 }));
-    return { items: r.AutoScalingGroups, next: r.NextToken };
-  });
-}
-
-// Operations an endpoint answered "not implemented" (moto: notifications, instance refresh): asked
-// once per Aws instance, so a plan does not pay the SDK's retries of that answer at every read.
-const unsupported = new WeakMap<Aws, Set<string>>();
-const isUnsupported = (ctx: Ctx, op: string) => !!unsupported.get(ctx.aws)?.has(op);
-function markUnsupported(ctx: Ctx, op: string): void {
-  const set = unsupported.get(ctx.aws) ?? new Set<string>();
-  set.add(op);
-  unsupported.set(ctx.aws, set);
-}
-
-/** Notification configurations by group; undefined when the endpoint does not implement the call. */
-async function describeNotifications(ctx: Ctx, names: string[]): Promise<Map<string, Notification[]> | undefined> {
-  if (isUnsupported(ctx, 'DescribeNotificationConfigurations')) return undefined;
-  const read = (as: AutoScalingClient) =>
-    allPages(async (NextToken) => {
-      const r = await as.send(new DescribeNotificationConfigurationsCommand({ AutoScalingGroupNames: names, NextToken, MaxRecords: 100 }));
-      return { items: r.NotificationConfigurations, next: r.NextToken };
-    });
-  let all: NotificationConfiguration[];
-  try {
-    // Asked first without SDK retries: an endpoint that does not implement the call (moto) answers a
-    // bare 500, which the SDK would retry four times with backoff (~0.6 s of every plan) before we
-    // could tell. Any other failure a retry can get past is asked again with retries.
-    try {
-      all = await read(await ctx.aws.autoscaling({ retries: false }));
-    } catch (e) {
-      if (isNotImplemented(e) || !isRetryable(e)) throw e;
-      all = await read(await ctx.aws.autoscaling());
-    }
-  } catch (e) {
-    if (!isNotImplemented(e)) throw e;
-    markUnsupported(ctx, 'DescribeNotificationConfigurations');
-    return undefined;
-  }
-  const out = new Map<string, Notification[]>();
-  for (const n of names) out.set(n, notificationsOf(all.filter((c) => c.AutoScalingGroupName === n)));
-  return out;
-}
-
-/** Our target-tracking policies, by group name (one paginated call for every group). */
-async function describeCpuPolicies(ctx: Ctx, names: string[]): Promise<Map<string, ScalingPolicy>> {
-  const as = await ctx.aws.autoscaling();
-  const all = await allPages(async (NextToken) => {
-    const r = await as.send(new DescribePoliciesCommand({ PolicyTypes: ['TargetTrackingScaling'], NextToken, MaxRecords: 100 }));
-    return { items: r.ScalingPolicies, next: r.NextToken };
-  });
-  const wanted = new Set(names);
-  const out = new Map<string, ScalingPolicy>();
-  for (const p of all) if (wanted.has(p.AutoScalingGroupName!) && p.PolicyName === policyNameOf(p.AutoScalingGroupName!)) out.set(p.AutoScalingGroupName!, p);
-  return out;
-}
-
-interface Found {
-  g: AutoScalingGroup;
-  name: string;
-  management: Observed['management'];
-}
-
-async function observeFound(ctx: Ctx, found: Found[], wantNotifications: Desired<'auto-scaling-group'>[]): Promise<Observed<AutoScalingGroupLive>[]> {
-  if (!found.length) return [];
-  const names = found.map((f) => f.g.AutoScalingGroupName!);
-  const [notifications, policies] = await Promise.all([describeNotifications(ctx, names), describeCpuPolicies(ctx, names)]);
-  if (!notifications)
-    for (const d of wantNotifications)
-      ctx.emit({
-        type: 'warning',
-        address: d.address,
-        message: 'this endpoint does not implement DescribeNotificationConfigurations: notifications are set on create and update but cannot be compared',
-      });
-  return found.map(({ g, name, management }) =>
-    observedOf(g, name, management, notifications ? notifications.get(g.AutoScalingGroupName!) : undefined, policies.get(g.AutoScalingGroupName!)),
-  );
-}
-
-async function readOne(ctx: Ctx, groupName: string, name: string, management: Observed['management']): Promise<Observed<AutoScalingGroupLive>> {
-  const g = (await describeGroups(ctx, { AutoScalingGroupNames: [groupName] }))[0];
-  if (!g) throw new Error(`auto scaling group ${groupName} is gone`);
-  return (await observeFound(ctx, [{ g, name, management }], []))[0];
-}
-
-const asgNotFound = (e: unknown) => errorCode(e) === 'ValidationError' && /not found/i.test((e as Error).message ?? '');
-const asgBusy = (e: unknown) => ['ScalingActivityInProgress', 'ScalingActivityInProgressFault', 'ResourceInUse', 'ResourceInUseFault'].includes(errorCode(e));
-
 function assertKnown(address: string, w: WantedGroup): void {
   const values = [w.launchTemplate, w.launchTemplateVersion, w.templateVersion, ...w.subnets, ...w.targetGroups, ...w.notifications.map((n) => n.topic)];
   if (values.includes(UNKNOWN)) throw new Error(`${address}: a referenced resource has no id yet (create it first)`);
-}
-
-/** Writes notification configurations; warns instead when the endpoint does not implement them. */
-async function syncNotifications(ctx: Ctx, address: string, groupName: string, live: Notification[] | undefined, want: Notification[]): Promise<void> {
-  const warn = () =>
-    ctx.emit({ type: 'warning', address, message: 'this endpoint does not implement notification configurations: the group sends no notifications' });
-  if (isUnsupported(ctx, 'PutNotificationConfiguration')) return warn();
-  const as = await ctx.aws.autoscaling();
-  try {
-    for (const n of live ?? [])
-      if (!want.some((w) => w.topic === n.topic)) await as.send(new DeleteNotificationConfigurationCommand({ AutoScalingGroupName: groupName, TopicARN: n.topic }));
-    for (const n of want)
-      await as.send(
-        new PutNotificationConfigurationCommand({
-          AutoScalingGroupName: groupName,
-          TopicARN: n.topic,
-          NotificationTypes: n.events.map((e) => NOTIFICATION_TYPES[e as AsgEvent] ?? e),
-        }),
-      );
-  } catch (e) {
-    if (!isNotImplemented(e)) throw e;
-    markUnsupported(ctx, 'PutNotificationConfiguration');
-    warn();
-  }
-}
-
-async function syncCpuPolicy(ctx: Ctx, groupName: string, target: number | undefined): Promise<void> {
-  const as = await ctx.aws.autoscaling();
-  if (target === undefined) {
-    try {
-      await as.send(new DeletePolicyCommand({ AutoScalingGroupName: groupName, PolicyName: policyNameOf(groupName) }));
-    } catch (e) {
-      if (!asgNotFound(e)) throw e;
-    }
-    return;
-  }
-  await as.send(
-    new PutScalingPolicyCommand({
-      AutoScalingGroupName: groupName,
-      PolicyName: policyNameOf(groupName),
-      PolicyType: 'TargetTrackingScaling',
-      TargetTrackingConfiguration: { PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' }, TargetValue: target },
-    }),
-  );
 }
 
 const groupTags = (groupName: string, tags: Record<string, string>) =>
@@ -357,40 +112,6 @@ const groupTags = (groupName: string, tags: Record<string, string>) =>
 
 /** The template-version tag of a group following $Latest / $Default of a spec template. */
 const versionTag = (w: WantedGroup): Record<string, string> => (w.templateVersion === undefined ? {} : { [TAG_TEMPLATE_VERSION]: w.templateVersion });
-
-const withoutKey = (tags: Record<string, string>, key: string): Record<string, string> => {
-  const { [key]: _drop, ...rest } = tags;
-  return rest;
-};
-
-/** Replaces running instances with ones from the new template version; a warning where impossible. */
-async function startRefresh(ctx: Ctx, address: string, w: WantedGroup): Promise<void> {
-  const notImplemented = () =>
-    ctx.emit({
-      type: 'warning',
-      address,
-      message: `this endpoint does not implement StartInstanceRefresh: running instances keep their launch template version until they are replaced (new ones use ${w.launchTemplateVersion})`,
-    });
-  if (isUnsupported(ctx, 'StartInstanceRefresh')) return notImplemented();
-  const as = await ctx.aws.autoscaling();
-  try {
-    const r = await as.send(
-      new StartInstanceRefreshCommand({
-        AutoScalingGroupName: w.groupName,
-        Strategy: 'Rolling',
-        Preferences: { MinHealthyPercentage: 90, InstanceWarmup: w.healthCheckGracePeriod, SkipMatching: true },
-      }),
-    );
-    ctx.emit({ type: 'info', address, message: `instance refresh ${r.InstanceRefreshId} started: running instances move to launch template version ${w.launchTemplateVersion}` });
-  } catch (e) {
-    if (isNotImplemented(e)) {
-      markUnsupported(ctx, 'StartInstanceRefresh');
-      notImplemented();
-    } else if (/InstanceRefreshInProgress/.test(errorCode(e)))
-      ctx.emit({ type: 'warning', address, message: 'an instance refresh is already running; start another once it ends to move every instance to the new version' });
-    else throw e;
-  }
-}
 
 const reconciler: Reconciler<'auto-scaling-group', AutoScalingGroupLive> = {
   kind: 'auto-scaling-group',
@@ -526,9 +247,9 @@ const reconciler: Reconciler<'auto-scaling-group', AutoScalingGroupLive> = {
     const address = `auto-scaling-group.${observed.name}`;
     try {
       // ForceDelete: terminates the instances too, without first scaling to zero.
-      await retryWhile(ctx, address, `deleting ${observed.id}`, () => as.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: observed.id, ForceDelete: true })), asgBusy);
+      await retryWhile(ctx, address, `deleting ${observed.id}`, () => as.send(new DeleteAutoScalingGroupCommand({ AutoScalingGroupName: observed.id, ForceDelete: true })), isAsgBusy);
     } catch (e) {
-      if (asgNotFound(e)) return;
+      if (isAsgNotFound(e)) return;
       throw e;
     }
     await waitFor(
