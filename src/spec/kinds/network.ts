@@ -222,7 +222,9 @@ export const sgRule = z
     protocol: z.enum(['tcp', 'udp', 'icmp', 'all']).default('tcp'),
     port: portRange.optional().describe('A port (22) or a range ("8000-8080"). Omit with protocol: all.'),
     cidr: z.union([cidr, z.array(cidr)]).optional().describe('Source (ingress) or destination (egress) CIDR(s).'),
-    securityGroup: ref('security-group').optional().describe('Another security group as source/destination.'),
+    securityGroup: ref('security-group')
+      .optional()
+      .describe('A security group as source/destination: another one, or this one. Groups may name each other: such a rule is authorized once both exist.'),
     description: z.string().optional(),
   })
   .strict()
