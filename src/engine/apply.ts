@@ -1,5 +1,7 @@
 // Applying a plan: deletes first (dependents before what they depend on), then creates and updates
-// along the dependency graph, each resource starting as soon as what it refers to is done.
+// along the dependency graph, each resource starting as soon as what it refers to is done. A create
+// whose late references (src/spec/graph.ts) name resources created in this apply is finished in a
+// second step once they exist.
 import { explainAwsError, isRetryable } from '../aws/errors.js';
 import { ownedBy } from '../aws/tags.js';
 import type { KindName } from '../spec/schema.js';
