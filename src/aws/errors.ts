@@ -134,6 +134,17 @@ export function isNotFound(e: unknown): boolean {
   return /NotFound(Exception)?$/.test(c) || c === 'NoSuchBucket' || c === 'NoSuchKey' || (c === 'UnknownError' && (e as AwsLikeError).$metadata?.httpStatusCode === 404);
 }
 
+/** An S3 conditional write or delete found the condition false (412), or met a concurrent conditional write to the key (409). */
+export function isConditionFailed(e: unknown): boolean {
+  const status = (e as AwsLikeError)?.$metadata?.httpStatusCode;
+  return ['PreconditionFailed', 'ConditionalRequestConflict'].includes(errorCode(e)) || status === 412 || status === 409;
+}
+
+/** An S3 object that is not there (its bucket is: a missing bucket is NoSuchBucket, not this). */
+export function isMissingKey(e: unknown): boolean {
+  return errorCode(e) === 'NoSuchKey' || ((e as AwsLikeError)?.$metadata?.httpStatusCode === 404 && errorCode(e) !== 'NoSuchBucket');
+}
+
 /**
  * An API the endpoint does not implement: moto answers such calls with an HTML 500 page (the SDK
  * cannot parse it) or a NotImplemented error. AWS answers a real 5xx with an XML error, so a real

@@ -5,10 +5,10 @@
 // Aws.addGuard). Released on exit, on failure and on SIGINT / SIGTERM (a delete conditional on our
 // ETag). Every lock event of this process is announced here, for watch's metrics.
 import { Aws, isReadOperation } from '../aws/clients.js';
-import { isRetryable } from '../aws/errors.js';
+import { isConditionFailed, isMissingKey, isRetryable } from '../aws/errors.js';
 import { UserError } from '../errors.js';
 import { jitter, sleep, type LockCtx, type LockHolder } from './holder.js';
-import { breakLock, describeLock, isConflict, isMissingKey, lockKey, readLock, writeLock, type LockRecord, type LockState } from './object.js';
+import { breakLock, describeLock, lockKey, readLock, writeLock, type LockRecord, type LockState } from './object.js';
 
 export interface Lease {
   readonly bucket: string;
@@ -84,7 +84,7 @@ export function holdLease(ctx: LockCtx, taken: Taken): Lease {
       etag = await writeLock(aws, bucket, recordAt(now), { IfMatch: etag });
       expiresAt = now + leaseMs;
     } catch (e) {
-      if (isConflict(e) || isMissingKey(e)) {
+      if (isConditionFailed(e) || isMissingKey(e)) {
         // Our own renewal may have landed on an attempt whose answer was lost: look before giving up.
         let current: LockState | undefined;
         try {

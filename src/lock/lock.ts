@@ -19,8 +19,8 @@
 //
 // Expiry compares the holder's clock (it writes `expires`) with the waiter's: machines must agree
 // on the time within a few seconds (NTP), far below the lease (60 s by default).
-import { errorCode, isRetryable } from '../aws/errors.js';
-import { describeLock, isConflict, isExpired, isMissingKey, lockAws, lockKey, readLock, writeLock, DEFAULT_LEASE_MS, type LockRecord, type LockState } from './object.js';
+import { errorCode, isConditionFailed, isMissingKey, isRetryable } from '../aws/errors.js';
+import { describeLock, isExpired, lockAws, lockKey, readLock, writeLock, DEFAULT_LEASE_MS, type LockRecord, type LockState } from './object.js';
 import { formatDuration, jitter, newHolder, sleep, type LockCtx, type LockHolder } from './holder.js';
 import { UserError } from '../errors.js';
 import { holdLease, lockEvent, type Lease } from './lease.js';
@@ -105,7 +105,7 @@ export async function acquireStackLock(ctx: LockCtx, opts: LockOptions): Promise
           expiresAt = now + leaseMs;
           break;
         } catch (e) {
-          if (!isConflict(e)) throw e;
+          if (!isConditionFailed(e)) throw e;
         }
         const current = await readLock(aws, bucket, ctx.stack);
         if (!current) {
@@ -127,7 +127,7 @@ export async function acquireStackLock(ctx: LockCtx, opts: LockOptions): Promise
             lockEvent(ctx.stack, 'taken_over');
             break;
           } catch (e) {
-            if (!isConflict(e) && !isMissingKey(e)) throw e;
+            if (!isConditionFailed(e) && !isMissingKey(e)) throw e;
             continue; // someone else renewed, released or took it over first: look again
           }
         }

@@ -1,10 +1,10 @@
 // The stack lock's S3 object, `reconcile-locks/<stack>.json`: its JSON record, and the conditional
 // reads and writes every step of the lock protocol is made of (lock.ts takes and waits, lease.ts
-// renews and releases, `reconcile unlock` breaks). S3's answers are classified here once: a
-// condition that did not hold, a key that is gone, a bucket that does not exist.
+// renews and releases, `reconcile unlock` breaks). A bucket that does not exist is said here as
+// the user's to fix; the other answers are classified by aws/errors.ts.
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
 import { Aws } from '../aws/clients.js';
-import { errorCode } from '../aws/errors.js';
+import { errorCode, isConditionFailed, isMissingKey } from '../aws/errors.js';
 import { UserError } from '../errors.js';
 import { describeHolder, formatDuration, type LockCtx, type LockHolder } from './holder.js';
 
@@ -42,12 +42,6 @@ export function describeLock(r: LockRecord, now = Date.now()): string {
 }
 
 export const isExpired = (r: LockRecord, now = Date.now()): boolean => !(Date.parse(r.expires) > now);
-
-const status = (e: unknown): number | undefined => (e as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-/** The condition did not hold (412), or S3 saw a concurrent conditional write to the key (409). */
-export const isConflict = (e: unknown): boolean =>
-  ['PreconditionFailed', 'ConditionalRequestConflict'].includes(errorCode(e)) || status(e) === 412 || status(e) === 409;
-export const isMissingKey = (e: unknown): boolean => errorCode(e) === 'NoSuchKey' || (status(e) === 404 && errorCode(e) !== 'NoSuchBucket');
 
 function bucketError(e: unknown, bucket: string): unknown {
   if (errorCode(e) === 'NoSuchBucket')
@@ -125,7 +119,7 @@ export async function breakLock(aws: Aws, bucket: string, stack: string, etag: s
     return true;
   } catch (e) {
     if (isMissingKey(e)) return true;
-    if (isConflict(e)) return false;
+    if (isConditionFailed(e)) return false;
     throw bucketError(e, bucket);
   }
 }
