@@ -10,6 +10,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { IAMClient } from '@aws-sdk/client-iam';
 import type { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
+import { setMaxListeners } from 'node:events';
 import { accountOfRole, roleCredentials } from './assume-role.js';
 import { attachRateLimiter, budgetKey } from './limiter.js';
 import { requireSdk } from './sdk/load.js';
@@ -132,6 +133,9 @@ export class Aws {
   constructor(readonly options: AwsOptions) {
     const identity = options.budget ?? accountOfRole(options.roleArn) ?? options.profile ?? process.env.AWS_PROFILE ?? process.env.AWS_ACCESS_KEY_ID ?? 'default';
     this.budgetKey = budgetKey(identity, options.region);
+    // Every call in flight listens on the stop signal (twice: here and in the HTTP handler), dozens at
+    // once in a plan: not the leak Node warns of past 10 listeners.
+    if (options.signal) setMaxListeners(0, options.signal);
   }
 
   /** Subscribe to every finished call (metrics, logs). */

@@ -50,4 +50,24 @@ describe('AWS call timeouts', () => {
     expect(hang.connections).toBe(before);
     aws.destroy();
   });
+
+  it('many calls in flight on one stop signal are no "possible memory leak" warning (each call listens on it)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const ac = new AbortController();
+    const aws = new Aws({ region: 'us-east-1', endpoint: hang.endpoint, signal: ac.signal });
+    try {
+      const sts = await aws.sts();
+      const calls = Array.from({ length: 15 }, () => sts.send(new GetCallerIdentityCommand({})).catch((e: unknown) => e));
+      await new Promise((r) => setTimeout(r, 300));
+      ac.abort(new Stopped('interrupted (SIGINT)', undefined, 130, 'signal'));
+      await Promise.all(calls);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      aws.destroy();
+    }
+  });
 });
