@@ -24,252 +24,36 @@
 //   Other tags the spec set (stack default tags such as project:) stay: they cannot be told apart
 //   from tags someone else set. A route table that is the main table in AWS is treated this way
 //   whatever the spec says, so a destroy never fails on (or removes) a main table.
-import {
-  AssociateRouteTableCommand,
-  CreateRouteCommand,
-  CreateRouteTableCommand,
-  DeleteRouteCommand,
-  DeleteRouteTableCommand,
-  DeleteTagsCommand,
-  DescribeRouteTablesCommand,
-  DisassociateRouteTableCommand,
-  ReplaceRouteCommand,
-  ReplaceRouteTableAssociationCommand,
-  type Filter,
-  type Route,
-  type RouteTable,
-} from '../aws/sdk/ec2.js';
+//
+// This file is the kind's entry point (the reconciler); its parts beside it: reading tables
+// (route-table-read.ts), routes and the reconcile:routes record (-routes.ts), subnet associations
+// (-associations.ts).
+import { CreateRouteTableCommand, DeleteRouteTableCommand, DeleteTagsCommand, type RouteTable } from '../aws/sdk/ec2.js';
 import { syncEc2Tags } from '../aws/ec2-tags.js';
+import { tagsFromList } from '../aws/tags.js';
 import { diffFields } from '../engine/decide.js';
 import { field } from '../engine/diffutil.js';
-import { UNKNOWN, type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
-import {
-  afterCreate,
-  assertApplicable,
-  changesUnder,
-  deleteIdempotent,
-  allPages,
-  describeSettings,
-  errorCode,
-  ignoreNotFound,
-  isNotFound,
-  knownRefId,
-  observeTagged,
-  refId,
-  tagSpec,
-  updatedObserved,
-  waitFor,
-} from './ec2-shared.js';
+import type { Ctx, Desired, FieldChange, Observed, Reconciler } from '../engine/types.js';
+import { applySubnetChanges, diffSubnets, disassociate } from './route-table-associations.js';
+import { describeTables, findMainTable, liveFromAws, type RouteTableLive } from './route-table-read.js';
+import { applyRouteChanges, declaredRoutes, deleteRoute, desiredRoutes, diffRoutes, routesTags } from './route-table-routes.js';
+import { afterCreate, assertApplicable, deleteIdempotent, isNotFound, knownRefId, observeTagged, refId, tagSpec, updatedObserved, waitFor } from './ec2-shared.js';
 
-/** A route in the spec's words, targets as AWS ids. */
-export type RouteValue = {
-  destination: string;
-  internetGateway?: string;
-  natGateway?: string;
-  vpcPeering?: string;
-  /** A target the spec cannot express (transit gateway, ENI, instance, virtual private gateway...). */
-  other?: string;
-};
-
-export type RouteTableLive = {
-  vpc: string;
-  main: boolean;
-  routes: RouteValue[];
-  /** Subnets explicitly associated. */
-  subnets: string[];
-  /** Association id of each explicitly associated subnet. */
-  associations: Record<string, string>;
-};
-
-export const ROUTES_TAG = 'reconcile:routes';
-const TAG_VALUE_MAX = 256;
-
-const TARGETS = ['internetGateway', 'natGateway', 'vpcPeering'] as const;
-
-/** The tags that record the destinations a main table's spec manages. */
-export function routesTags(destinations: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  const key = (i: number) => (i === 0 ? ROUTES_TAG : `${ROUTES_TAG}.${i + 1}`);
-  let i = 0;
-  let cur = '';
-  for (const d of [...new Set(destinations)].sort()) {
-    if (cur && cur.length + 1 + d.length > TAG_VALUE_MAX) {
-      out[key(i++)] = cur;
-      cur = d;
-    } else cur = cur ? `${cur} ${d}` : d;
-  }
-  if (cur) out[key(i)] = cur;
-  return out;
-}
-
-/** Destinations recorded by routesTags. */
-export function declaredRoutes(tags: Record<string, string>): string[] {
-  return Object.entries(tags)
-    .filter(([k]) => k === ROUTES_TAG || k.startsWith(`${ROUTES_TAG}.`))
-    .flatMap(([, v]) => v.split(' ').filter(Boolean));
-}
-
-/** A live route in the spec's words; undefined for the local route, propagated and non-IPv4 routes. */
-export function routeFromAws(r: Route): RouteValue | undefined {
-  if (!r.DestinationCidrBlock) return undefined;
-  if (r.GatewayId === 'local' || r.Origin === 'CreateRouteTable' || r.Origin === 'EnableVgwRoutePropagation') return undefined;
-  const destination = r.DestinationCidrBlock;
-  if (r.NatGatewayId) return { destination, natGateway: r.NatGatewayId };
-  if (r.VpcPeeringConnectionId) return { destination, vpcPeering: r.VpcPeeringConnectionId };
-  if (r.GatewayId?.startsWith('igw-')) return { destination, internetGateway: r.GatewayId };
-  const other = r.GatewayId ?? r.TransitGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ?? r.CarrierGatewayId ?? r.LocalGatewayId ?? r.CoreNetworkArn;
-  return { destination, other: other ?? 'unknown' };
-}
-
-export function liveFromAws(t: RouteTable): RouteTableLive {
-  const associations: Record<string, string> = {};
-  for (const a of t.Associations ?? []) {
-    const state = a.AssociationState?.State;
-    if (a.SubnetId && !a.Main && (!state || state === 'associated' || state === 'associating')) associations[a.SubnetId] = a.RouteTableAssociationId!;
-  }
-  const routes = (t.Routes ?? []).map(routeFromAws).filter((r): r is RouteValue => !!r);
-  return {
-    vpc: t.VpcId!,
-    main: (t.Associations ?? []).some((a) => a.Main),
-    routes,
-    subnets: Object.keys(associations).sort(),
-    associations,
-  };
-}
-
-/** The spec's routes with targets resolved, by destination (the first wins on duplicates). */
-export function desiredRoutes(d: Desired<'route-table'>): Map<string, RouteValue> {
-  const out = new Map<string, RouteValue>();
-  for (const r of d.spec.routes ?? []) {
-    if (out.has(r.destination)) continue;
-    const v: RouteValue = { destination: r.destination };
-    for (const t of TARGETS) if (r[t]) v[t] = refId(d, r[t]);
-    out.set(r.destination, v);
-  }
-  return out;
-}
+export { declaredRoutes, routesTags } from './route-table-routes.js';
+export { liveFromAws, type RouteTableLive } from './route-table-read.js';
 
 /** The tags a route table must carry: a main table also records its managed destinations. */
 function wantedTags(d: Desired<'route-table'>): Record<string, string> {
   return d.spec.main ? { ...d.tags, ...routesTags([...desiredRoutes(d).keys()]) } : d.tags;
 }
 
-/** Route changes, one per destination. `only`: compare just these destinations (main tables). */
-export function diffRoutes(desired: Map<string, RouteValue>, live: RouteValue[], only?: Set<string>): FieldChange[] {
-  const liveMap = new Map(live.map((r) => [r.destination, r]));
-  const dests = only ?? new Set([...desired.keys(), ...liveMap.keys()]);
-  return [...dests].sort().flatMap((dest) => field(`routes[${dest}]`, liveMap.get(dest), desired.get(dest)));
-}
-
-/** Subnet association changes, one per subnet. `addOnly`: never disassociate (main tables). */
-export function diffSubnets(d: Desired<'route-table'>, live: string[], addOnly: boolean): FieldChange[] {
-  const want = new Map<string, string>(); // key -> id (UNKNOWN keyed by spec name)
-  for (const n of d.spec.subnets ?? []) {
-    const id = d.ref(n).id;
-    want.set(id === UNKNOWN ? n : id, id);
-  }
-  const have = new Set(live);
-  const out: FieldChange[] = [];
-  for (const [key, id] of [...want].sort()) if (!have.has(id)) out.push({ path: `subnets[${key}]`, before: undefined, after: id, forcesReplace: false });
-  if (!addOnly)
-    for (const id of [...have].sort()) if (![...want.values()].includes(id)) out.push({ path: `subnets[${id}]`, before: id, after: undefined, forcesReplace: false });
-  return out;
-}
-
-async function describeTables(ctx: Ctx, filters: Filter[]): Promise<RouteTable[]> {
-  const ec2 = await ctx.aws.ec2();
-  return allPages(async (NextToken) => {
-    const r = await ec2.send(new DescribeRouteTablesCommand({ Filters: filters, NextToken, MaxResults: describeSettings.pageSize }));
-    return { items: r.RouteTables, next: r.NextToken };
-  });
-}
-
 const outputsOf = (id: string, vpc: string) => ({ id, vpcId: vpc });
-
-function routeTarget(r: RouteValue) {
-  if (r.internetGateway) return { GatewayId: r.internetGateway };
-  if (r.natGateway) return { NatGatewayId: r.natGateway };
-  if (r.vpcPeering) return { VpcPeeringConnectionId: r.vpcPeering };
-  throw new Error(`route to ${r.destination} has no target the spec can set`);
-}
-
-async function putRoute(ctx: Ctx, tableId: string, r: RouteValue, replace: boolean): Promise<void> {
-  const ec2 = await ctx.aws.ec2();
-  const input = { RouteTableId: tableId, DestinationCidrBlock: r.destination, ...routeTarget(r) };
-  if (replace) {
-    try {
-      await ec2.send(new ReplaceRouteCommand(input));
-      return;
-    } catch (e) {
-      if (!isNotFound(e)) throw e; // the route went away meanwhile: create it
-    }
-  }
-  try {
-    await ec2.send(new CreateRouteCommand(input));
-  } catch (e) {
-    if (errorCode(e) !== 'RouteAlreadyExists') throw e;
-    await ec2.send(new ReplaceRouteCommand(input));
-  }
-}
-
-async function deleteRoute(ctx: Ctx, tableId: string, destination: string): Promise<void> {
-  const ec2 = await ctx.aws.ec2();
-  await ignoreNotFound(() => ec2.send(new DeleteRouteCommand({ RouteTableId: tableId, DestinationCidrBlock: destination })));
-}
-
-/** Associates a subnet; one explicitly associated with another table is moved to this one. */
-async function associate(ctx: Ctx, tableId: string, subnetId: string): Promise<string> {
-  const ec2 = await ctx.aws.ec2();
-  try {
-    return (await ec2.send(new AssociateRouteTableCommand({ RouteTableId: tableId, SubnetId: subnetId }))).AssociationId ?? '';
-  } catch (e) {
-    if (errorCode(e) !== 'Resource.AlreadyAssociated') throw e;
-    const tables = await describeTables(ctx, [{ Name: 'association.subnet-id', Values: [subnetId] }]);
-    const assoc = tables.flatMap((t) => t.Associations ?? []).find((a) => a.SubnetId === subnetId);
-    if (!assoc) throw e;
-    if (assoc.RouteTableId === tableId) return assoc.RouteTableAssociationId ?? '';
-    const r = await ec2.send(new ReplaceRouteTableAssociationCommand({ AssociationId: assoc.RouteTableAssociationId, RouteTableId: tableId }));
-    return r.NewAssociationId ?? '';
-  }
-}
-
-async function disassociate(ctx: Ctx, associationId: string | undefined): Promise<void> {
-  if (!associationId) return;
-  const ec2 = await ctx.aws.ec2();
-  await ignoreNotFound(() => ec2.send(new DisassociateRouteTableCommand({ AssociationId: associationId })));
-}
 
 /** Applies route and subnet changes; returns the live state they lead to. */
 async function applyChanges(ctx: Ctx, tableId: string, live: RouteTableLive, changes: FieldChange[]): Promise<RouteTableLive> {
-  const routes = new Map(live.routes.map((r) => [r.destination, r]));
-  for (const c of changesUnder(changes, 'routes')) {
-    const after = c.after as RouteValue | undefined;
-    const before = c.before as RouteValue | undefined;
-    if (after) {
-      await putRoute(ctx, tableId, after, !!before);
-      routes.set(after.destination, after);
-    } else if (before) {
-      await deleteRoute(ctx, tableId, before.destination);
-      routes.delete(before.destination);
-    }
-  }
-  const associations = { ...live.associations };
-  for (const c of changesUnder(changes, 'subnets')) {
-    if (typeof c.after === 'string') {
-      associations[c.after] = await associate(ctx, tableId, c.after);
-    } else if (typeof c.before === 'string') {
-      await disassociate(ctx, live.associations[c.before]);
-      delete associations[c.before];
-    }
-  }
-  return { ...live, routes: [...routes.values()], subnets: Object.keys(associations).sort(), associations };
-}
-
-async function findMainTable(ctx: Ctx, vpcIds: string[]): Promise<RouteTable[]> {
-  return describeTables(ctx, [
-    { Name: 'association.main', Values: ['true'] },
-    { Name: 'vpc-id', Values: vpcIds },
-  ]);
+  const routes = await applyRouteChanges(ctx, tableId, live.routes, changes);
+  const associations = await applySubnetChanges(ctx, tableId, live.associations, changes);
+  return { ...live, routes, subnets: Object.keys(associations).sort(), associations };
 }
 
 const reconciler: Reconciler<'route-table', RouteTableLive> = {
@@ -298,7 +82,7 @@ const reconciler: Reconciler<'route-table', RouteTableLive> = {
         const d = mains.get(t.VpcId!);
         if (!d || ids.has(t.RouteTableId!)) continue;
         const live = liveFromAws(t);
-        const tags = Object.fromEntries((t.Tags ?? []).map((x) => [x.Key!, x.Value ?? '']));
+        const tags = tagsFromList(t.Tags);
         out.push({ id: t.RouteTableId!, name: d.name, management: 'adopted', live, tags, outputs: outputsOf(t.RouteTableId!, live.vpc) });
       }
     }
@@ -344,7 +128,7 @@ const reconciler: Reconciler<'route-table', RouteTableLive> = {
       });
       id = table.RouteTableId!;
       before = liveFromAws(table);
-      liveTags = Object.fromEntries((table.Tags ?? []).map((x) => [x.Key!, x.Value ?? '']));
+      liveTags = tagsFromList(table.Tags);
     } else {
       const r = await ec2.send(new CreateRouteTableCommand({ VpcId: vpc, TagSpecifications: tagSpec('route-table', desired.tags) }));
       id = r.RouteTable!.RouteTableId!;
@@ -383,7 +167,7 @@ const reconciler: Reconciler<'route-table', RouteTableLive> = {
     }
     if (!table) return;
     const live = liveFromAws(table);
-    const tags = Object.fromEntries((table.Tags ?? []).map((x) => [x.Key!, x.Value ?? '']));
+    const tags = tagsFromList(table.Tags);
     if (live.main) {
       for (const dest of declaredRoutes(tags)) await deleteRoute(ctx, observed.id, dest);
       const remove = Object.keys(tags).filter((k) => k.startsWith('reconcile:') || (k === 'Name' && tags[k] === `${ctx.stack}-${observed.name}`));
