@@ -219,7 +219,8 @@ function criticalPath(lines, graph) {
     else if (began.has(m[1])) took.set(m[1], t - began.get(m[1]));
   }
   const deps = new Map();
-  for (const e of graph.edges) deps.set(e.from, [...(deps.get(e.from) ?? []), e.to]);
+  // A late reference (a security group rule naming a group) is no order: both ends are created side by side.
+  for (const e of graph.edges) if (!e.late) deps.set(e.from, [...(deps.get(e.from) ?? []), e.to]);
   const memo = new Map();
   const chain = (a) => {
     if (!memo.has(a)) memo.set(a, (took.get(a) ?? 0) + Math.max(0, ...(deps.get(a) ?? []).map(chain)));
