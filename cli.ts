@@ -4,6 +4,7 @@ import type { Command as CommandType } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { readFileSync } from 'node:fs';
 import { enableCompileCache } from './src/aws/sdk/load.js';
+import { defaultSpecCacheDir, enableSpecCache } from './src/spec/parse-cache.js';
 import type { GlobalOptions, Io } from './src/commands/common.js';
 
 // The SDK's notice that future releases need Node 22 is said once in the README, not on every run.
@@ -12,6 +13,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // for watch: a long-running process, whose start-up time does not matter and whose memory does (the
 // cache file stays in memory).
 if (!process.argv.slice(2).includes('watch')) enableCompileCache();
+// What parsing a spec's YAML gave, kept by the text's hash (src/spec/parse-cache.ts); RECONCILE_SPEC_CACHE=off turns it off.
+if (process.env.RECONCILE_SPEC_CACHE !== 'off') enableSpecCache(defaultSpecCacheDir(process.env));
 const { Command, Option } = await import('commander');
 type Command = CommandType;
 const { FLAG_PARSERS: parse } = await import('./src/commands/flags.js');

@@ -116,7 +116,7 @@ function paramValue(name: string, params: ParamValues | undefined): { value: str
 }
 
 /** Numbers and booleans a plain (unquoted) YAML scalar would have been read as. */
-function retype(s: string): string | number | boolean {
+export function retype(s: string): string | number | boolean {
   if (s === 'true') return true;
   if (s === 'false') return false;
   if (/^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/.test(s)) {

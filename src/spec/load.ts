@@ -3,6 +3,7 @@
 // No AWS SDK here, directly or indirectly: `reconcile validate` must start fast and need no credentials.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { checkReferences, checkSemantics, type CheckInput, type Finding } from './checks.js';
@@ -10,6 +11,7 @@ import type { SpecPath } from './common.js';
 import { interpolateDocument } from './interpolate.js';
 import { resolveParams } from './params.js';
 import { issuesToDiags, type RawDiag } from './issues.js';
+import { envSites, expandedData, keeping, readParsed, writeParsed, type EnvSite } from './parse-cache.js';
 import { locate, positionAt } from './positions.js';
 import { kindDef, KIND_NAMES, specSchema, type AnyResourceSpec, type KindName, type Spec } from './schema.js';
 import type { Diagnostic, LoadedResource, LoadResult, Position } from './types.js';
@@ -70,10 +72,14 @@ export function loadSpec(file: string, opts: LoadOptions = {}): LoadResult {
   }
 }
 
+/** The version of the YAML library: a parse kept by ./parse-cache.ts is used only by the same version. */
+let yamlVersion: string | undefined;
+const yamlLib = () => (yamlVersion ??= (createRequire(import.meta.url)('yaml/package.json') as { version: string }).version);
+
 /** loadSpec on text already read; `file` names it in diagnostics and relative paths resolve against its folder. */
 export function loadSpecText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
   const env = opts.env ?? process.env;
-  const lc = new LineCounter();
+  const given = opts.params ?? {};
   const diags: Diagnostic[] = [];
   const at = (pos: Position, severity: Diagnostic['severity'], message: string, hint?: string, path?: SpecPath): Diagnostic => ({
     file,
@@ -85,39 +91,70 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
     ...(path ? { path } : {}),
   });
 
-  // 1. YAML, with positions. Syntax errors stop here: what follows would only be noise.
-  const doc: Document = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
-  // An error at the very end (an unclosed bracket) points at the end of the last line, not past it.
-  const clamp = (offset: number) => (offset >= text.length && text.endsWith('\n') ? text.length - 1 : offset);
-  for (const e of doc.errors) diags.push(at(positionAt(lc, clamp(e.pos[0])), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code, e.message)));
-  for (const w of doc.warnings) diags.push(at(positionAt(lc, w.pos[0]), 'warning', `YAML: ${firstLine(w.message)}`));
-  if (doc.errors.length) return { ok: false, diagnostics: sortDiagnostics(diags) };
-  if (!isMap(doc.contents)) {
-    diags.push(at(
-      doc.contents ? positionAt(lc, doc.contents.range?.[0] ?? 0) : { line: 1, col: 1 },
-      'error',
-      doc.contents ? 'a spec is a mapping (key: value), not a single value or a list' : 'the spec is empty',
-      'start with apiVersion: reconcile/v1, stack: <name>, region: <region>, resources: {...}',
-    ));
-    return { ok: false, diagnostics: sortDiagnostics(diags) };
-  }
-
-  // 2. ${env:NAME} and ${param:NAME} in string values.
-  const params = resolveParams(doc, opts.params ?? {}, env);
-  const envErrors = [...params.errors, ...interpolateDocument(doc, text, env, params.values)];
-  for (const e of envErrors) diags.push(at(positionAt(lc, e.offset), 'error', e.message, e.hint, e.path));
+  // 1. YAML, with positions -- or, for text an earlier run parsed (./parse-cache.ts), its values
+  //    only, and the document with positions parsed when a diagnostic needs a place.
+  const entry = Object.keys(given).length ? undefined : readParsed(text, yamlLib());
+  const fromCache = entry && expandedData(entry, env);
+  const cached = fromCache === undefined ? undefined : { data: fromCache, names: entry!.names };
+  // What is kept of this parse for the next run: the values before interpolation and the ${env:...} sites.
+  let keep: { data: unknown; sites: EnvSite[] } | undefined;
+  let parsedDoc: { doc: Document; lc: LineCounter } | undefined;
+  const yaml = () => {
+    if (!parsedDoc) {
+      const lc = new LineCounter();
+      parsedDoc = { doc: parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error' }), lc };
+    }
+    return parsedDoc;
+  };
   // A value whose ${env:...} failed is reported once, not again by the schema.
-  const envFailed = new Set(envErrors.map((e) => JSON.stringify(e.path)));
-
+  let envFailed = new Set<string>();
   let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (e) {
-    diags.push(at({ line: 1, col: 1 }, 'error', `YAML: ${(e as Error).message}`));
-    return { ok: false, diagnostics: sortDiagnostics(diags) };
+  if (cached) data = cached.data;
+  else {
+    const { doc, lc } = yaml();
+    // Syntax errors stop here: what follows would only be noise.
+    // An error at the very end (an unclosed bracket) points at the end of the last line, not past it.
+    const clamp = (offset: number) => (offset >= text.length && text.endsWith('\n') ? text.length - 1 : offset);
+    for (const e of doc.errors) diags.push(at(positionAt(lc, clamp(e.pos[0])), 'error', `YAML syntax: ${firstLine(e.message)}`, yamlHint(e.code, e.message)));
+    for (const w of doc.warnings) diags.push(at(positionAt(lc, w.pos[0]), 'warning', `YAML: ${firstLine(w.message)}`));
+    if (doc.errors.length) return { ok: false, diagnostics: sortDiagnostics(diags) };
+    if (!isMap(doc.contents)) {
+      diags.push(at(
+        doc.contents ? positionAt(lc, doc.contents.range?.[0] ?? 0) : { line: 1, col: 1 },
+        'error',
+        doc.contents ? 'a spec is a mapping (key: value), not a single value or a list' : 'the spec is empty',
+        'start with apiVersion: reconcile/v1, stack: <name>, region: <region>, resources: {...}',
+      ));
+      return { ok: false, diagnostics: sortDiagnostics(diags) };
+    }
+
+    if (!doc.warnings.length && !Object.keys(given).length && keeping(text)) {
+      try {
+        const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+        const sites = envSites(doc, raw);
+        if (sites) keep = { data: raw, sites };
+      } catch {
+        // not kept: the same toJS below reports it
+      }
+    }
+
+    // 2. ${env:NAME} and ${param:NAME} in string values.
+    const params = resolveParams(doc, given, env);
+    const envErrors = [...params.errors, ...interpolateDocument(doc, text, env, params.values)];
+    for (const e of envErrors) diags.push(at(positionAt(lc, e.offset), 'error', e.message, e.hint, e.path));
+    envFailed = new Set(envErrors.map((e) => JSON.stringify(e.path)));
+
+    try {
+      data = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      diags.push(at({ line: 1, col: 1 }, 'error', `YAML: ${(e as Error).message}`));
+      return { ok: false, diagnostics: sortDiagnostics(diags) };
+    }
   }
+  const yamlClean = !diags.length; // no YAML warning, no interpolation error: what parsing gave may be kept
   const place = (d: RawDiag | Finding, severity: Diagnostic['severity']) => {
     if (envFailed.has(JSON.stringify(d.path))) return;
+    const { doc, lc } = yaml();
     if ('unknownKey' in d && d.unknownKey && strayComma(doc, d.path))
       d = { ...d, hint: 'a "," inside { ... } starts a new field: quote a value that holds a comma ("a, b")' };
     diags.push(at(locate(doc, lc, d.path, d.at ?? 'value').pos, severity, d.message, d.hint, d.path));
@@ -150,6 +187,8 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
 
   // 5. The loaded spec.
   const spec: Spec = parsed.data;
+  const names = cached?.names ?? resourceNames(yaml().doc, yaml().lc, inputs.map((i) => i.name));
+  if (keep && yamlClean) writeParsed(text, yamlLib(), { ...keep, names });
   const resources: LoadedResource[] = inputs.map(({ name, kind, body }) => ({
     name,
     kind: kind as KindName,
@@ -158,7 +197,7 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
     refs: refs.refs.get(name) ?? [],
     deps: refs.deps.get(name) ?? [],
     late: refs.late.get(name) ?? [],
-    pos: locate(doc, lc, ['resources', name], 'key').pos,
+    pos: Object.hasOwn(names, name) ? names[name] : { line: 1, col: 1 },
   }));
   return {
     ok: true,
@@ -171,6 +210,23 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
       hash: createHash('sha256').update(canonicalJson(spec)).digest('hex'),
     },
   };
+}
+
+/**
+ * Where each resource's name is: one pass over the `resources` mapping (locate() per name would
+ * search it once per resource); a name it does not hold as a plain key (a merge key) by locate().
+ */
+function resourceNames(doc: Document, lc: LineCounter, names: string[]): Record<string, Position> {
+  const out = new Map<string, Position>();
+  const block = isMap(doc.contents) ? doc.contents.get('resources', true) : undefined;
+  if (isMap(block))
+    for (const p of block.items) {
+      const start = isScalar(p.key) ? p.key.range?.[0] : undefined;
+      const key = isScalar(p.key) ? (p.key.value === null ? '' : String(p.key.value)) : undefined;
+      if (start !== undefined && key !== undefined && !out.has(key)) out.set(key, positionAt(lc, start));
+    }
+  for (const n of names) if (!out.has(n)) out.set(n, locate(doc, lc, ['resources', n], 'key').pos);
+  return Object.fromEntries(out);
 }
 
 /** Whether the key at `path` has no value in a flow mapping: text after a comma, `{ a: x, y }`. */
