@@ -12,6 +12,7 @@ import { validateFiles } from '../../src/commands/validate.js';
 import type { Change, Plan } from '../../src/engine/plan.js';
 import { MARKDOWN_HARD_CAP, renderMarkdown } from '../../src/engine/render.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { specYaml, vpcWithWeb } from '../helpers/specs.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -100,20 +101,8 @@ function runAction(inputs: Record<string, string>, extraEnv: Record<string, stri
   return { code, stdout, stderr, outputs, summary: readFileSync(summaryFile, 'utf8') };
 }
 
-const SPEC = (sgDescription = 'web tier', protect = false) => `apiVersion: reconcile/v1
-stack: actiontest
-region: us-east-1
-resources:
-  main:
-    kind: vpc
-    cidr: 10.7.0.0/16
-  web:
-    kind: security-group
-    vpc: main
-    description: ${sgDescription}${protect ? '\n    protect: true' : ''}
-    ingress:
-      - { port: 443, cidr: 0.0.0.0/0 }
-`;
+const SPEC = (sgDescription = 'web tier', protect = false) =>
+  specYaml('actiontest', vpcWithWeb({ web: `    description: ${sgDescription}\n${protect ? '    protect: true\n' : ''}` }));
 
 beforeAll(async () => {
   if (!existsSync(join(ROOT, 'dist/cli.js')) || !existsSync(join(ROOT, 'dist/src/engine/render.js')))

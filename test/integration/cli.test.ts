@@ -5,42 +5,22 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { specYaml, vpcWithWeb, writeSpec } from '../helpers/specs.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
-const SPEC = `apiVersion: reconcile/v1
-stack: clitest
-region: us-east-1
-resources:
-  main:
-    kind: vpc
-    cidr: 10.1.0.0/16
-  web:
-    kind: security-group
-    vpc: main
-    ingress:
-      - { port: 443, cidr: 0.0.0.0/0 }
-`;
+const SPEC = specYaml('clitest', vpcWithWeb({ net: 1 }));
 
 let moto: Moto;
 let dir: string;
 let spec: string;
 
-function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...moto.env, ...env },
-    input: '',
-    timeout: 60_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (args: string[], env: Record<string, string | undefined> = {}) => runCli(args, { ...process.env, ...moto.env, ...env });
 
 beforeAll(async () => {
   moto = await startMoto();
   dir = mkdtempSync(join(tmpdir(), 'reconcile-cli-'));
-  spec = join(dir, 'spec.yaml');
-  writeFileSync(spec, SPEC);
+  spec = writeSpec(dir, 'spec.yaml', SPEC);
 });
 afterAll(async () => moto?.stop());
 

@@ -3,11 +3,12 @@
 // compiled CLI in a child process (build first) against moto, through the fault proxy slowing the
 // creates down so that the signal lands mid-apply.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runCli, startCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { specYaml, vpcWithWeb, writeSpec } from '../helpers/specs.js';
 import { startFaultProxy, type FaultProxy } from '../fault/proxy.js';
 import { startHangServer, type HangServer } from '../helpers/hang.js';
 import { createServer, request, type Server } from 'node:http';
@@ -38,28 +39,7 @@ async function hangCreateVpc(target: string): Promise<{ endpoint: string; close(
   };
 }
 
-const CLI = join(process.cwd(), 'dist/cli.js');
-const SPEC = `apiVersion: reconcile/v1
-stack: interrupt
-region: us-east-1
-resources:
-  main:
-    kind: vpc
-    cidr: 10.7.0.0/16
-  a:
-    kind: subnet
-    vpc: main
-    cidr: 10.7.1.0/24
-  b:
-    kind: subnet
-    vpc: main
-    cidr: 10.7.2.0/24
-  web:
-    kind: security-group
-    vpc: main
-    ingress:
-      - { port: 443, cidr: 0.0.0.0/0 }
-`;
+const SPEC = specYaml('interrupt', vpcWithWeb({ subnets: ['a', 'b'] }));
 
 let moto: Moto;
 let proxy: FaultProxy;
@@ -72,8 +52,7 @@ beforeAll(async () => {
   proxy = await startFaultProxy(moto.endpoint);
   hang = await startHangServer();
   dir = mkdtempSync(join(tmpdir(), 'reconcile-interrupt-'));
-  spec = join(dir, 'spec.yaml');
-  writeFileSync(spec, SPEC);
+  spec = writeSpec(dir, 'spec.yaml', SPEC);
 });
 afterAll(async () => {
   await hang?.close();
@@ -88,26 +67,25 @@ const env = (endpoint: string) => ({ ...process.env, ...moto.env, AWS_ENDPOINT_U
  * if given); resolves with its exit, output and when the last signal went.
  */
 function runAndSignal(args: string[], endpoint: string, when: RegExp, signal: NodeJS.Signals, again?: RegExp) {
-  const child = spawn(process.execPath, [CLI, ...args], { env: env(endpoint) });
-  let out = '';
-  let err = '';
+  const run = startCli(args, env(endpoint));
   let sent = false;
   let sentAgain = false;
   let lastAt = 0;
   const maybe = () => {
-    if (!sent && when.test(out + err)) {
+    const text = run.out + run.err;
+    if (!sent && when.test(text)) {
       sent = true;
       lastAt = Date.now();
-      child.kill(signal);
-    } else if (sent && again && !sentAgain && again.test(out + err)) {
+      run.child.kill(signal);
+    } else if (sent && again && !sentAgain && again.test(text)) {
       sentAgain = true;
       lastAt = Date.now();
-      child.kill(signal);
+      run.child.kill(signal);
     }
   };
-  child.stdout.on('data', (d) => ((out += String(d)), maybe()));
-  child.stderr.on('data', (d) => ((err += String(d)), maybe()));
-  return new Promise<{ code: number | null; out: string; err: string; sent: boolean; lastAt: number }>((resolve) => child.on('exit', (code) => resolve({ code, out, err, sent, lastAt })));
+  run.child.stdout!.on('data', maybe);
+  run.child.stderr!.on('data', maybe);
+  return run.exit.then(({ code }) => ({ code, out: run.out, err: run.err, sent, lastAt }));
 }
 
 describe('SIGINT during apply', () => {
@@ -125,12 +103,12 @@ describe('SIGINT during apply', () => {
     expect(r.err).toContain('run the same command again; it picks up where this run stopped');
     expect(r.out).not.toContain('Apply complete');
 
-    const again = spawnSync(process.execPath, [CLI, 'apply', spec, '--yes'], { encoding: 'utf8', env: env(moto.endpoint), timeout: 60_000 });
-    expect(again.status).toBe(0);
-    expect(again.stdout).toContain('Apply complete');
-    expect(again.stdout).not.toMatch(/vpc\.main: creating/); // the VPC of the first run is picked up
-    const plan = spawnSync(process.execPath, [CLI, 'plan', spec, '--detailed-exitcode'], { encoding: 'utf8', env: env(moto.endpoint), timeout: 60_000 });
-    expect(plan.status).toBe(0);
+    const again = runCli(['apply', spec, '--yes'], env(moto.endpoint));
+    expect(again.code).toBe(0);
+    expect(again.out).toContain('Apply complete');
+    expect(again.out).not.toMatch(/vpc\.main: creating/); // the VPC of the first run is picked up
+    const plan = runCli(['plan', spec, '--detailed-exitcode'], env(moto.endpoint));
+    expect(plan.code).toBe(0);
   });
 
   it('before any change (here: a plan that hangs) it stops at once: nothing was changed, exit 130', async () => {

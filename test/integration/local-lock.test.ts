@@ -3,59 +3,29 @@
 // process is gone is taken over, and a live holder is named when the wait gives up. The compiled CLI
 // in child processes (build first) against moto.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecurityGroupsCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { runCli, startCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { specYaml, vpcWithWeb, writeSpec } from '../helpers/specs.js';
 import { localLockFile } from '../../src/lock/local.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 let moto: Moto;
 let dir: string;
 let ec2: EC2Client;
 
-const spec = (stack: string) => {
-  const f = join(dir, `${stack}.yaml`);
-  writeFileSync(
-    f,
-    `apiVersion: reconcile/v1
-stack: ${stack}
-region: us-east-1
-resources:
-  main:
-    kind: vpc
-    cidr: 10.9.0.0/16
-  a:
-    kind: subnet
-    vpc: main
-    cidr: 10.9.1.0/24
-  web:
-    kind: security-group
-    vpc: main
-    ingress:
-      - { port: 443, cidr: 0.0.0.0/0 }
-`,
-  );
-  return f;
-};
+const spec = (stack: string) => writeSpec(dir, `${stack}.yaml`, specYaml(stack, vpcWithWeb({ net: 9, subnets: ['a'] })));
 
 const lockFile = (stack: string) => localLockFile(stack, 'us-east-1', moto.endpoint, { XDG_STATE_HOME: dir });
 const env = () => ({ ...process.env, ...moto.env, XDG_STATE_HOME: dir });
-const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: env(), timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+const cli = (args: string[]) => runCli(args, env());
+const cliAsync = (args: string[]) => {
+  const run = startCli(args, env());
+  return run.exit.then(({ code }) => ({ code, out: run.out, err: run.err }));
 };
-const cliAsync = (args: string[]) =>
-  new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const c = spawn(process.execPath, [CLI, ...args], { env: env() });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => (out += String(d)));
-    c.stderr.on('data', (d) => (err += String(d)));
-    c.on('exit', (code) => resolve({ code, out, err }));
-  });
 
 const owned = async (stack: string) => {
   const filter = [{ Name: 'tag:reconcile:stack', Values: [stack] }];

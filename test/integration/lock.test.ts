@@ -1,9 +1,8 @@
 // The stack lock against moto's S3 (conditional writes are enforced there, as in AWS): in-process
 // holders, holders in other processes (kill -9, SIGTERM), and `reconcile apply` / `unlock` as child
 // processes. Lease lengths are short here; nothing asserts on how long anything took.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,10 +16,11 @@ import { breakLock, lockKey, readLock, type LockRecord } from '../../src/lock/ob
 import { UserError } from '../../src/engine/errors.js';
 import { testCtx } from '../helpers/aws.js';
 import { startFaultProxy } from '../fault/proxy.js';
+import { CLI, runCli, startNode } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { specYaml, vpcWithWeb, writeSpec } from '../helpers/specs.js';
 
 const BUCKET = 'reconcile-test-locks';
-const CLI = join(process.cwd(), 'dist/cli.js');
 const LOCK_MODULE = pathToFileURL(join(process.cwd(), 'dist/src/lock/lock.js')).href;
 const CLIENTS_MODULE = pathToFileURL(join(process.cwd(), 'dist/src/aws/clients.js')).href;
 
@@ -57,40 +57,10 @@ async function putRecord(stack: string, over: Partial<LockRecord>): Promise<stri
   return r.ETag!;
 }
 
-function spec(stack: string, extra = ''): string {
-  const f = join(dir, `${stack}.yaml`);
-  writeFileSync(
-    f,
-    `apiVersion: reconcile/v1
-stack: ${stack}
-region: us-east-1
-resources:
-  main:
-    kind: vpc
-    cidr: 10.7.0.0/16
-  web:
-    kind: security-group
-    vpc: main
-    ingress:
-      - { port: 443, cidr: 0.0.0.0/0 }
-${extra}`,
-  );
-  return f;
-}
-
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...moto.env }, input: '', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-/** A child process, its output collected as it comes. */
-function start(args: string[], extraEnv: Record<string, string> = {}) {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...moto.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p = { child, out: '', err: '', exit: new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal }))) };
-  child.stdout!.on('data', (d) => (p.out += String(d)));
-  child.stderr!.on('data', (d) => (p.err += String(d)));
-  return p;
-}
+const spec = (stack: string, extra = ''): string => writeSpec(dir, `${stack}.yaml`, specYaml(stack, vpcWithWeb() + extra));
+const cli = (args: string[]) => runCli(args, { ...process.env, ...moto.env });
+/** Node with `args`, its output collected as it comes. */
+const start = (args: string[], extraEnv: Record<string, string> = {}) => startNode(args, { ...process.env, ...moto.env, ...extraEnv });
 
 /** A separate node process that takes the lock of `stack` (lease `leaseMs`) and holds it until killed. */
 function holderProcess(stack: string, leaseMs: number) {
