@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync, unlinkSync, utimesSync } from 'node:fs';
 import { Module, createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Script } from 'node:vm';
 
 const req = createRequire(import.meta.url);
 
@@ -69,26 +70,32 @@ export function enableCompileCache(): void {
     keepFresh(join(dir, `${name}.BLOB`));
     const sha256 = (data: Buffer) => createHash('sha256').update(data).digest();
     const get = store.get.bind(store);
-    const set = store.set.bind(store);
-    const intact = new Set<string>();
     store.get = (key, invalidationKey) => {
       const stored = get(key, invalidationKey);
       if (!stored || stored.length < 32) return undefined;
       const data = stored.subarray(32);
-      if (!sha256(data).equals(stored.subarray(0, 32))) return undefined;
-      intact.add(key);
-      return data;
+      return sha256(data).equals(stored.subarray(0, 32)) ? data : undefined;
     };
-    store.set = (key, invalidationKey, data) => {
-      if (!intact.has(key)) set(key, invalidationKey, Buffer.concat([sha256(data), data]));
-    };
+    // Compiled here rather than by the library, which asks V8 to produce a new cache at every
+    // compile, found in the cache or not (serialising @aws-sdk/client-ec2's code again costs ~17 ms a
+    // run), and produces it before the module runs (so without the functions compiled on first call).
+    // A module missing from the cache (or rejected by V8) is kept at exit, with what it compiled since.
+    const fresh: [filename: string, key: string, script: Script][] = [];
     const cache = new lib.NativeCompileCache();
+    (cache as unknown as { _moduleCompile(filename: string, content: string): unknown })._moduleCompile = (filename, content) => {
+      if (content.startsWith('#!')) content = content.replace(/^#!.*/, '');
+      const key = createHash('sha1').update(content, 'utf8').digest('hex');
+      const cachedData = store.get(filename, key);
+      const script = new Script(Module.wrap(content), { filename, cachedData });
+      if (!cachedData || script.cachedDataRejected) fresh.push([filename, key, script]);
+      return script.runInThisContext({ displayErrors: true });
+    };
     cache.setCacheStore(store);
     const modules = Module.prototype as unknown as { _compile: (this: unknown, content: string, filename: string) => unknown };
     const nodeCompile = modules._compile;
     cache.install();
-    // The library compiles with vm.Script, whose cached code cannot import(): a module that does (the
-    // SDK's Lambda support imports node:async_hooks so) is compiled by Node, as without the cache.
+    // vm.Script's code cannot import(): a module that does (the SDK's Lambda support imports
+    // node:async_hooks so) is compiled by Node, as without the cache.
     const cachedCompile = modules._compile;
     modules._compile = function (content, filename) {
       return (/\bimport\s*\(/.test(content) ? nodeCompile : cachedCompile).call(this, content, filename);
@@ -96,7 +103,12 @@ export function enableCompileCache(): void {
     process.once('exit', () => {
       cache.uninstall();
       try {
-        if (store.isDirty() && store.save()) pruneOthers(dir, name);
+        if (!fresh.length) return;
+        for (const [filename, key, script] of fresh) {
+          const data = script.createCachedData();
+          store.set(filename, key, Buffer.concat([sha256(data), data]));
+        }
+        if (store.save()) pruneOthers(dir, name);
       } catch {
         // not saved (read-only folder, disk full): the next run compiles again
       }
