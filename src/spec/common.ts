@@ -1,5 +1,5 @@
 // Building blocks shared by every kind's schema. No AWS SDK here: `validate` must stay fast.
-import { z } from 'zod';
+import { z } from './zod.cjs';
 
 /** A YAML path inside the spec, e.g. ['resources', 'web', 'ingress', 0, 'port']. */
 export type SpecPath = (string | number)[];

@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { z } from 'zod';
+import { z } from './zod.cjs';
 import { specSchema } from './schema.js';
 
 export const SCHEMA_ID = 'urn:reconcile:schema:reconcile-v1';

@@ -1,5 +1,5 @@
 // The spec, version 1: the one source of truth for types and for schemas/reconcile-v1.json.
-import { z } from 'zod';
+import { z } from './zod.cjs';
 import { duration, resourceName, tags } from './common.js';
 import * as network from './kinds/network.js';
 import * as compute from './kinds/compute.js';

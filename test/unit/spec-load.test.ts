@@ -583,7 +583,7 @@ describe('validate stays fast: no AWS SDK behind the loader', () => {
       for (const m of src.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
         const spec = m[1] ?? m[2];
         if (spec.startsWith('.')) {
-          const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
+          const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts').replace(/\.cjs$/, '.cts'));
           const rel = relative(ROOT, target);
           if (rel.startsWith('src/aws/') || rel.startsWith('src/engine/')) bad.push(`${relative(ROOT, file)} -> ${rel}`);
           visit(target);

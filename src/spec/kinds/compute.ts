@@ -1,5 +1,5 @@
 // Compute kinds: key-pair, instance, launch-template, auto-scaling-group.
-import { z } from 'zod';
+import { z } from '../zod.cjs';
 import { ami, commonFields, ref, tags, userData, type RefUse } from '../common.js';
 import { defineKind, refsOf, refsOfArray, type CheckContext } from './define.js';
 import type { vpc } from './network.js';

@@ -1,5 +1,5 @@
 // cloudwatch-dashboard: a CloudWatch dashboard whose widgets graph metrics of spec resources by name.
-import { z } from 'zod';
+import { z } from '../zod.cjs';
 import { commonFields, ref, type RefUse } from '../common.js';
 import { defineKind, refsOf, refsOfArray } from './define.js';
 

@@ -1,5 +1,5 @@
 // IAM kinds: iam-role, instance-profile. IAM is global: their names are unique in the account.
-import { z } from 'zod';
+import { z } from '../zod.cjs';
 import { commonFields, ref } from '../common.js';
 import { defineKind, refsOf } from './define.js';
 

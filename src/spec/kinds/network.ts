@@ -1,6 +1,6 @@
 // Network kinds: vpc, subnet, internet-gateway, elastic-ip, nat-gateway, route-table, vpc-peering,
 // security-group.
-import { z } from 'zod';
+import { z } from '../zod.cjs';
 import { cidr, commonFields, ref, type RefUse, type SpecPath } from '../common.js';
 import { defineKind, refsOf } from './define.js';
 import { cidrContains, cidrsOverlap, covers, portSpan, WORLD } from './net-math.js';

@@ -1,6 +1,6 @@
 // Load balancing, storage, notification and monitoring kinds: load-balancer, target-group,
 // listener, s3-bucket, sns-topic, cloudwatch-alarm, alert-rule.
-import { z } from 'zod';
+import { z } from '../zod.cjs';
 import { commonFields, duration, parseDuration, ref, type RefUse } from '../common.js';
 import { defineKind, refsOf, refsOfArray } from './define.js';
 import type { subnet } from './network.js';
