@@ -11,13 +11,15 @@ region: us-east-1
 ${head}resources:
 ${resources}`;
 
-/** The default VPC and a security group "web" opening 443 to the world: the smallest spec watch can find drifted, and heal. */
-export const WEB_SG = `  default-vpc: { kind: vpc, lookup: default }
+/** The default VPC and a security group "web" opening `port` to the world: the smallest spec watch can find drifted, and heal. */
+export const webSg = (port = 443): string => `  default-vpc: { kind: vpc, lookup: default }
   web:
     kind: security-group
     vpc: default-vpc
-    ingress: [{ port: 443, cidr: 0.0.0.0/0 }]
+    ingress: [{ port: ${port}, cidr: 0.0.0.0/0 }]
 `;
+
+export const WEB_SG = webSg();
 
 /**
  * A VPC "main" (10.NET.0.0/16), a subnet per name in `subnets` (10.NET.1.0/24, 10.NET.2.0/24, ...),

@@ -5,7 +5,7 @@
 // out; without ec2:DescribeInstances `check` exits 1 naming that permission. The alert state lives
 // in an S3 object here (stateBucket), which the restricted user may read and write.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { runCli } from '../helpers/cli.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,6 @@ import { makeLogger } from '../../src/watch/logger.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
 import { LogCapture, putMetric } from './watch-helpers.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 const IAM_AUTH = 'AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=none';
 type Keys = { id: string; secret: string };
 
@@ -99,14 +98,7 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-function cli(args: string[], k: Keys) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...moto.env, AWS_ACCESS_KEY_ID: k.id, AWS_SECRET_ACCESS_KEY: k.secret },
-    timeout: 60_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (args: string[], k: Keys) => runCli(args, { ...process.env, ...moto.env, AWS_ACCESS_KEY_ID: k.id, AWS_SECRET_ACCESS_KEY: k.secret });
 
 async function storedState(): Promise<Record<string, { state: string; announced?: string }>> {
   const s3 = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: credentials(admin) });

@@ -4,7 +4,7 @@
 // reported loudly, and the status table with CPU and network of the last 5 minutes from one
 // GetMetricData.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { runCli } from '../helpers/cli.js';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,6 @@ import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstance
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { putMetric, SqsQueue } from './watch-helpers.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 let moto: Moto;
 let dir: string;
 let ec2: EC2Client;
@@ -35,15 +34,7 @@ resources:
     notify: { topic: alerts }
 `;
 
-function cli(args: string[], extraEnv: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...moto.env, ...extraEnv },
-    input: '',
-    timeout: 60_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (args: string[], extraEnv: Record<string, string> = {}) => runCli(args, { ...process.env, ...moto.env, ...extraEnv });
 
 beforeAll(async () => {
   moto = await startMoto();

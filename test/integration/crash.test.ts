@@ -8,7 +8,8 @@
 // And a duplicate left behind (a create still in flight when the run died, landing after the rerun
 // looked) is healed by the next apply: the copy the stack does not use is deleted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { CLI, runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,7 +30,6 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 const EXAMPLES = ['flask-cpu-alert', 'microblog-vpc', 'clock-app-ha', 'webserver-s3-image', 'pipeline-single-node'];
 const SEEDS = Number(process.env.CRASH_SEEDS ?? 1);
 
@@ -54,10 +54,7 @@ afterAll(async () => {
 
 const env = (endpoint: string) => ({ ...process.env, ...moto.env, AWS_ENDPOINT_URL: endpoint });
 
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: env(moto.endpoint), input: '', timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const cli = (args: string[]) => runCli(args, env(moto.endpoint), 120_000);
 
 /**
  * Runs `apply --yes` and kills it with SIGKILL `delayMs` after its `afterLines`-th progress line

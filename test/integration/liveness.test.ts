@@ -3,13 +3,13 @@
 // ready and why, keeps cycling, and ends within seconds on SIGTERM. And bad flag values are refused
 // before any AWS call. The compiled CLI in a child process (build first), no moto.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { CLI, runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHangServer, type HangServer } from '../helpers/hang.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 let hang: HangServer;
 let spec: string;
 let env: Record<string, string | undefined>;
@@ -27,8 +27,7 @@ afterAll(async () => {
 
 const cli = (args: string[]) => {
   const start = Date.now();
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, input: '', timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr, ms: Date.now() - start };
+  return { ...runCli(args, env), ms: Date.now() - start };
 };
 
 describe('an endpoint that never answers', () => {

@@ -6,8 +6,8 @@
 //
 // moto checks no signatures before enforcement starts, so the setup talks to moto's IAM query API
 // with plain fetch (there is no @aws-sdk/client-iam in the dependencies).
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateSecurityGroupCommand, DescribeImagesCommand, DescribeVpcsCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
@@ -21,7 +21,6 @@ import { specPolicy, type PolicyDocument } from '../../src/commands/policy.js';
 import { loadSpec } from '../../src/spec/load.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 const EXAMPLE = 'examples/pipeline-single-node.yaml';
 const LOCK_BUCKET = 'policy-test-locks';
 const REMOVED = 'ec2:RunInstances';
@@ -54,8 +53,7 @@ let dir: string;
 
 function cli(args: string[], key?: Key, server: Moto = moto) {
   const creds = key ? { AWS_ACCESS_KEY_ID: key.id, AWS_SECRET_ACCESS_KEY: key.secret } : {};
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...server.env, ...creds }, input: '', timeout: 90_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  return runCli(args, { ...process.env, ...server.env, ...creds }, 90_000);
 }
 
 async function iam(params: Record<string, string>, server: Moto = moto): Promise<string> {

@@ -3,15 +3,14 @@
 // every format (and the saved plan file), apply, output, a change of the secret, destroy -- runs as
 // a child process against moto; everything it prints and writes is searched for the secrets, their
 // base64 form (what RunInstances carries) and every line of the private key.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 const SECRET = `db-pw-${randomBytes(12).toString('hex')}`;
 const NEW_SECRET = `db-pw-${randomBytes(12).toString('hex')}`;
 const FILE_SECRET = `api-token-${randomBytes(12).toString('hex')}`;
@@ -54,14 +53,9 @@ let pemText = '';
 const seen: { what: string; text: string }[] = [];
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...moto.env, DB_PASSWORD: SECRET, ...env },
-    input: '',
-    timeout: 60_000,
-  });
-  seen.push({ what: `reconcile ${args.join(' ')}`, text: `${r.stdout}\n${r.stderr}` });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  const r = runCli(args, { ...process.env, ...moto.env, DB_PASSWORD: SECRET, ...env });
+  seen.push({ what: `reconcile ${args.join(' ')}`, text: `${r.out}\n${r.err}` });
+  return r;
 }
 
 /** The needles: each secret as written and as base64, and each line of the private key. */

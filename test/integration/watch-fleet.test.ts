@@ -3,7 +3,6 @@
 // each stack keeps its own interval and mode, a stack stuck on its lock never holds up another, and
 // /readyz and /metrics speak per stack.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +14,11 @@ import { lockKey } from '../../src/lock/object.js';
 import { Aws } from '../../src/aws/clients.js';
 import { REFRESH_BEFORE_MS, roleCredentials, sessionNameFor } from '../../src/aws/assume-role.js';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { runCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
+import { specYaml, webSg } from '../helpers/specs.js';
 import { LogCapture, parsePrometheus, waitFor } from './watch-helpers.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 let moto: Moto;
 let ec2: EC2Client;
 
@@ -31,17 +31,12 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-const spec = (stack: string, o: { port?: number; interval?: string; mode?: string; lock?: string; role?: string } = {}) => `apiVersion: reconcile/v1
-stack: ${stack}
-region: us-east-1
-${o.role ? `roleArn: ${o.role}\n` : ''}watch: { interval: ${o.interval ?? '1s'}${o.mode ? `, mode: ${o.mode}` : ''} }
-${o.lock ? `lock: { bucket: ${o.lock} }\n` : ''}resources:
-  default-vpc: { kind: vpc, lookup: default }
-  web:
-    kind: security-group
-    vpc: default-vpc
-    ingress: [{ port: ${o.port ?? 443}, cidr: 0.0.0.0/0 }]
-`;
+const spec = (stack: string, o: { port?: number; interval?: string; mode?: string; lock?: string; role?: string } = {}) =>
+  specYaml(
+    stack,
+    webSg(o.port),
+    `${o.role ? `roleArn: ${o.role}\n` : ''}watch: { interval: ${o.interval ?? '1s'}${o.mode ? `, mode: ${o.mode}` : ''} }\n${o.lock ? `lock: { bucket: ${o.lock} }\n` : ''}`,
+  );
 
 async function group(stack: string, client = ec2): Promise<{ id: string; ports: number[] } | undefined> {
   const r = await client.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:reconcile:stack', Values: [stack] }] }));
@@ -200,22 +195,22 @@ describe('watch DIR: a fleet in one process', () => {
       writeFileSync(join(dir, 'x.yaml'), spec('fleet-x'));
       writeFileSync(join(dir, 'y.yaml'), spec('fleet-y'));
       const env = { ...process.env, ...moto.env };
-      const r = spawnSync(process.execPath, [CLI, 'watch', dir, '--once', '--no-notify', '--log-format', 'json'], { env, encoding: 'utf8', timeout: 60_000 });
-      expect(r.status).toBe(0);
-      const last = JSON.parse(r.stdout.trim().split('\n').pop()!) as { msg: string; stacks: number };
+      const r = runCli(['watch', dir, '--once', '--no-notify', '--log-format', 'json'], env);
+      expect(r.code).toBe(0);
+      const last = JSON.parse(r.out.trim().split('\n').pop()!) as { msg: string; stacks: number };
       expect(last).toMatchObject({ stacks: 2, msg: 'one cycle of 2 stack(s) (shard 0 of 1): all succeeded' });
-      const bad = spawnSync(process.execPath, [CLI, 'watch', dir, '--shards', '3', '--shard', '3'], { env, encoding: 'utf8', timeout: 30_000 });
-      expect(bad.status).toBe(1);
-      expect(bad.stderr).toMatch(/shard 3 \(from 3\) is not below --shards 3/);
-      expect(bad.stderr).not.toMatch(/\n\s+at /);
+      const bad = runCli(['watch', dir, '--shards', '3', '--shard', '3'], env, 30_000);
+      expect(bad.code).toBe(1);
+      expect(bad.err).toMatch(/shard 3 \(from 3\) is not below --shards 3/);
+      expect(bad.err).not.toMatch(/\n\s+at /);
       // One spec: the single-stack controller, whose spec's watch: block wins over --mode.
       writeFileSync(join(dir, 'z.yaml'), spec('fleet-z', { mode: 'detect' }));
-      const one = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'z.yaml'), '--once', '--mode', 'apply', '--no-notify', '--log-format', 'json'], { env, encoding: 'utf8', timeout: 60_000 });
-      expect(one.status).toBe(0);
-      expect(one.stdout).toMatch(/"msg":"watching [^"]*z\.yaml \(stack fleet-z, detect mode, every 1s/);
-      const set = spawnSync(process.execPath, [CLI, 'watch', dir, '--set', 'size=2'], { env, encoding: 'utf8', timeout: 30_000 });
-      expect(set.status).toBe(1);
-      expect(set.stderr).toMatch(/--set and --values give one spec its parameters, not a fleet/);
+      const one = runCli(['watch', join(dir, 'z.yaml'), '--once', '--mode', 'apply', '--no-notify', '--log-format', 'json'], env);
+      expect(one.code).toBe(0);
+      expect(one.out).toMatch(/"msg":"watching [^"]*z\.yaml \(stack fleet-z, detect mode, every 1s/);
+      const set = runCli(['watch', dir, '--set', 'size=2'], env, 30_000);
+      expect(set.code).toBe(1);
+      expect(set.err).toMatch(/--set and --values give one spec its parameters, not a fleet/);
       const ec2z = await group('fleet-z');
       expect(ec2z).toBeUndefined(); // detect mode: reported, not created
     } finally {

@@ -4,7 +4,8 @@
 // /readyz fails and then recovers, the drift is healed, /metrics tells the story, and SIGTERM
 // ends it with exit code 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { CLI, runCli } from '../helpers/cli.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,6 @@ import { startMoto, type Moto } from '../helpers/moto.js';
 import { parsePrometheus, TcpProxy, waitFor } from './watch-helpers.js';
 import { specYaml, WEB_SG } from '../helpers/specs.js';
 
-const CLI = join(process.cwd(), 'dist/cli.js');
 const SPEC = specYaml('resilient', WEB_SG);
 
 let moto: Moto;
@@ -124,26 +124,26 @@ describe('reconcile watch as a service', () => {
   it('--once: one cycle; exit 0 when it succeeded, 1 when AWS cannot be reached', () => {
     const spec = join(dir, 'once.yaml');
     writeFileSync(spec, SPEC.replace('stack: resilient', 'stack: once'));
-    const args = [CLI, 'watch', spec, '--once', '--log-format', 'json', '--state-file', join(dir, 'once-state.json')];
-    const ok = spawnSync(process.execPath, args, { env: env(moto.endpoint), encoding: 'utf8', timeout: 60_000 });
-    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
-    expect(ok.stdout).toContain('"msg":"cycle done"');
-    expect(ok.stdout).not.toContain('"gcMs"'); // one cycle, then exit: nothing to give back
-    const bad = spawnSync(process.execPath, [...args, '--endpoint-url', 'http://127.0.0.1:1'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 60_000 });
-    expect(bad.status).toBe(1);
-    expect(bad.stdout).toContain('cannot reach the AWS endpoint');
+    const args = ['watch', spec, '--once', '--log-format', 'json', '--state-file', join(dir, 'once-state.json')];
+    const ok = runCli(args, env(moto.endpoint));
+    expect(ok.code, ok.out + ok.err).toBe(0);
+    expect(ok.out).toContain('"msg":"cycle done"');
+    expect(ok.out).not.toContain('"gcMs"'); // one cycle, then exit: nothing to give back
+    const bad = runCli([...args, '--endpoint-url', 'http://127.0.0.1:1'], env(moto.endpoint));
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('cannot reach the AWS endpoint');
   });
 
   it('refuses to start on an invalid spec or a bad flag, with the positions and a hint', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, SPEC.replace('port: 443', 'port: 99999'));
-    const r = spawnSync(process.execPath, [CLI, 'watch', bad], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/bad\.yaml:9:23\s+error/);
-    expect(r.stderr).not.toMatch(/\n\s+at /);
-    const flag = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'spec.yaml'), '--interval', 'soon'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
-    expect(flag.status).toBe(1);
-    expect(flag.stderr).toContain("error: option '--interval <duration>' argument 'soon' is invalid. Allowed: ");
+    const r = runCli(['watch', bad], env(moto.endpoint), 30_000);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.yaml:9:23\s+error/);
+    expect(r.err).not.toMatch(/\n\s+at /);
+    const flag = runCli(['watch', join(dir, 'spec.yaml'), '--interval', 'soon'], env(moto.endpoint), 30_000);
+    expect(flag.code).toBe(1);
+    expect(flag.err).toContain("error: option '--interval <duration>' argument 'soon' is invalid. Allowed: ");
   });
 
   it('a port already in use is said plainly, exit 1', async () => {
@@ -151,10 +151,10 @@ describe('reconcile watch as a service', () => {
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
     const port = String((busy.address() as { port: number }).port);
     try {
-      const r = spawnSync(process.execPath, [CLI, 'watch', join(dir, 'spec.yaml'), '--port', port, '--host', '127.0.0.1'], { env: env(moto.endpoint), encoding: 'utf8', timeout: 30_000 });
-      expect(r.status).toBe(1);
-      expect(r.stderr).toContain(`error: port ${port} is already in use`);
-      expect(r.stderr).toContain('hint: pass another --port');
+      const r = runCli(['watch', join(dir, 'spec.yaml'), '--port', port, '--host', '127.0.0.1'], env(moto.endpoint), 30_000);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`error: port ${port} is already in use`);
+      expect(r.err).toContain('hint: pass another --port');
     } finally {
       busy.close();
     }
