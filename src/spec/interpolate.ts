@@ -1,5 +1,6 @@
 // ${env:NAME}, ${env:NAME:-default} and ${param:NAME} in the string values of a spec.
-import { isScalar, visit, type Document, type Scalar } from 'yaml';
+import type { Document, Scalar } from 'yaml';
+import { isScalar, visit } from './yaml.js';
 import { closest } from './suggest.js';
 
 export interface InterpolationError {

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
+import { isMap, isScalar, lineCounter, parseDocument } from './yaml.js';
 import { checkReferences, checkSemantics, type CheckInput, type Finding } from './checks.js';
 import type { SpecPath } from './common.js';
 import { interpolateDocument } from './interpolate.js';
@@ -101,7 +102,7 @@ export function loadSpecText(text: string, file: string, opts: LoadOptions = {})
   let parsedDoc: { doc: Document; lc: LineCounter } | undefined;
   const yaml = () => {
     if (!parsedDoc) {
-      const lc = new LineCounter();
+      const lc = lineCounter();
       parsedDoc = { doc: parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: 'error' }), lc };
     }
     return parsedDoc;

@@ -1,7 +1,8 @@
 // The spec's `parameters:` and the values a run gives them (--set name=value, --values FILE).
 // One spec then serves several environments or copies: `stack: web-${param:env}`.
 import { readFileSync } from 'node:fs';
-import { isMap, isScalar, parse, type Document } from 'yaml';
+import type { Document } from 'yaml';
+import { isMap, isScalar, parse } from './yaml.js';
 import { expandEnv, type ParamValues } from './interpolate.js';
 import { closest } from './suggest.js';
 

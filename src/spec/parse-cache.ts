@@ -21,7 +21,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { isScalar, type Document } from 'yaml';
+import type { Document } from 'yaml';
+import { isScalar } from './yaml.js';
 import { expandEnv, retype } from './interpolate.js';
 import type { Position } from './types.js';
 

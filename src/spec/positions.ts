@@ -1,6 +1,7 @@
 // Source positions of spec paths: from a path such as ['resources', 'web', 'ingress', 0, 'port'] to the
 // 1-based line and column of that node in the YAML text.
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import type { Document, LineCounter, Node, Pair } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq } from './yaml.js';
 import type { SpecPath } from './common.js';
 import type { Position } from './types.js';
 
