@@ -15,8 +15,9 @@
 //
 //   npm run build && node bench/terraform.mjs [--sizes 1,5,20] [--repeat 3] [--heavy-repeat 2]
 //       [--mirror /opt/tf-plugins] [--terraform terraform] [--out bench/RESULTS.md]
-//       [--json bench/terraform-results.json] [--render bench/terraform-results.json]
-// (--heavy-repeat: runs at N >= 20, where one Terraform run takes minutes.)
+//       [--json bench/terraform-results.json] [--render bench/terraform-results.json] [--step-timeout 900]
+// (--heavy-repeat: runs at N >= 20, where one Terraform run takes minutes; --step-timeout: seconds
+// before a command that hangs is killed and the bench fails.)
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -40,6 +41,7 @@ const { values: opt } = parseArgs({
     sizes: { type: 'string', default: '1,5,20' },
     repeat: { type: 'string', default: '3' },
     'heavy-repeat': { type: 'string', default: '2' },
+    'step-timeout': { type: 'string', default: '900' },
     mirror: { type: 'string', default: process.env.TF_PLUGIN_MIRROR ?? '/opt/tf-plugins' },
     terraform: { type: 'string', default: process.env.TERRAFORM ?? 'terraform' },
     out: { type: 'string', default: join(root, 'bench', 'RESULTS.md') },
@@ -78,12 +80,15 @@ async function measure(cmd, args, { cwd, env, expect = [0] }) {
   const [c, ...argv] = TIME ? [TIME, '-f', '%U %S %M', '-o', rusage, cmd, ...args] : [cmd, ...args];
   const load = os.loadavg()[0];
   const start = performance.now();
-  const child = spawn(c, argv, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so a step that hangs (a provider retrying without end) is killed whole.
+  const child = spawn(c, argv, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const timer = setTimeout(() => process.kill(-child.pid, 'SIGKILL'), Number(opt['step-timeout']) * 1000);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const code = await new Promise((r) => child.on('close', r));
+  clearTimeout(timer);
   const wallMs = performance.now() - start;
   if (!expect.includes(code)) throw new Error(`${cmd} ${args.join(' ')} exited ${code}, expected ${expect.join(' or ')}\n${stdout.slice(-4000)}\n${stderr.slice(-3000)}`);
   const [u, s, m] = TIME && existsSync(rusage) ? readFileSync(rusage, 'utf8').trim().split('\n').pop().split(' ').map(Number) : [NaN, NaN, NaN];

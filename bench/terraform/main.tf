@@ -68,6 +68,8 @@ locals {
   # Names as reconcile gives them: <stack>-<name> where the spec sets none, the spec's own otherwise.
   name   = { for i in local.copies : i => "${local.stack}-%s-${i}" }
   bucket = { for i in local.copies : i => "${local.stack}-artifacts-${i}" }
+  # "<copy>-a" and "<copy>-b": the subnets (and their route table associations) of every copy.
+  subnets = { for p in setproduct(local.copies, ["a", "b"]) : "${p[0]}-${p[1]}" => { copy = p[0], az = p[1], net = p[1] == "a" ? 1 : 2 } }
 }
 
 # ---- Network ---------------------------------------------------------------------------------------
@@ -80,22 +82,14 @@ resource "aws_vpc" "vpc" {
   tags                 = { Name = format(local.name[each.key], "vpc") }
 }
 
-resource "aws_subnet" "public_a" {
-  for_each                = local.copies
-  vpc_id                  = aws_vpc.vpc[each.key].id
-  cidr_block              = "10.${each.key}.1.0/24"
-  availability_zone       = "us-east-1a"
+# The two public subnets of each copy, one per AZ: a in 10.<i>.1.0/24, b in 10.<i>.2.0/24.
+resource "aws_subnet" "public" {
+  for_each                = local.subnets
+  vpc_id                  = aws_vpc.vpc[each.value.copy].id
+  cidr_block              = "10.${each.value.copy}.${each.value.net}.0/24"
+  availability_zone       = "us-east-1${each.value.az}"
   map_public_ip_on_launch = true
-  tags                    = { Name = format(local.name[each.key], "public-a") }
-}
-
-resource "aws_subnet" "public_b" {
-  for_each                = local.copies
-  vpc_id                  = aws_vpc.vpc[each.key].id
-  cidr_block              = "10.${each.key}.2.0/24"
-  availability_zone       = "us-east-1b"
-  map_public_ip_on_launch = true
-  tags                    = { Name = format(local.name[each.key], "public-b") }
+  tags                    = { Name = format(local.name[each.value.copy], "public-${each.value.az}") }
 }
 
 resource "aws_internet_gateway" "igw" {
@@ -114,16 +108,10 @@ resource "aws_route_table" "public_rt" {
   tags = { Name = format(local.name[each.key], "public-rt") }
 }
 
-resource "aws_route_table_association" "public_a" {
-  for_each       = local.copies
-  subnet_id      = aws_subnet.public_a[each.key].id
-  route_table_id = aws_route_table.public_rt[each.key].id
-}
-
-resource "aws_route_table_association" "public_b" {
-  for_each       = local.copies
-  subnet_id      = aws_subnet.public_b[each.key].id
-  route_table_id = aws_route_table.public_rt[each.key].id
+resource "aws_route_table_association" "public" {
+  for_each       = local.subnets
+  subnet_id      = aws_subnet.public[each.key].id
+  route_table_id = aws_route_table.public_rt[each.value.copy].id
 }
 
 # ---- Security groups -------------------------------------------------------------------------------
@@ -228,6 +216,10 @@ resource "aws_s3_object" "app" {
   source       = var.app_file
   source_hash  = filesha256(var.app_file)
   content_type = "text/x-python"
+  # Uploaded once versioning is on, as the provider's docs advise (and as reconcile orders it). Without
+  # it the object may be written first, as version "null", which moto then fails to delete: destroy
+  # with force_destroy retries DeleteBucket (BucketNotEmpty) until its 60 min timeout.
+  depends_on = [aws_s3_bucket_versioning.artifacts]
 }
 
 # ---- The instances' identity -------------------------------------------------------------------
@@ -300,7 +292,7 @@ resource "aws_autoscaling_group" "app_asg" {
   min_size                  = 2
   max_size                  = 4
   desired_capacity          = 2
-  vpc_zone_identifier       = [aws_subnet.public_a[each.key].id, aws_subnet.public_b[each.key].id]
+  vpc_zone_identifier       = [aws_subnet.public["${each.key}-a"].id, aws_subnet.public["${each.key}-b"].id]
   health_check_type         = "ELB"
   health_check_grace_period = 120
   target_group_arns         = [aws_lb_target_group.app_tg[each.key].arn]
@@ -347,7 +339,7 @@ resource "aws_lb" "alb" {
   name               = "clock-app-alb-${each.key}"
   internal           = false
   load_balancer_type = "application"
-  subnets            = [aws_subnet.public_a[each.key].id, aws_subnet.public_b[each.key].id]
+  subnets            = [aws_subnet.public["${each.key}-a"].id, aws_subnet.public["${each.key}-b"].id]
   security_groups    = [aws_security_group.alb_sg[each.key].id]
 }
 
