@@ -3,6 +3,7 @@
 // throttled create (never executed) is tried again; a refusal is reported at once, in plain words;
 // a resource made by a create whose later step failed is found and finished.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,15 +18,11 @@ import { createRetrySettings } from '../../src/engine/apply.js';
 import { ApplyError } from '../../src/engine/errors.js';
 import type { EngineEvent } from '../../src/engine/types.js';
 
-const SPEC = `apiVersion: reconcile/v1
-stack: once
-region: us-east-1
-resources:
-  main:
+const SPEC = specYaml('once', `  main:
     kind: vpc
     cidr: 10.42.0.0/16
     enableDnsHostnames: true
-`;
+`);
 
 let moto: Moto;
 let proxy: FaultProxy;

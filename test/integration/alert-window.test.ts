@@ -5,6 +5,7 @@
 // - an M-of-N ALERT names the breaching values, not the latest datapoint, and its Window line is
 //   the window that was queried.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { startMoto, type Moto } from '../helpers/moto.js';
@@ -33,11 +34,7 @@ async function instance(name: string): Promise<string> {
 
 const rule = (name: string, body: string) => {
   const r = loadSpecText(
-    `apiVersion: reconcile/v1
-stack: window
-region: us-east-1
-resources:
-  ${name}:
+    specYaml('window', `  ${name}:
     kind: alert-rule
     targets: { tags: { Name: ${name} } }
     metric: CPUUtilization
@@ -45,7 +42,7 @@ resources:
     period: 1m
     threshold: 50
 ${body}    notify: { topic: ${topicArn} }
-`,
+`),
     'spec.yaml',
   );
   if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));

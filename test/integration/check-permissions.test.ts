@@ -5,6 +5,7 @@
 // out; without ec2:DescribeInstances `check` exits 1 naming that permission. The alert state lives
 // in an S3 object here (stateBucket), which the restricted user may read and write.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { runCli } from '../helpers/cli.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,17 +80,13 @@ beforeAll(async () => {
   spec = join(dir, 'perms.yaml');
   writeFileSync(
     spec,
-    `apiVersion: reconcile/v1
-stack: perms
-region: us-east-1
-resources:
-  high-cpu:
+    specYaml('perms', `  high-cpu:
     kind: alert-rule
     targets: { tags: { Name: PermServer } }
     threshold: 50
     notify: { topic: ${topicArn} }
     stateBucket: arn:aws:s3:::perm-state
-`,
+`),
   );
 });
 afterAll(async () => {

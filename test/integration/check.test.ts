@@ -4,6 +4,7 @@
 // reported loudly, and the status table with CPU and network of the last 5 minutes from one
 // GetMetricData.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { runCli } from '../helpers/cli.js';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,11 +20,7 @@ let queue: SqsQueue;
 let spec: string;
 let server: string;
 
-const SPEC = (queueArn: string, tag = 'CheckServer') => `apiVersion: reconcile/v1
-stack: checks
-region: us-east-1
-resources:
-  alerts:
+const SPEC = (queueArn: string, tag = 'CheckServer') => specYaml('checks', `  alerts:
     kind: sns-topic
     subscriptions: [{ protocol: sqs, endpoint: ${queueArn} }]
   high-cpu:
@@ -32,7 +29,7 @@ resources:
     targets: { tags: { Name: ${tag} } }
     threshold: 50
     notify: { topic: alerts }
-`;
+`);
 
 const cli = (args: string[], extraEnv: Record<string, string> = {}) => runCli(args, { ...process.env, ...moto.env, ...extraEnv });
 
@@ -115,7 +112,7 @@ describe('reconcile check', () => {
 
   it('a spec without alert rules has nothing to check', () => {
     const plain = join(dir, 'plain.yaml');
-    writeFileSync(plain, 'apiVersion: reconcile/v1\nstack: plain\nregion: us-east-1\nresources:\n  t: { kind: sns-topic }\n');
+    writeFileSync(plain, specYaml('plain', '  t: { kind: sns-topic }\n'));
     const r = cli(['check', plain]);
     expect(r.code).toBe(0);
     expect(r.err).toContain('has no alert-rule');
@@ -127,11 +124,7 @@ describe('reconcile status', () => {
     const s = join(dir, 'status.yaml');
     writeFileSync(
       s,
-      `apiVersion: reconcile/v1
-stack: status
-region: us-east-1
-resources:
-  web:
+      specYaml('status', `  web:
     kind: instance
     ami: { owner: amazon, name: al2023-ami-2023.*-x86_64 }
     instanceType: t3.micro
@@ -145,7 +138,7 @@ resources:
     kind: alert-rule
     targets: { instances: [web, idle] }
     threshold: 40
-`,
+`),
     );
     expect(cli(['apply', s, '--yes']).code).toBe(0);
     const ids = Object.fromEntries(

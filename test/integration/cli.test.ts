@@ -93,16 +93,12 @@ describe('reconcile CLI', () => {
     const urlSpec = join(dir, 'url.yaml');
     writeFileSync(
       urlSpec,
-      `apiVersion: reconcile/v1
-stack: cliurl
-region: us-east-1
-resources:
-  files:
+      specYaml('cliurl', `  files:
     kind: s3-bucket
     bucketName: cliurl-bucket-never-made
     objects:
       - { key: a.txt, url: "http://127.0.0.1:1/nothing" }
-`,
+`),
     );
     for (const args of [['plan', urlSpec], ['apply', urlSpec, '--yes']]) {
       const r = cli(args);

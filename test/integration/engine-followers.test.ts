@@ -1,6 +1,7 @@
 // A change to one resource that moves an output its dependents use (a new launch template version)
 // shows for the dependents in the same plan and is applied in one go: the re-plan is clean.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +11,7 @@ import { loadSpec } from '../../src/spec/load.js';
 import { applyPlan, makePlan } from '../helpers/engine.js';
 import { UNKNOWN } from '../../src/engine/types.js';
 
-const SPEC = (instanceType: string) => `apiVersion: reconcile/v1
-stack: followers
-region: us-east-1
-resources:
-  main: { kind: vpc, cidr: 10.3.0.0/16 }
+const SPEC = (instanceType: string) => specYaml('followers', `  main: { kind: vpc, cidr: 10.3.0.0/16 }
   a: { kind: subnet, vpc: main, cidr: 10.3.1.0/24, availabilityZone: us-east-1a }
   b: { kind: subnet, vpc: main, cidr: 10.3.2.0/24, availabilityZone: us-east-1b }
   app-sg: { kind: security-group, vpc: main, ingress: [{ port: 80, cidr: 10.3.0.0/16 }] }
@@ -29,7 +26,7 @@ resources:
     minSize: 1
     maxSize: 2
     subnets: [a, b]
-`;
+`);
 
 let moto: Moto;
 let dir: string;

@@ -1,6 +1,7 @@
 // The engine end to end against a real moto server: plan, apply, re-plan, drift, prune, protect,
 // ownership, destroy -- on the network of the microblog-vpc scenario.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,7 +232,7 @@ describe('engine on the microblog network', () => {
   });
 
   it('waits for a resource it just created that AWS does not list yet, for a bounded grace period', async () => {
-    const small = 'apiVersion: reconcile/v1\nstack: net\nregion: us-east-1\nresources:\n  lonely: { kind: vpc, cidr: 10.7.0.0/16 }\n';
+    const small = specYaml('net', '  lonely: { kind: vpc, cidr: 10.7.0.0/16 }\n');
     let t = 1_000_000;
     setClock(() => t);
     process.env.RECONCILE_CREATE_GRACE_MS = '30000';

@@ -3,6 +3,7 @@
 // ready and why, keeps cycling, and ends within seconds on SIGTERM. And bad flag values are refused
 // before any AWS call. The compiled CLI in a child process (build first), no moto.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ beforeAll(async () => {
   hang = await startHangServer();
   const dir = mkdtempSync(join(tmpdir(), 'reconcile-liveness-'));
   spec = join(dir, 'spec.yaml');
-  writeFileSync(spec, 'apiVersion: reconcile/v1\nstack: hangtest\nregion: us-east-1\nresources:\n  main:\n    kind: vpc\n    cidr: 10.1.0.0/16\n');
+  writeFileSync(spec, specYaml('hangtest', '  main:\n    kind: vpc\n    cidr: 10.1.0.0/16\n'));
   env = { ...process.env, AWS_ENDPOINT_URL: hang.endpoint, XDG_STATE_HOME: dir, NO_COLOR: '1' };
 });
 afterAll(async () => {

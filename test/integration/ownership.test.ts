@@ -4,6 +4,7 @@
 // unique in AWS: bucket, topic, target group, load balancer, launch template, key pair, Auto Scaling
 // group, alarm, security group.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,7 +105,7 @@ function ctx(stack = 'own'): Ctx {
 
 function spec(name: string, resources: string): LoadedSpec {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, `apiVersion: reconcile/v1\nstack: own\nregion: us-east-1\nresources:\n${resources}`);
+  writeFileSync(file, specYaml('own', resources));
   const r = loadSpec(file);
   if (!r.ok) throw new Error(JSON.stringify(r.diagnostics, null, 2));
   return r.loaded;

@@ -7,6 +7,7 @@
 // moto checks no signatures before enforcement starts, so the setup talks to moto's IAM query API
 // with plain fetch (there is no @aws-sdk/client-iam in the dependencies).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { runCli } from '../helpers/cli.js';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
@@ -234,11 +235,7 @@ describe('under IAM enforcement (moto)', () => {
     const spec = join(dir, 'iam-kinds.yaml');
     writeFileSync(
       spec,
-      `apiVersion: reconcile/v1
-stack: iam-kinds
-region: us-east-1
-resources:
-  app-role:
+      specYaml('iam-kinds', `  app-role:
     kind: iam-role
     assumeRolePolicy:
       Statement: [{ Effect: Allow, Principal: { Service: ec2.amazonaws.com }, Action: sts:AssumeRole }]
@@ -252,7 +249,7 @@ resources:
     ami: ami-0a1b2c3d4e5f60003
     instanceType: t3.micro
     iamInstanceProfile: app-profile
-`,
+`),
     );
     const p = cli(['policy', spec, '--json']);
     expect(p.code, p.err).toBe(0);

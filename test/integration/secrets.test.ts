@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { runCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 
@@ -15,11 +16,7 @@ const SECRET = `db-pw-${randomBytes(12).toString('hex')}`;
 const NEW_SECRET = `db-pw-${randomBytes(12).toString('hex')}`;
 const FILE_SECRET = `api-token-${randomBytes(12).toString('hex')}`;
 
-const SPEC = `apiVersion: reconcile/v1
-stack: secrets
-region: us-east-1
-resources:
-  key:
+const SPEC = specYaml('secrets', `  key:
     kind: key-pair
     privateKeyFile: ./keys/secrets.pem
   app:
@@ -40,7 +37,7 @@ resources:
     userData:
       file: ./boot.sh
       sensitive: true
-`;
+`);
 const script = (pw: string) => `#!/bin/bash\necho "DB_PASSWORD=${pw}" > /etc/app.env\n`;
 const FILE_SCRIPT = `#!/bin/bash\nexport API_TOKEN=${FILE_SECRET}\n`;
 

@@ -297,11 +297,7 @@ describe('scenario 1 (flask-cpu-alert) under watch', () => {
     const spec = join(dir, 'batch.yaml');
     writeFileSync(
       spec,
-      `apiVersion: reconcile/v1
-stack: batch
-region: us-east-1
-resources:
-  web-cpu:
+      specYaml('batch', `  web-cpu:
     kind: alert-rule
     targets: { tags: { Tier: web } }
     threshold: 50
@@ -318,7 +314,7 @@ resources:
     metric: NetworkIn
     statistic: Sum
     threshold: 1000000
-`,
+`),
     );
     const r = loadSpec(spec);
     if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));

@@ -1,21 +1,18 @@
 // `reconcile policy` grants iam:PassRole only where the spec names an instance profile, only on
 // that profile's role, and only to EC2 (issue 12 item 9). Offline: no AWS.
 import { describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { specPolicy, type PolicyDocument } from '../../src/commands/policy.js';
 import { loadSpecText } from '../../src/spec/load.js';
 
-const HEAD = `apiVersion: reconcile/v1
-stack: pr
-region: us-east-1
-resources:
-  net:
+const HEAD = specYaml('pr', `  net:
     kind: vpc
     cidr: 10.3.0.0/16
   sub:
     kind: subnet
     vpc: net
     cidr: 10.3.1.0/24
-`;
+`);
 
 async function policyOf(extra: string): Promise<{ doc: PolicyDocument; notes: string[] }> {
   const r = loadSpecText(HEAD + extra, 'spec.yaml');

@@ -7,6 +7,7 @@
 // for exactly the keywords that schema uses; it throws on any other keyword, so nothing in the schema
 // can be skipped silently, and its own tests below show it rejects what the schema forbids.
 import { describe, expect, it } from 'vitest';
+import { specYaml } from '../helpers/specs.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -214,7 +215,7 @@ describe('validate --format sarif', () => {
   it('paths are relative to the root with "/", percent-encoded; outside the root they are file:// URIs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'reconcile sarif '));
     const f = join(dir, 'my spec.yaml');
-    writeFileSync(f, 'apiVersion: reconcile/v1\nstack: s\nregion: us-east-1\nresources:\n  v:\n    kind: vpc\n    cidr: 10.0.0.0/33\n');
+    writeFileSync(f, specYaml('s', '  v:\n    kind: vpc\n    cidr: 10.0.0.0/33\n'));
     const inside = sarifOf([f], dir);
     expect(validateJson(SCHEMA, inside)).toEqual([]);
     expect(inside.runs[0].results[0].locations[0].physicalLocation.artifactLocation.uri).toBe('my%20spec.yaml');
