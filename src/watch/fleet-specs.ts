@@ -7,7 +7,7 @@
 //   with "." are skipped (a ConfigMap volume keeps its files under ..data/ too). A file named on the
 //   command line is always a spec.
 // - A spec that was valid and turns invalid keeps its stack: watch goes on with the last valid spec
-//   and reports the errors (loop.ts). A file that was never valid is reported and not served.
+//   and reports the errors (spec-reload.ts). A file that was never valid is reported and not served.
 // - Two files naming the same stack: the first by path is served, the other is reported.
 // - Only the stacks of this process's shard are served (shard.ts).
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
