@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
 import type { Aws } from '../aws/clients.js';
+import { isMissingKey } from '../aws/errors.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
 import type { AlertState, TargetRecord } from './alerts.js';
@@ -85,7 +86,7 @@ export class S3StateStore implements StateStore {
       const text = (await r.Body?.transformToString()) ?? '';
       return fromStored((JSON.parse(text) as { targets?: unknown }).targets);
     } catch (e) {
-      if ((e as Error)?.name === 'NoSuchKey') return {};
+      if (isMissingKey(e)) return {};
       if (e instanceof SyntaxError) return {};
       throw e;
     }
