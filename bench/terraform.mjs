@@ -13,7 +13,7 @@
 // (no network). Without terraform or the provider in the mirror, nothing runs and the section says so.
 // Writes the "Against Terraform" section of bench/RESULTS.md (between its markers; run.mjs keeps it).
 //
-//   npm run build && node bench/terraform.mjs [--sizes 1,5,20] [--repeat 3] [--heavy-repeat 2]
+//   npm run build && node bench/terraform.mjs [--sizes 1,5,20] [--repeat 3] [--heavy-repeat 1]
 //       [--mirror /opt/tf-plugins] [--terraform terraform] [--out bench/RESULTS.md]
 //       [--json bench/terraform-results.json] [--render bench/terraform-results.json] [--step-timeout 900]
 // (--heavy-repeat: runs at N >= 20, where one Terraform run takes minutes; --step-timeout: seconds
@@ -40,7 +40,7 @@ const { values: opt } = parseArgs({
   options: {
     sizes: { type: 'string', default: '1,5,20' },
     repeat: { type: 'string', default: '3' },
-    'heavy-repeat': { type: 'string', default: '2' },
+    'heavy-repeat': { type: 'string', default: '1' },
     'step-timeout': { type: 'string', default: '900' },
     mirror: { type: 'string', default: process.env.TF_PLUGIN_MIRROR ?? '/opt/tf-plugins' },
     terraform: { type: 'string', default: process.env.TERRAFORM ?? 'terraform' },
@@ -279,6 +279,9 @@ function section(j) {
     .slice(0, 8)
     .map(([k, v]) => `${k} up to ${v} s`)
     .join(', ');
+  // The waits hold Terraform's -parallelism slots: at N copies, each copy's waits once (subnets twice).
+  const lastWaits = j.sizes[j.sizes.length - 1].tools.terraform.map((r) => r['apply from empty'].waits ?? {})[0] ?? {};
+  const slotSeconds = Object.entries(lastWaits).reduce((a, [type, sec]) => a + sec * (type === 'aws_subnet' ? 2 : 1), 0) * j.sizes[j.sizes.length - 1].n;
   const topOps = (runs, step) =>
     Object.entries(runs[runs.length - 1][step].byOperation)
       .sort((a, b) => b[1] - a[1])
@@ -312,8 +315,11 @@ each on a fresh moto, and every HTTP request that reaches moto goes through one 
   needs more calls than a bucket holds. "limiter off" is reconcile with RECONCILE_RATE_SCALE=off: the
   tool's own cost. Against AWS, Terraform would meet the same buckets as throttling errors and retries.
 - **Terraform's own waits** (its slowest resources, from its output): ${waitText || 'none over 2 s'}. These are
-  the provider's fixed polling delays (a load balancer's first "active" check, a VPC attribute or
-  lifecycle configuration read back until it shows), paid on moto though moto is done at once.
+  the provider's waits after a write: it polls a load balancer until it is active (first check after
+  a fixed delay), reads a VPC's or subnet's attributes, a bucket's lifecycle configuration, a new
+  instance profile or launch template back until they show as written; it pays them on moto too,
+  where everything is done at once. Each wait holds one of Terraform's 10 parallel slots: at
+  N=${j.sizes[j.sizes.length - 1].n} they add up to about ${Math.round(slotSeconds)} slot-seconds, at least ${Math.round(slotSeconds / 10)} s of apply.
 - **Converged plan**: ${tfPlanCodes.every((c) => c === 0) ? 'Terraform said "No changes" in every run.' : `Terraform reported changes (exit 2) in ${tfPlanCodes.filter((c) => c === 2).length} of ${tfPlanCodes.length} runs: perpetual diffs of the provider against moto, ${diffText}.`}
 - Requests of the converged plan at N=${big.n}, by operation (most first): Terraform ${topOps(big.tools.terraform, 'plan (converged)')};
   reconcile ${topOps(big.tools.reconcile, 'plan (converged)')}.
