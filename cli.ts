@@ -11,8 +11,9 @@ import type { GlobalOptions, Io } from './src/commands/common.js';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // Before any CommonJS module is loaded (commander is the first; the SDK clients cost the most). Not
 // for watch: a long-running process, whose start-up time does not matter and whose memory does (the
-// cache file stays in memory).
+// cache file stays in memory); V8 is set to keep its memory small from here on (src/watch/memory.ts).
 if (!process.argv.slice(2).includes('watch')) enableCompileCache();
+else (await import('./src/watch/memory.js')).startService();
 // What parsing a spec's YAML gave, kept by the text's hash (src/spec/parse-cache.ts); RECONCILE_SPEC_CACHE=off turns it off.
 if (process.env.RECONCILE_SPEC_CACHE !== 'off') enableSpecCache(defaultSpecCacheDir(process.env));
 const { Command, Option } = await import('commander');

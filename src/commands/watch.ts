@@ -13,6 +13,7 @@ import { startHttp, type Health, type HttpEndpoint } from '../watch/http.js';
 import { makeLogger, type Logger } from '../watch/logger.js';
 import { Watcher } from '../watch/loop.js';
 import { WatchMetrics } from '../watch/metrics.js';
+import { optimizeAgain } from '../watch/memory.js';
 import { formatDiagnostics, specParams, type GlobalOptions, type Io } from './common.js';
 
 export interface WatchCommandOptions extends LockFlags {
@@ -85,6 +86,8 @@ export function stopOnSignals(logger: Logger, stop: () => void): () => void {
 }
 
 export async function watchCommand(file: string, opts: WatchCommandOptions, g: GlobalOptions, io: Io): Promise<number> {
+  // cli.ts turned V8's optimizing compiler off for watch (memory.ts); one cycle is no service.
+  if (opts.once) optimizeAgain();
   let intervalMs = parseInterval('--interval', opts.interval ?? '60s');
   if (opts.lockTimeout !== undefined) parseDurationFlag('--lock-timeout', opts.lockTimeout);
   // A spec that is invalid from the start is an error now; later, the last valid one is kept.

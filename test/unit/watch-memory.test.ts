@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import v8 from 'node:v8';
-import { releaseMemory, YOUNG_GENERATION_FLAG } from '../../src/watch/memory.js';
+import { NO_OPTIMIZER_FLAG, OPTIMIZER_FLAG, releaseMemory, YOUNG_GENERATION_FLAG } from '../../src/watch/memory.js';
 
 const space = (name: string) => v8.getHeapSpaceStatistics().find((s) => s.space_name === name)!.space_size;
 
@@ -48,5 +48,26 @@ describe('the young generation flag', () => {
     const held = newSpace(YOUNG_GENERATION_FLAG);
     expect(grown).toBeGreaterThan(8 * 2 ** 20);
     expect(held).toBeLessThanOrEqual(4 * 2 ** 20);
+  });
+});
+
+describe('the optimizing compiler flags', () => {
+  // In a fresh process: a function called often enough that V8 optimizes it by default; its status
+  // bit "optimized" (16, %GetOptimizationStatus) with the flags set at run time as watch sets them.
+  const script = (flags: string[]) => `
+    const v8 = require('node:v8');
+    v8.setFlagsFromString('--allow-natives-syntax');
+    for (const f of ${JSON.stringify(flags)}) v8.setFlagsFromString(f);
+    const status = new Function('f', 'return %GetOptimizationStatus(f)');
+    function hot(a) { let s = 0; for (let i = 0; i < 100; i++) s += (a * i) % 7; return s; }
+    let t = 0;
+    for (let i = 0; i < 200000; i++) t += hot(i);
+    process.stdout.write(String((status(hot) & 16) !== 0));`;
+  const optimized = (flags: string[]) => spawnSync(process.execPath, ['-e', script(flags)], { encoding: 'utf8' }).stdout;
+
+  it(`${NO_OPTIMIZER_FLAG} set at run time keeps hot functions from being optimized; --opt turns it back on`, () => {
+    expect(optimized([])).toBe('true');
+    expect(optimized([NO_OPTIMIZER_FLAG])).toBe('false');
+    expect(optimized([NO_OPTIMIZER_FLAG, OPTIMIZER_FLAG])).toBe('true');
   });
 });
