@@ -212,7 +212,7 @@ resources:
       for (const m of readFileSync(file, 'utf8').matchAll(/^(?:import|export)\s(?!type\s)[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
         const s = m[1];
         if (s.startsWith('.')) {
-          const target = resolve(dirname(file), s.replace(/\.js$/, '.ts'));
+          const target = resolve(dirname(file), s.replace(/\.js$/, '.ts').replace(/\.cjs$/, '.cts'));
           if (relative(ROOT, target).startsWith('src/aws/')) bad.push(relative(ROOT, target));
           visit(target);
         } else if (s.startsWith('@aws-sdk') || s.startsWith('@smithy')) bad.push(`${relative(ROOT, file)} -> ${s}`);
