@@ -43,6 +43,12 @@ class NotYet extends Error {
 
 const secs = (ms: number) => `${Math.round(ms / 1000)}s`;
 
+/** The retry schedule both waits share: doubling delays within the run's timing, at most `maxWaitMs`, ended by the command's signal. */
+const backoff = (ctx: Ctx, maxWaitMs: number) => {
+  const timing = timingOf(ctx);
+  return { retries: 10_000, minTimeout: timing.minDelayMs, maxTimeout: timing.maxDelayMs, factor: FACTOR, maxRetryTime: maxWaitMs, signal: endNow(ctx) };
+};
+
 /** The command's "end now" signal (the Aws clients' own: --timeout, a second Ctrl-C, SIGTERM's grace): a wait ends at once, not at its next poll. */
 const endNow = (ctx: Ctx): AbortSignal | undefined => ctx.aws?.options?.signal;
 
@@ -52,8 +58,7 @@ const endNow = (ctx: Ctx): AbortSignal | undefined => ctx.aws?.options?.signal;
  * At most timingOf(ctx).maxWaitMs unless `maxWaitMs` says otherwise.
  */
 export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe: () => Promise<Probe<T>>, maxWaitMs?: number): Promise<T> {
-  const timing = timingOf(ctx);
-  maxWaitMs ??= timing.maxWaitMs;
+  maxWaitMs ??= timingOf(ctx).maxWaitMs;
   const start = Date.now();
   let last = 'not checked yet';
   try {
@@ -65,12 +70,7 @@ export async function waitFor<T>(ctx: Ctx, address: string, what: string, probe:
         return r.value;
       },
       {
-        retries: 10_000,
-        minTimeout: timing.minDelayMs,
-        maxTimeout: timing.maxDelayMs,
-        factor: FACTOR,
-        maxRetryTime: maxWaitMs,
-        signal: endNow(ctx),
+        ...backoff(ctx, maxWaitMs),
         shouldRetry: ({ error }) => error instanceof NotYet,
         onFailedAttempt: ({ error }) => {
           if (!(error instanceof NotYet)) return;
@@ -99,17 +99,11 @@ export async function retryWhile<T>(
   transient: (e: unknown) => boolean,
   maxWaitMs?: number,
 ): Promise<T> {
-  const timing = timingOf(ctx);
-  maxWaitMs ??= timing.maxRetryMs;
+  maxWaitMs ??= timingOf(ctx).maxRetryMs;
   const start = Date.now();
   try {
     return await pRetry(fn, {
-      retries: 10_000,
-      minTimeout: timing.minDelayMs,
-      maxTimeout: timing.maxDelayMs,
-      factor: FACTOR,
-      maxRetryTime: maxWaitMs,
-      signal: endNow(ctx),
+      ...backoff(ctx, maxWaitMs),
       shouldRetry: ({ error }) => transient(error),
       onFailedAttempt: ({ error }) => {
         if (!transient(error)) return;
