@@ -1,4 +1,6 @@
+import childProcess, { type SpawnSyncOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -24,3 +26,21 @@ process.env.RECONCILE_RATE_SCALE ??= '10';
 const stateDir = mkdtempSync(join(tmpdir(), 'reconcile-test-state-'));
 process.env.XDG_STATE_HOME = stateDir;
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+
+// A process a test runs to its end (spawnSync, execFileSync) blocks the test's thread, so vitest's
+// testTimeout cannot stop it: one that never ends would hang the whole run (CI's 90 minutes). Unless
+// the test gives its own timeout, such a process is killed after two minutes, and the test fails on
+// its status instead. (syncBuiltinESMExports: test files' `import { spawnSync }` see the wrapper.)
+const SYNC_TIMEOUT_MS = 120_000;
+for (const name of ['spawnSync', 'execFileSync', 'execSync'] as const) {
+  const original = childProcess[name] as (...a: unknown[]) => unknown;
+  (childProcess as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+    const at = args.findIndex((a, i) => i > 0 && a !== null && typeof a === 'object' && !Array.isArray(a));
+    if (at === -1) args.splice(name === 'execSync' ? 1 : Array.isArray(args[1]) ? 2 : 1, 0, {});
+    const i = at === -1 ? args.findIndex((a, j) => j > 0 && a !== null && typeof a === 'object' && !Array.isArray(a)) : at;
+    const opts = args[i] as SpawnSyncOptions;
+    args[i] = { timeout: SYNC_TIMEOUT_MS, killSignal: 'SIGKILL', ...opts };
+    return original(...args);
+  };
+}
+syncBuiltinESMExports();

@@ -10,9 +10,10 @@
 //
 // A small JSON file per stack and region in $XDG_STATE_HOME/reconcile (else ~/.local/state/reconcile).
 // Best effort: a file that cannot be written only means the rerun asks for adopt:.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { makeDir } from '../make-dir.js';
 
 function fileOf(stack: string, region: string): string {
   const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
@@ -31,7 +32,7 @@ function read(stack: string, region: string): string[] {
 function write(stack: string, region: string, addresses: string[]): void {
   const file = fileOf(stack, region);
   try {
-    mkdirSync(join(file, '..'), { recursive: true });
+    makeDir(join(file, '..'));
     writeFileSync(`${file}.tmp`, JSON.stringify([...new Set(addresses)].sort()));
     renameSync(`${file}.tmp`, file);
   } catch {

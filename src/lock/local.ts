@@ -14,11 +14,12 @@
 // - A holder on another host (a home directory shared over NFS) cannot be checked: it is waited for.
 // - Released on success, failure and Ctrl-C (the command's finally), only if the file is still ours.
 import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { describeHolder, formatDuration, newHolder, sleep, type LockCtx, type LockHolder } from './holder.js';
 import { UserError } from '../errors.js';
+import { makeDir } from '../make-dir.js';
 
 export interface LocalLockRecord {
   formatVersion: 1;
@@ -128,7 +129,7 @@ export function describeLocalLock(r: LocalLockRecord, now = Date.now()): string 
 export async function acquireLocalLock(ctx: LockCtx, opts: LocalLockOptions): Promise<LocalLease> {
   const env = opts.env ?? process.env;
   const file = localLockFile(ctx.stack, ctx.region, ctx.aws.options.endpoint ?? env.AWS_ENDPOINT_URL, env);
-  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  makeDir(join(file, '..'), 0o700);
   const holder = newHolder();
   const started = Date.now();
   const record: LocalLockRecord = { formatVersion: 1, stack: ctx.stack, holder, command: opts.command, started: new Date(started).toISOString() };

@@ -6,7 +6,7 @@
 // when a desired key pair is `existing: true` or `adopt:`s one. DescribeKeyPairs has no pagination.
 import { constants } from 'node:fs';
 import { createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { access, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import {
   CreateKeyPairCommand,
@@ -23,6 +23,7 @@ import { field } from '../engine/diffutil.js';
 import { holdersByName } from '../engine/ownership.js';
 import { type Ctx, type Desired, type FieldChange, type Observed, type Reconciler } from '../engine/types.js';
 import { applyTagChanges, errorCode, identify, isNotFound, stackFilter, tagSpec } from './ec2-shared.js';
+import { makeDir } from '../make-dir.js';
 
 export type KeyPairLive = {
   keyName: string;
@@ -114,7 +115,7 @@ const exists = (p: string) =>
  * permissions and an old key at that path is replaced whole.
  */
 export async function writePrivateKey(path: string, material: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  makeDir(dirname(path), 0o700);
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
   try {
     await writeFile(tmp, material.endsWith('\n') ? material : `${material}\n`, { mode: 0o600, flag: 'wx' });

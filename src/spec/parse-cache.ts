@@ -18,13 +18,14 @@
 // used kept. The CLI turns it on (enableSpecCache); library callers and tests parse every time.
 // Never fails a load: an entry that cannot be read, written or trusted is parsed again.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Document } from 'yaml';
 import { isScalar } from './yaml.js';
 import { expandEnv, retype } from './interpolate.js';
 import type { Position } from './types.js';
+import { makeDir } from '../make-dir.js';
 
 /** A string value holding ${env:...}: where it is, and whether it is a plain scalar (retyped after expansion). */
 export interface EnvSite {
@@ -128,7 +129,7 @@ export function writeParsed(text: string, yamlVersion: string, parsed: ParsedTex
   try {
     const json = JSON.stringify({ key: keyOf(text, yamlVersion), ...parsed });
     if (!isDeepStrictEqual((JSON.parse(json) as ParsedText).data, parsed.data)) return;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDir(dir, 0o700);
     const file = join(dir, `${keyOf(text, yamlVersion)}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, json, { mode: 0o600 });

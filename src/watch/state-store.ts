@@ -6,7 +6,7 @@
 // In S3 a rule's state is one object, reconcile-state/<stack>/alerts/<rule>.json: one GET when the
 // rule is first evaluated, one PUT only when a state or an announcement changes (never per cycle),
 // whatever the number of targets. See README "Alert state" for why not tags.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '../aws/sdk/s3.js';
@@ -15,6 +15,7 @@ import { isMissingKey } from '../aws/errors.js';
 import type { SpecOf } from '../spec/schema.js';
 import type { LoadedSpec } from '../spec/types.js';
 import type { AlertState, TargetRecord } from './alerts.js';
+import { makeDir } from '../make-dir.js';
 
 export interface StateStore {
   /** Where, for logs and errors: s3://bucket/key or a file path. */
@@ -130,7 +131,7 @@ export class FileStateStore implements StateStore {
       .then(() => {
         const all = this.readAll();
         all.rules[this.rule] = toStored(records);
-        mkdirSync(dirname(this.where), { recursive: true });
+        makeDir(dirname(this.where));
         const tmp = `${this.where}.${process.pid}.tmp`;
         writeFileSync(tmp, JSON.stringify(all, null, 2) + '\n');
         renameSync(tmp, this.where);

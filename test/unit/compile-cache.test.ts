@@ -11,9 +11,10 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/cli.js');
 const SPEC = join(ROOT, 'examples/clock-app-ha.yaml');
 
+/** validate, with the spec parse cache (src/spec/parse-cache.ts, the same cache home) off: these tests count the compile cache's files. */
 function validate(env: Record<string, string>) {
   if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run npm run build (npm test does)');
-  const r = spawnSync(process.execPath, [CLI, 'validate', SPEC], { encoding: 'utf8', env: { PATH: process.env.PATH!, NO_COLOR: '1', ...env } });
+  const r = spawnSync(process.execPath, [CLI, 'validate', SPEC], { encoding: 'utf8', env: { PATH: process.env.PATH!, NO_COLOR: '1', RECONCILE_SPEC_CACHE: 'off', ...env } });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   expect(r.stdout).toContain('valid');
@@ -112,6 +113,7 @@ describe('the compile cache', () => {
 
   it('runs as usual where the cache cannot be written', () => {
     validate({ XDG_CACHE_HOME: '/proc/self/no-such-folder' });
+    validate({ XDG_CACHE_HOME: '/proc/self/no-such-folder', RECONCILE_SPEC_CACHE: 'on' });
     const home = mkdtempSync(join(tmpdir(), 'reconcile-cc-ro-'));
     validate({ XDG_CACHE_HOME: home });
     // The cache file is a folder: it can be neither read nor written.
