@@ -20,12 +20,15 @@ process.env.RECONCILE_CREATE_GRACE_MS = '0';
 // rates so that tests creating many resources are not paced like a real account. Tests of the limiter
 // set their own scale.
 process.env.RECONCILE_RATE_SCALE ??= '10';
-// Local state (lock files, the create journal, alert state) and caches go to a directory of this test
-// file's own, never to the developer's ~/.local/state or ~/.cache: CLI processes the tests spawn
-// inherit it. Tests of those paths set their own.
+// Local state (lock files, the create journal, alert state) goes to a directory of this test file's
+// own, never to the developer's ~/.local/state: CLI processes the tests spawn inherit it. Caches (the
+// compile cache, the spec parse cache) go to one folder of the test runs' own under the system's
+// temporary folder, shared by the test files (a warm cache keeps the CLI's start-up as users see
+// it), never to the developer's ~/.cache. Tests of those paths set their own.
 const stateDir = mkdtempSync(join(tmpdir(), 'reconcile-test-state-'));
 process.env.XDG_STATE_HOME = stateDir;
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+process.env.XDG_CACHE_HOME = join(tmpdir(), `reconcile-test-cache-${process.getuid?.() ?? 'user'}`);
 
 // A process a test runs to its end (spawnSync, execFileSync) blocks the test's thread, so vitest's
 // testTimeout cannot stop it: one that never ends would hang the whole run (CI's 90 minutes). Unless
