@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { localLockFile } from '../../src/lock/local.js';
 import { loadSpecText } from '../../src/spec/load.js';
 import { WatchMetrics } from '../../src/watch/metrics.js';
 import { parseDockerfile, type Instruction } from '../helpers/dockerfile.js';
@@ -165,6 +166,14 @@ describe('deploy/reconcile.service', () => {
     // State on the one writable path.
     expect(s.StateDirectory).toEqual(['reconcile']);
     expect(exec[exec.indexOf('--state-file') + 1]).toMatch(/^\/var\/lib\/reconcile\//);
+    // The local stack lock healing takes without a lock bucket, and the other state files, go under
+    // $XDG_STATE_HOME/reconcile: it must be the StateDirectory, since a dynamic user's home (/) is
+    // read-only under ProtectSystem=strict (healing failed every cycle there before).
+    const env = new Map(s.Environment.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] as const));
+    expect(s.ProtectSystem).toEqual(['strict']);
+    expect(localLockFile('shop', 'us-east-1', undefined, { XDG_STATE_HOME: env.get('XDG_STATE_HOME') })).toMatch(/^\/var\/lib\/reconcile\/locks\//);
+    expect(s.CacheDirectory).toEqual(['reconcile']);
+    expect(env.get('XDG_CACHE_HOME')).toBe('/var/cache');
   });
 
   // systemd's own check, where the machine has it: any complaint (unknown key, bad value) fails.
