@@ -43,6 +43,7 @@
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { isThrottlingError } from './errors.js';
+import { UserError } from '../errors.js';
 
 /** Throttling is classified with every other AWS error (errors.ts). */
 export { isThrottlingError };
@@ -261,7 +262,7 @@ export function parseRateScale(v: string | undefined): number {
   if (v === undefined || v.trim() === '') return 1;
   if (v.trim().toLowerCase() === 'off') return 0;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`RECONCILE_RATE_SCALE must be a positive number or "off", not "${v}"`);
+  if (!Number.isFinite(n) || n < 0) throw new UserError(`RECONCILE_RATE_SCALE must be a positive number or "off", not "${v}"`, 'e.g. 0.5 on an account other tools keep busy, 2 after a quota increase, off to turn pacing off; or unset it');
   return n;
 }
 

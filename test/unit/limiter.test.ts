@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { Aws } from '../../src/aws/clients.js';
+import { UserError } from '../../src/errors.js';
 import {
   CLOUDWATCH_TPS,
   EC2_RATES,
@@ -84,6 +85,18 @@ describe('limits', () => {
   ])('RECONCILE_RATE_SCALE=%s scales by %s', (v, n) => expect(parseRateScale(v)).toBe(n));
 
   it.each(['fast', '-1'])('RECONCILE_RATE_SCALE=%s is refused with a message', (v) => expect(() => parseRateScale(v)).toThrow(/positive number or "off"/));
+
+  // A user error (one line and a hint, exit 1), not an internal one the CLI prints as "error: Error: ...".
+  it('refuses a bad RECONCILE_RATE_SCALE as a user error with a hint', () => {
+    let err: unknown;
+    try {
+      parseRateScale('fast');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).hint).toMatch(/0\.5.*2.*off/);
+  });
 
   it('has one process-wide budget per key, its buckets scaled by RECONCILE_RATE_SCALE', () => {
     const key = budgetKey('123456789012', 'eu-west-1');
