@@ -20,6 +20,15 @@ const { Command, Option } = await import('commander');
 type Command = CommandType;
 const { FLAG_PARSERS: parse } = await import('./src/commands/flags.js');
 
+// A reader that stops early (`reconcile plan spec.yaml | head`): the rest of the output is dropped and
+// the command finishes as it would have (an apply is never cut short by its reader), instead of a
+// crash on EPIPE with a stack trace.
+const dropOnClosedPipe = (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+};
+process.stdout.on('error', dropOnClosedPipe);
+process.stderr.on('error', dropOnClosedPipe);
+
 const useColor = (flag: boolean | undefined) => flag !== false && !process.env.NO_COLOR && !!process.stdout.isTTY;
 
 function makeIo(g: GlobalOptions): Io {

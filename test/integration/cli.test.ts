@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { specYaml, vpcWithWeb, writeSpec } from '../helpers/specs.js';
 
@@ -87,6 +87,13 @@ describe('reconcile CLI', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/bad\.yaml:7:11\s+error/);
     expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it('a reader that stops early (| head) gets no EPIPE crash: the command finishes with its own exit code', () => {
+    // The reader (true) is gone before the CLI writes a byte; bash hands back the CLI's exit code.
+    const r = spawnSync('bash', ['-c', '"$0" "$1" policy "$2" | true; exit "${PIPESTATUS[0]}"', process.execPath, CLI, spec], { encoding: 'utf8', env: { ...process.env, ...moto.env } });
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+    expect(r.status).toBe(0);
   });
 
   it('an object URL that cannot be fetched fails the plan and the apply before any write (issue 12 item 5)', () => {
