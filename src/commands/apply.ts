@@ -2,7 +2,7 @@
 import { registry } from '../reconcilers/index.js';
 import { readFileSync } from 'node:fs';
 import { changesDone, type ApplyResult } from '../engine/apply.js';
-import { ApplyError, UserError } from '../engine/errors.js';
+import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, type Plan, type PlanOptions, type PlanState } from '../engine/plan.js';
 import { reconcileUnderLock } from '../engine/reconcile.js';
 import { renderText } from '../engine/render.js';
@@ -46,8 +46,20 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
   const saved = destroy ? undefined : readSavedPlan(file);
   const specFile = saved ? saved.specFile : file;
   const loaded = loadOrThrow(specFile, g);
-  if (saved && saved.specHash !== loaded.hash)
-    throw new UserError(`${specFile} changed since the plan ${file} was made: refusing to apply a stale plan`, 'run `reconcile plan --out` again');
+  if (saved && saved.specHash !== loaded.hash) {
+    const given = saved.params?.length ? saved.params : undefined;
+    throw new UserError(
+      `${specFile} changed since the plan ${file} was made, or ${given ? `the values of its parameters (${given.join(', ')}: given to plan with --set / --values)` : 'a value it takes from the environment or from --set / --values'} differ${given ? '' : 's'}: refusing to apply a stale plan`,
+      given ? `pass apply the same --set / --values as the plan, or run \`reconcile plan --out\` again` : 'run `reconcile plan --out` again',
+    );
+  }
+  // A plan a safety rule blocked (exit 3 from plan) stays blocked: its re-plan below would not know
+  // the --max-deletes it was made with.
+  if (saved?.blocked?.length)
+    throw new SafetyError(
+      `the plan ${file} was blocked by a safety rule (${saved.blocked.map((b) => `${b.address}: ${b.reason}`).join('; ')}): refusing to apply it`,
+      'resolve what blocks it, then run `reconcile plan --out` again',
+    );
   const verb = destroy ? 'Destroy' : 'Apply';
   const stopper = commandStopper(destroy ? 'destroy' : 'apply', opts.timeout);
   const progress = new InFlight();
@@ -82,7 +94,7 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
     if (applying) progress.snapshot();
   });
   try {
-    const planOpts: PlanOptions = saved ? { prune: saved.prune, destroy: saved.mode === 'destroy' } : { ...opts, destroy };
+    const planOpts: PlanOptions = saved ? { prune: saved.prune, destroy: saved.mode === 'destroy', maxDeletes: opts.maxDeletes } : { ...opts, destroy };
     let early: number | undefined;
     let reviewed: { plan: Plan; state: PlanState } | undefined;
     let start = 0;

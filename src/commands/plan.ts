@@ -3,6 +3,7 @@ import { registry } from '../reconcilers/index.js';
 import { writeFileSync } from 'node:fs';
 import { makePlan, hasChanges, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderJson, renderMarkdown, renderText } from '../engine/render.js';
+import { specParams } from '../spec/params.js';
 import { commandStopper } from './stop.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
@@ -31,8 +32,10 @@ export async function planCommand(file: string, opts: PlanCommandOptions, g: Glo
     const { plan } = await makePlan(registry, loaded, ctx, opts);
     io.out(renderPlan(plan, opts.format, io, opts.verbose));
     if (opts.out) {
-      writeFileSync(opts.out, renderJson(plan) + '\n');
-      if (!machine) io.out(`\nSaved the plan to ${opts.out}. Apply exactly it with: reconcile apply ${opts.out}`);
+      const params = Object.keys(specParams(g));
+      writeFileSync(opts.out, renderJson(params.length ? { ...plan, params } : plan) + '\n');
+      const flags = params.length ? `, with the same --set / --values as this plan (${params.join(', ')})` : '';
+      if (!machine) io.out(`\nSaved the plan to ${opts.out}. Apply exactly it with: reconcile apply ${opts.out}${flags}`);
     }
     if (plan.blocked.length) return 3;
     return opts.detailedExitcode && hasChanges(plan) ? 2 : 0;

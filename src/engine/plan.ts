@@ -41,6 +41,11 @@ export interface Plan {
   changes: Change[];
   blocked: Blocked[];
   summary: Record<'create' | 'update' | 'replace' | 'delete' | 'adopt' | 'keep', number>;
+  /**
+   * A saved plan (`plan --out`) only: the parameters the run gave values (--set / --values), by name.
+   * Not their values (one may be a secret a sensitive field redacts): apply needs the same flags.
+   */
+  params?: string[];
 }
 
 export interface PlanOptions {

@@ -173,4 +173,43 @@ resources:
     for (const args of [['--set', 'copy=a'], ['--values', values]]) expect(cli(['destroy', p, ...args, '--yes']).code).toBe(0);
     expect(cli(['plan', p, '--set', 'copy=a']).out).toContain('Plan: 1 to add');
   });
+
+  const savedSpec = `apiVersion: reconcile/v1
+parameters:
+  copy: { default: d }
+stack: clitest-saved-\${param:copy}
+region: us-east-1
+resources:
+  one: { kind: vpc, cidr: 10.30.0.0/16 }
+  two: { kind: vpc, cidr: 10.31.0.0/16 }
+`;
+
+  it('a plan saved with --set is applied with the same values, and refused without them', () => {
+    const p = writeSpec(dir, 'saved-params.yaml', savedSpec);
+    const planFile = join(dir, 'saved-params.json');
+    const planned = cli(['plan', p, '--set', 'copy=s', '--out', planFile]);
+    expect(planned.code, planned.err).toBe(0);
+    expect(planned.out).toContain('with the same --set / --values as this plan (copy)');
+    expect(JSON.parse(readFileSync(planFile, 'utf8')).params).toEqual(['copy']);
+    const without = cli(['apply', planFile]);
+    expect(without.code).toBe(1);
+    expect(without.err).toContain('the values of its parameters (copy');
+    const applied = cli(['apply', planFile, '--set', 'copy=s']);
+    expect(applied.code, applied.err).toBe(0);
+    expect(cli(['plan', p, '--set', 'copy=s', '--detailed-exitcode']).code).toBe(0);
+  });
+
+  // (A test of its own: moto's request log is read by this process only between tests.)
+  it('a saved plan a safety rule blocked stays blocked; --max-deletes given to apply holds for a saved plan', () => {
+    const p = writeSpec(dir, 'saved-params.yaml', savedSpec.replace(/ {2}two: .*\n/, ''));
+    const planFile = join(dir, 'saved-blocked.json');
+    expect(cli(['plan', p, '--set', 'copy=s', '--prune', '--max-deletes', '0', '--out', planFile]).code).toBe(3);
+    const blocked = cli(['apply', planFile, '--set', 'copy=s']);
+    expect(blocked.code).toBe(3);
+    expect(blocked.err).toContain('was blocked by a safety rule');
+    expect(cli(['plan', p, '--set', 'copy=s', '--prune', '--out', planFile]).code).toBe(0);
+    expect(cli(['apply', planFile, '--set', 'copy=s', '--max-deletes', '0']).code).toBe(3);
+    expect(cli(['plan', p, '--set', 'copy=s', '--prune']).out).toContain('1 to destroy'); // nothing was deleted
+  });
+
 });
