@@ -567,6 +567,18 @@ describe('runValidate', () => {
     expect(r.output).not.toContain('  error  ');
   });
 
+  it("the README's example spec (The spec, by example) is valid as printed", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## The spec, by example'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)![1];
+    expect(block).toContain('apiVersion: reconcile/v1');
+    const dir = mkdtempSync(join(tmpdir(), 'reconcile-readme-'));
+    writeFileSync(join(dir, 'spec.yaml'), block);
+    const r = runValidate([join(dir, 'spec.yaml')], { format: 'json', env: {} });
+    expect(r.exitCode, r.output).toBe(0);
+    expect(JSON.parse(r.output).files[0]).toMatchObject({ valid: true, resources: 5, diagnostics: [] });
+  });
+
   it('no files is a usage error', () => {
     expect(runValidate([], {}).exitCode).toBe(1);
   });
