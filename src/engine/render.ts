@@ -90,7 +90,14 @@ export function renderText(p: Plan, opts: { color: boolean; verbose?: boolean })
     for (const f of ch.fields) lines.push(fieldLine(f, ch.action, c));
   }
   const noops = p.changes.filter((ch) => ch.action === 'noop').length;
-  if (!shown.some((ch) => ch.action !== 'read')) lines.push(c.green(`No changes. ${p.stack} (${noops} resources) matches the spec.`));
+  if (!shown.some((ch) => ch.action !== 'read'))
+    lines.push(
+      c.green(
+        p.mode === 'destroy'
+          ? `Nothing to destroy: stack ${p.stack} owns no resources.`
+          : `No changes. ${p.stack} (${noops} resource${noops === 1 ? '' : 's'}) matches the spec.`,
+      ),
+    );
   for (const b of p.blocked) lines.push(c.red(`  BLOCKED ${b.address}: ${b.reason}`));
   lines.push('', c.bold(summaryLine(p)));
   return lines.join('\n');

@@ -45,6 +45,12 @@ describe('render', () => {
   });
   it('says so when nothing changes', () => {
     expect(renderText(plan([changes[5]]), { color: false })).toContain('No changes.');
+    expect(renderText(plan([changes[5]]), { color: false })).toContain('(1 resource) matches the spec.');
+  });
+  it('a destroy with nothing to delete says so, not that the stack matches the spec', () => {
+    const t = renderText({ ...plan([]), mode: 'destroy' }, { color: false });
+    expect(t).toContain('Nothing to destroy: stack s owns no resources.');
+    expect(t).not.toContain('matches the spec');
   });
   it('shows blocked plans', () => {
     const p = plan(changes, [{ address: 'subnet.a', reason: 'protected' }]);
