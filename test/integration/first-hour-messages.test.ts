@@ -33,6 +33,15 @@ describe('a confirmation prompt', () => {
       expect(x.prompts).toHaveLength(1);
     }
   });
+  it('Ctrl+D or Ctrl+C at the prompt (readline rejects with an AbortError) cancels, at either question', async () => {
+    const abort = (key: string) => Object.assign(new Error(`Aborted with ${key}`), { name: 'AbortError' });
+    for (const key of ['Ctrl+D', 'Ctrl+C']) {
+      expect(await confirmYes(async () => Promise.reject(abort(key)), 'Apply?')).toBe(false);
+      let n = 0;
+      expect(await confirmYes(async () => (n++ ? Promise.reject(abort(key)) : 'y'), 'Apply?')).toBe(false);
+    }
+    await expect(confirmYes(async () => Promise.reject(new Error('EIO')), 'Apply?')).rejects.toThrow('EIO');
+  });
 });
 
 describe('no network: a real region that does not resolve', () => {
