@@ -80,6 +80,13 @@ describe('reconcile CLI', () => {
     expect(drifted.err).toContain('live AWS changed since the plan');
   });
 
+  it('plan --out to a folder that does not exist: one plain line, exit 1', () => {
+    const r = cli(['plan', spec, '--out', join(dir, 'no-such-folder', 'plan.json')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`cannot write the plan to ${join(dir, 'no-such-folder', 'plan.json')}: its folder does not exist`);
+    expect(r.err).not.toMatch(/ENOENT|\n\s+at /);
+  });
+
   it('an invalid spec is reported with positions and exit 1, no stack trace', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, SPEC.replace('cidr: 10.1.0.0/16', 'cidr: 10.1.0.0/33'));
