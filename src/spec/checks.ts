@@ -6,7 +6,8 @@ import { isExternalId, type RefUse, type SpecPath } from './common.js';
 import { findCycle, type GraphNode } from './graph.js';
 import { kindDef, type AnyResourceSpec } from './schema.js';
 import { formatPath } from './issues.js';
-import { didYouMean } from './suggest.js';
+import { allowedKeys } from './schema-walk.js';
+import { closest, didYouMean } from './suggest.js';
 
 export interface Finding {
   /** Path from the spec root. */
@@ -185,6 +186,18 @@ export function checkSemantics(resources: CheckInput[], opts: { region?: string;
       if (first) err([nf], `${nf} "${awsName}" is also used by ${kind} "${first}"`, `give each ${kind} its own ${nf}`);
       else seenNames.set(key, name);
     }
+
+    // ignoreChanges names fields by their plan path ("desiredCapacity", "tags.Env"); one that misspells a
+    // field of the kind ignores nothing, and the field is fought after all. (Only a likely typo of a field
+    // warns: a plan may show paths that are not spec fields, and those are fine to name.)
+    const fields = allowedKeys(def.schema, body).filter((k) => !['kind', 'ignoreChanges', 'adopt', 'dependsOn', 'protect', 'lookup'].includes(k));
+    ((body as { ignoreChanges?: string[] }).ignoreChanges ?? []).forEach((p, i) => {
+      const head = p.split(/[.[]/)[0];
+      if (fields.includes(head)) return;
+      const near = closest(head, fields);
+      if (near)
+        warn(['ignoreChanges', i], `ignoreChanges names "${p}", which is not a field of ${kind}: it ignores nothing`, `did you mean "${p.replace(head, near)}"?`);
+    });
 
     /** Errs at `field` when `b` (of kind bKind) is not in the VPC of `a` (of kind aKind). */
     const sameVpc = (field: SpecPath, a: string | undefined, aKind: string, aWhere: string, b: string | undefined, bKind: string) => {

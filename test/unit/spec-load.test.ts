@@ -337,6 +337,15 @@ describe('references and cycles', () => {
     expect(ok.resources[1].deps).toEqual(['main']);
   });
 
+  it('ignoreChanges: a misspelt field warns (it would ignore nothing); fields, tags.KEY and plan paths that are no spec field do not', () => {
+    const r = load(`  main:\n    kind: vpc\n    cidr: 10.0.0.0/16\n    ignoreChanges: [cidrr, tag.Env, enableDnsHostnames, tags.Env, templateVersion]\n`);
+    expect(r.ok).toBe(true);
+    expect(warnings(r).map((d) => `${d.message} / ${d.hint}`)).toEqual([
+      'ignoreChanges names "cidrr", which is not a field of vpc: it ignores nothing / did you mean "cidr"?',
+      'ignoreChanges names "tag.Env", which is not a field of vpc: it ignores nothing / did you mean "tags.Env"?',
+    ]);
+  });
+
   it('a resource that depends on itself', () => {
     const r = load(`  e:\n    kind: elastic-ip\n    dependsOn: [e]\n`);
     expect(errors(r).map((d) => `${at(d)} ${d.message} | ${d.hint}`)).toEqual(['7:17 reference cycle: e -> e | "e" cannot depend on itself: remove this reference']);
