@@ -1,6 +1,6 @@
 // The spec, version 1: the one source of truth for types and for schemas/reconcile-v1.json.
 import { z } from './zod.cjs';
-import { duration, resourceName, tags } from './common.js';
+import { duration, parseDuration, resourceName, tags } from './common.js';
 import * as network from './kinds/network.js';
 import * as compute from './kinds/compute.js';
 import * as services from './kinds/services.js';
@@ -70,7 +70,11 @@ export const lockSchema = z
 /** How `reconcile watch` serves this stack; the command's flags are the defaults. */
 export const watchSettingsSchema = z
   .object({
-    interval: duration.optional().describe('Time between watch cycles of this stack (default: watch --interval).'),
+    // At least 1s, as --interval: 0s ran cycle after cycle without a pause, every one calling AWS.
+    interval: duration
+      .refine((d) => parseDuration(d) >= 1000, 'watch.interval: at least 1s (as --interval)')
+      .optional()
+      .describe('Time between watch cycles of this stack, at least 1s (default: watch --interval).'),
     mode: z.enum(['apply', 'detect']).optional().describe('apply: heal drift; detect: only report it (default: watch --mode).'),
   })
   .strict()

@@ -280,6 +280,12 @@ describe('schema errors', () => {
     ]);
   });
 
+  it('watch.interval is at least 1s, as --interval (0s ran cycles back to back, each calling AWS)', () => {
+    const withWatch = (interval: string) => loadSpecText(`apiVersion: reconcile/v1\nstack: t\nregion: us-east-1\nwatch: { interval: ${interval} }\nresources:\n${VPC}`, join(ROOT, 'examples', 'mem.yaml'), { env: {} });
+    for (const short of ['0s', '500ms']) expect(errors(withWatch(short)).map((d) => `${at(d)} ${d.message}`)).toEqual(['4:20 watch.interval: at least 1s (as --interval)']);
+    expect(loaded(withWatch('1s')).spec.watch).toEqual({ interval: '1s' });
+  });
+
   it('a union given the wrong type names what it accepts', () => {
     const r = load(`  i:\n    kind: instance\n    ami: 5\n    instanceType: t3.micro\n`);
     expect(errors(r).map((d) => `${at(d)} ${d.message}`)).toEqual(['7:10 ami: expected a string or a mapping (key: value), got number 5']);
