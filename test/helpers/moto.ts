@@ -1,6 +1,9 @@
 // Starts a real moto server on a free loopback port for a test file, and stops it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // @ts-expect-error -- a dependency-free script of the set-up step, without type declarations
 import { motoPython } from '../../scripts/moto-python.mjs';
@@ -28,16 +31,28 @@ async function freePort(): Promise<number> {
 export async function startMoto(extraEnv: Record<string, string> = {}): Promise<Moto> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
+  // moto logs every request to stderr. Into a file, not a pipe: a test that runs the CLI with spawnSync
+  // blocks this process, nothing reads a pipe meanwhile, and once 64 KB of log fill it moto stops
+  // answering -- the CLI then hangs until its timeout (a test of five prune plans was enough).
+  const logDir = mkdtempSync(join(tmpdir(), 'reconcile-moto-'));
+  const logFile = join(logDir, 'stderr.log');
+  const logFd = openSync(logFile, 'w');
   const child: ChildProcess = spawn(motoPython(fileURLToPath(new URL('../..', import.meta.url))) as string, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', logFd],
     env: { ...process.env, ...extraEnv },
   });
-  let stderr = '';
-  child.stderr?.on('data', (d) => (stderr += String(d)));
+  closeSync(logFd);
+  const stderrTail = () => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-2000);
+    } catch {
+      return '';
+    }
+  };
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null)
-      throw new Error(`moto server exited (${child.exitCode}). Is moto installed? npm test installs it (scripts/setup.mjs), or pip install \"moto[server]==5.2.1\"\n${stderr.slice(-2000)}`);
+      throw new Error(`moto server exited (${child.exitCode}). Is moto installed? npm test installs it (scripts/setup.mjs), or pip install \"moto[server]==5.2.1\"\n${stderrTail()}`);
     try {
       const r = await fetch(`${endpoint}/moto-api/data.json`);
       if (r.ok) break;
@@ -46,7 +61,7 @@ export async function startMoto(extraEnv: Record<string, string> = {}): Promise<
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`moto server did not start within 30 s\n${stderr.slice(-2000)}`);
+      throw new Error(`moto server did not start within 30 s\n${stderrTail()}`);
     }
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -70,6 +85,7 @@ export async function startMoto(extraEnv: Record<string, string> = {}): Promise<
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
       if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(logDir, { recursive: true, force: true });
     },
   };
 }
