@@ -27,13 +27,16 @@ function readSavedPlan(file: string): Plan | undefined {
     return undefined; // loadOrThrow reports the missing file
   }
   if (!text.trimStart().startsWith('{')) return undefined;
+  let p: Partial<Plan> | null;
   try {
-    const p = JSON.parse(text) as Plan;
-    if (p.formatVersion !== 1 || !Array.isArray(p.changes)) throw new Error('not a plan');
-    return p;
+    p = JSON.parse(text) as Partial<Plan> | null;
   } catch {
-    throw new UserError(`${file} is neither a spec nor a plan saved by \`reconcile plan --out\``);
+    return undefined; // a spec as a YAML flow mapping ({apiVersion: reconcile/v1, ...}): the loader reads it
   }
+  // A spec written as JSON (YAML's subset) is a spec: a plan says formatVersion.
+  if (p !== null && typeof p === 'object' && !Array.isArray(p) && !('formatVersion' in p) && 'apiVersion' in p) return undefined;
+  if (p?.formatVersion !== 1 || !Array.isArray(p.changes)) throw new UserError(`${file} is neither a spec nor a plan saved by \`reconcile plan --out\``);
+  return p as Plan;
 }
 
 async function confirmOrRefuse(io: Io, yes: boolean | undefined, question: string): Promise<void> {

@@ -80,6 +80,19 @@ describe('reconcile CLI', () => {
     expect(drifted.err).toContain('live AWS changed since the plan');
   });
 
+  it('a spec written as JSON (or as a YAML flow mapping) applies like any spec; other JSON is no plan', () => {
+    const json = writeSpec(dir, 'spec.json', JSON.stringify({ apiVersion: 'reconcile/v1', stack: 'clitest-json', region: 'us-east-1', resources: { main: { kind: 'vpc', cidr: '10.32.0.0/16' } } }));
+    const a = cli(['apply', json, '--yes']);
+    expect(a.code, a.err).toBe(0);
+    expect(a.out).toContain('vpc.main: creating done');
+    const flow = writeSpec(dir, 'flow.yaml', '{apiVersion: reconcile/v1, stack: clitest-json, region: us-east-1, resources: {main: {kind: vpc, cidr: 10.32.0.0/16}}}\n');
+    expect(cli(['apply', flow, '--yes']).out).toContain('No changes.');
+    expect(cli(['destroy', json, '--yes']).code).toBe(0);
+    const other = cli(['apply', writeSpec(dir, 'other.json', '{"formatVersion": 2}'), '--yes']);
+    expect(other.code).toBe(1);
+    expect(other.err).toContain('is neither a spec nor a plan saved by `reconcile plan --out`');
+  });
+
   it('plan --out to a folder that does not exist: one plain line, exit 1', () => {
     const r = cli(['plan', spec, '--out', join(dir, 'no-such-folder', 'plan.json')]);
     expect(r.code).toBe(1);
