@@ -50,9 +50,14 @@ export async function serveEndpoints(
   registry: Pick<Registry, 'metrics' | 'contentType'>,
 ): Promise<HttpEndpoint> {
   const port = opts.port ?? 9464;
-  const http = await startHttp({ port, host: opts.host ?? '0.0.0.0', health, registry }).catch((e: NodeJS.ErrnoException) => {
+  const host = opts.host ?? '0.0.0.0';
+  const http = await startHttp({ port, host, health, registry }).catch((e: NodeJS.ErrnoException) => {
     if (e?.code === 'EADDRINUSE') throw new UserError(`port ${port} is already in use: cannot serve /healthz, /readyz and /metrics`, 'pass another --port (0: any free port)');
     if (e?.code === 'EACCES') throw new UserError(`not allowed to listen on port ${port}`, 'use a port above 1023');
+    // Not an AWS endpoint's failure (as the CLI would otherwise read ENOTFOUND): the address to listen on.
+    const hostHint = 'pass an address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)';
+    if (e?.code === 'EADDRNOTAVAIL') throw new UserError(`cannot listen on --host ${host}: no network interface of this machine has that address`, hostHint);
+    if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') throw new UserError(`cannot listen on --host ${host}: the name does not resolve`, hostHint);
     throw e;
   });
   logger.info({ port: http.port, host: http.host }, `serving /healthz, /readyz and /metrics on http://${http.host}:${http.port}`);

@@ -146,6 +146,16 @@ describe('reconcile watch as a service', () => {
     expect(flag.err).toContain("error: option '--interval <duration>' argument 'soon' is invalid. Allowed: ");
   });
 
+  it('a --host that is not an address of this machine is said plainly (not as an AWS endpoint), exit 1', () => {
+    for (const host of ['192.0.2.1', 'not-a-host.invalid']) {
+      const r = runCli(['watch', join(dir, 'spec.yaml'), '--port', '0', '--host', host], env(moto.endpoint), 30_000);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`error: cannot listen on --host ${host}`);
+      expect(r.err).toContain('hint: pass an address of this machine');
+      expect(r.err).not.toMatch(/AWS endpoint|\n\s+at /);
+    }
+  });
+
   it('a port already in use is said plainly, exit 1', async () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
