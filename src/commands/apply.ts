@@ -1,6 +1,7 @@
 // `reconcile apply` and `reconcile destroy`: show the plan, confirm, change AWS, report.
 import { registry } from '../reconcilers/index.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { changesDone, type ApplyResult } from '../engine/apply.js';
 import { ApplyError, SafetyError, UserError } from '../engine/errors.js';
 import { hasChanges, type Plan, type PlanOptions, type PlanState } from '../engine/plan.js';
@@ -48,6 +49,11 @@ async function confirmOrRefuse(io: Io, yes: boolean | undefined, question: strin
 export async function applyCommand(file: string, opts: ApplyCommandOptions, g: GlobalOptions, io: Io, destroy = false): Promise<number> {
   const saved = destroy ? undefined : readSavedPlan(file);
   const specFile = saved ? saved.specFile : file;
+  if (saved && !isAbsolute(specFile) && !existsSync(specFile))
+    throw new UserError(
+      `the plan ${file} was made from ${specFile}, a path relative to the folder plan ran in, and there is no ${specFile} in this folder (${process.cwd()})`,
+      'run apply in the folder plan ran in (where the spec is), with the same --set / --values',
+    );
   const loaded = loadOrThrow(specFile, g);
   if (saved && saved.specHash !== loaded.hash) {
     const given = saved.params?.length ? saved.params : undefined;

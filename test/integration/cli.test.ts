@@ -214,6 +214,12 @@ resources:
     const without = cli(['apply', planFile]);
     expect(without.code).toBe(1);
     expect(without.err).toContain('the values of its parameters (copy');
+    // From another folder, the spec's relative path finds nothing: said so.
+    const inDir = (cwd: string, args: string[]) => spawnSync(process.execPath, [join(process.cwd(), 'dist/cli.js'), ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...moto.env } });
+    expect(inDir(dir, ['plan', 'saved-params.yaml', '--set', 'copy=s', '--out', 'relative.json']).status).toBe(0);
+    const elsewhere = inDir(tmpdir(), ['apply', join(dir, 'relative.json'), '--set', 'copy=s']);
+    expect(elsewhere.status).toBe(1);
+    expect(elsewhere.stderr).toContain('a path relative to the folder plan ran in');
     const applied = cli(['apply', planFile, '--set', 'copy=s']);
     expect(applied.code, applied.err).toBe(0);
     expect(cli(['plan', p, '--set', 'copy=s', '--detailed-exitcode']).code).toBe(0);
