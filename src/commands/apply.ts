@@ -62,6 +62,13 @@ export async function applyCommand(file: string, opts: ApplyCommandOptions, g: G
       given ? `pass apply the same --set / --values as the plan, or run \`reconcile plan --out\` again` : 'run `reconcile plan --out` again',
     );
   }
+  // --prune decides what a plan deletes: a saved plan was made with it or without it, and is applied
+  // exactly, so apply's own --prune cannot widen it (silently keeping the plan's choice misled).
+  if (saved && opts.prune && !saved.prune)
+    throw new UserError(
+      `the plan ${file} was made without --prune: apply carries out a saved plan exactly, and --prune cannot add deletes to it`,
+      'run `reconcile plan --prune --out` for a plan that deletes, then apply that plan',
+    );
   // A plan a safety rule blocked (exit 3 from plan) stays blocked: its re-plan below would not know
   // the --max-deletes it was made with.
   if (saved?.blocked?.length)

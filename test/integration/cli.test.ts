@@ -226,7 +226,7 @@ resources:
   });
 
   // (A test of its own: moto's request log is read by this process only between tests.)
-  it('a saved plan a safety rule blocked stays blocked; --max-deletes given to apply holds for a saved plan', () => {
+  it('a saved plan a safety rule blocked stays blocked; --max-deletes given to apply holds for a saved plan; --prune cannot widen one', () => {
     const p = writeSpec(dir, 'saved-params.yaml', savedSpec.replace(/ {2}two: .*\n/, ''));
     const planFile = join(dir, 'saved-blocked.json');
     expect(cli(['plan', p, '--set', 'copy=s', '--prune', '--max-deletes', '0', '--out', planFile]).code).toBe(3);
@@ -236,6 +236,12 @@ resources:
     expect(cli(['plan', p, '--set', 'copy=s', '--prune', '--out', planFile]).code).toBe(0);
     expect(cli(['apply', planFile, '--set', 'copy=s', '--max-deletes', '0']).code).toBe(3);
     expect(cli(['plan', p, '--set', 'copy=s', '--prune']).out).toContain('1 to destroy'); // nothing was deleted
+    // A plan made without --prune is applied as it is: apply's --prune cannot add its deletes.
+    expect(cli(['plan', p, '--set', 'copy=s', '--out', planFile]).code).toBe(0);
+    const widened = cli(['apply', planFile, '--set', 'copy=s', '--prune', '--yes']);
+    expect(widened.code).toBe(1);
+    expect(widened.err).toContain('was made without --prune');
+    expect(cli(['plan', p, '--set', 'copy=s', '--prune']).out).toContain('1 to destroy'); // still nothing deleted
   });
 
 });
