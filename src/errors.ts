@@ -12,3 +12,9 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/** A file system error in plain words ("permission denied"); `missing` says what ENOENT means where it happened. */
+export function fileErrorWhy(e: unknown, missing: string): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' ? missing : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+}

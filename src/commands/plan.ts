@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { makePlan, hasChanges, type Plan, type PlanOptions } from '../engine/plan.js';
 import { renderJson, renderMarkdown, renderText } from '../engine/render.js';
 import { specParams } from '../spec/params.js';
-import { UserError } from '../engine/errors.js';
+import { fileErrorWhy, UserError } from '../errors.js';
 import { commandStopper } from './stop.js';
 import { eventPrinter, loadOrThrow, makeCtx, type GlobalOptions, type Io } from './common.js';
 
@@ -37,9 +37,7 @@ export async function planCommand(file: string, opts: PlanCommandOptions, g: Glo
       try {
         writeFileSync(opts.out, renderJson(params.length ? { ...plan, params } : plan) + '\n');
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a folder' : (e as Error).message;
-        throw new UserError(`cannot write the plan to ${opts.out}: ${why}`, 'give --out a file in a folder that exists and that you can write to');
+        throw new UserError(`cannot write the plan to ${opts.out}: ${fileErrorWhy(e, 'its folder does not exist')}`, 'give --out a file in a folder that exists and that you can write to');
       }
       const flags = params.length ? `, with the same --set / --values as this plan (${params.join(', ')})` : '';
       if (!machine) io.out(`\nSaved the plan to ${opts.out}. Apply exactly it with: reconcile apply ${opts.out}${flags}`);

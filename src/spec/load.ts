@@ -16,6 +16,7 @@ import { envSites, expandedData, keeping, readParsed, writeParsed, type EnvSite 
 import { locate, positionAt } from './positions.js';
 import { kindDef, KIND_NAMES, specSchema, type AnyResourceSpec, type KindName, type Spec } from './schema.js';
 import type { Diagnostic, LoadedResource, LoadResult, Position } from './types.js';
+import { fileErrorWhy } from '../errors.js';
 
 export interface LoadOptions {
   /** Environment for ${env:NAME}; defaults to process.env. */
@@ -61,9 +62,7 @@ export function loadSpec(file: string, opts: LoadOptions = {}): LoadResult {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    return { ok: false, diagnostics: [{ file, line: 1, col: 1, severity: 'error', message: `cannot read ${file}: ${why}` }] };
+    return { ok: false, diagnostics: [{ file, line: 1, col: 1, severity: 'error', message: `cannot read ${file}: ${fileErrorWhy(e, 'no such file')}` }] };
   }
   try {
     return loadSpecText(text, file, opts);
