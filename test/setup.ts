@@ -38,11 +38,10 @@ const SYNC_TIMEOUT_MS = 120_000;
 for (const name of ['spawnSync', 'execFileSync', 'execSync'] as const) {
   const original = childProcess[name] as (...a: unknown[]) => unknown;
   (childProcess as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
-    const at = args.findIndex((a, i) => i > 0 && a !== null && typeof a === 'object' && !Array.isArray(a));
-    if (at === -1) args.splice(name === 'execSync' ? 1 : Array.isArray(args[1]) ? 2 : 1, 0, {});
-    const i = at === -1 ? args.findIndex((a, j) => j > 0 && a !== null && typeof a === 'object' && !Array.isArray(a)) : at;
-    const opts = args[i] as SpawnSyncOptions;
-    args[i] = { timeout: SYNC_TIMEOUT_MS, killSignal: 'SIGKILL', ...opts };
+    // (command, options) or (file, args, options), args possibly undefined; the options may be left out.
+    const at = name !== 'execSync' && (Array.isArray(args[1]) || (args[1] == null && args.length > 2)) ? 2 : 1;
+    const given = (args[at] ?? {}) as SpawnSyncOptions;
+    args[at] = { timeout: SYNC_TIMEOUT_MS, killSignal: 'SIGKILL', ...given };
     return original(...args);
   };
 }
