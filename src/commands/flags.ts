@@ -3,7 +3,7 @@
 // what it allows, e.g.
 //   error: option '--concurrency <n>' argument '0' is invalid. Allowed: a whole number from 1 to 100.
 import { InvalidArgumentError } from 'commander';
-import { parseDuration } from '../spec/common.js';
+import { MIN_WATCH_INTERVAL_MS, parseDuration } from '../spec/common.js';
 
 /** A whole number in [min, max]: digits only ("8abc", "1.5", "1e3", "-1" and "" are refused). */
 export function intFlag(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
@@ -38,7 +38,7 @@ export const FLAG_PARSERS = {
   concurrency: intFlag(1, 100),
   maxDeletes: intFlag(0),
   port: intFlag(0, 65_535),
-  interval: durationFlag(1_000),
+  interval: durationFlag(MIN_WATCH_INTERVAL_MS),
   lockTimeout: durationFlag(0),
   timeout: durationFlag(1_000),
   maxConcurrentStacks: intFlag(1, 1000),

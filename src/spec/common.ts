@@ -104,6 +104,9 @@ export const duration = z
   .regex(/^\d+(ms|s|m|h|d)$/, 'a duration is a number and a unit: 30s, 5m, 1h')
   .describe('A duration: 30s, 5m, 1h.');
 
+/** The shortest time between watch cycles, for --interval and a spec's watch.interval alike. */
+export const MIN_WATCH_INTERVAL_MS = 1_000;
+
 export function parseDuration(d: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(d);
   if (!m) throw new Error(`bad duration ${d}`);

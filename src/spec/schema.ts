@@ -1,6 +1,6 @@
 // The spec, version 1: the one source of truth for types and for schemas/reconcile-v1.json.
 import { z } from './zod.cjs';
-import { duration, parseDuration, resourceName, tags } from './common.js';
+import { duration, MIN_WATCH_INTERVAL_MS, parseDuration, resourceName, tags } from './common.js';
 import * as network from './kinds/network.js';
 import * as compute from './kinds/compute.js';
 import * as services from './kinds/services.js';
@@ -72,7 +72,7 @@ export const watchSettingsSchema = z
   .object({
     // At least 1s, as --interval: 0s ran cycle after cycle without a pause, every one calling AWS.
     interval: duration
-      .refine((d) => parseDuration(d) >= 1000, 'watch.interval: at least 1s (as --interval)')
+      .refine((d) => parseDuration(d) >= MIN_WATCH_INTERVAL_MS, 'watch.interval: at least 1s (as --interval)')
       .optional()
       .describe('Time between watch cycles of this stack, at least 1s (default: watch --interval).'),
     mode: z.enum(['apply', 'detect']).optional().describe('apply: heal drift; detect: only report it (default: watch --mode).'),
