@@ -43,7 +43,6 @@ import { TAG_TEMPLATE_VERSION, describeGroups, observeFound, readOne, type AutoS
 import { startRefresh } from './auto-scaling-group-refresh.js';
 import { applyTagChanges, errorCode, retryWhile, waitFor } from './ec2-shared.js';
 
-export { notificationsOf } from './auto-scaling-group-notifications.js';
 export type { AutoScalingGroupLive } from './auto-scaling-group-read.js';
 
 /** Bounds: deleting a group waits for its instances to terminate. */

@@ -48,8 +48,7 @@ import {
 } from './launch-template-read.js';
 import { inputsOf, launchInputs, prepareLaunchInputs, type LaunchInputs } from './launch-inputs.js';
 
-export { launchedTags, templateNameOf, versionsToPrune } from './launch-template-data.js';
-export { liveOfData, type LaunchTemplateLive } from './launch-template-read.js';
+export { type LaunchTemplateLive } from './launch-template-read.js';
 
 const reconciler: Reconciler<'launch-template', LaunchTemplateLive, LaunchInputs> = {
   kind: 'launch-template',

@@ -39,8 +39,7 @@ import { describeTables, findMainTable, liveFromAws, type RouteTableLive } from 
 import { applyRouteChanges, declaredRoutes, deleteRoute, desiredRoutes, diffRoutes, routesTags } from './route-table-routes.js';
 import { afterCreate, assertApplicable, deleteIdempotent, isNotFound, knownRefId, observeTagged, refId, tagSpec, updatedObserved, waitFor } from './ec2-shared.js';
 
-export { declaredRoutes, routesTags } from './route-table-routes.js';
-export { liveFromAws, type RouteTableLive } from './route-table-read.js';
+export { type RouteTableLive } from './route-table-read.js';
 
 /** The tags a route table must carry: a main table also records its managed destinations. */
 function wantedTags(d: Desired<'route-table'>): Record<string, string> {

@@ -49,8 +49,8 @@ import {
 } from './s3-objects.js';
 import { diffSettings, readSettings, writeSettings, type BucketSettingsLive } from './s3-settings.js';
 
-export { inventoryFrom, inventoryTags, TAG_OBJECTS, type BucketObjectLive } from './s3-objects.js';
-export { lifecycleLive, normalizePolicy, type LifecycleRuleLive, type PublicAccessBlockLive } from './s3-settings.js';
+export { type BucketObjectLive } from './s3-objects.js';
+export { type LifecycleRuleLive, type PublicAccessBlockLive } from './s3-settings.js';
 
 export const TAG_FORCE_DESTROY = 'reconcile:force-destroy';
 const isInternalTag = (k: string) => k === TAG_OBJECTS || k.startsWith(`${TAG_OBJECTS}:`) || k === TAG_FORCE_DESTROY;

@@ -12,7 +12,9 @@ import igw from '../../src/reconcilers/internet-gateway.js';
 import eip from '../../src/reconcilers/elastic-ip.js';
 import nat, { natClientToken } from '../../src/reconcilers/nat-gateway.js';
 import peering from '../../src/reconcilers/vpc-peering.js';
-import routeTable, { declaredRoutes, liveFromAws, routesTags } from '../../src/reconcilers/route-table.js';
+import routeTable from '../../src/reconcilers/route-table.js';
+import { liveFromAws } from '../../src/reconcilers/route-table-read.js';
+import { declaredRoutes, routesTags } from '../../src/reconcilers/route-table-routes.js';
 import sg, { rulesFromPermissions, toPermission } from '../../src/reconcilers/security-group.js';
 import { diffFields } from '../../src/engine/plan.js';
 
