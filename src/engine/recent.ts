@@ -27,7 +27,8 @@ export function recentlyCreated(stack: string, address: string, graceMs = create
   const r = recent.get(key);
   if (!r) return undefined;
   const ageMs = now() - r.at;
-  if (ageMs > graceMs) {
+  // A grace of 0 is none at all, also within the millisecond of the create (a fast apply and plan).
+  if (graceMs <= 0 || ageMs > graceMs) {
     recent.delete(key);
     return undefined;
   }
